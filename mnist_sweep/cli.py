@@ -1,0 +1,117 @@
+"""Command line: parse, load, call. The work lives in the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
+
+from mnist_sweep.config import PRUNERS, SAMPLERS, Settings, load_settings  # noqa: E402
+from mnist_sweep.errors import UserError  # noqa: E402
+from mnist_sweep.files import find_file  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number greater than 0, not '{text}'")
+    return value
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study-name", help="Optuna study (default: <space>-optuna); the same name resumes it")
+    p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///mlruns/optuna.db)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)")
+    p.add_argument("--data", help="MNIST .npz in Keras's layout (default: $MNIST_SWEEP_DATA, else Keras's download)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mnist-sweep", description="Hyperparameter sweeps for Keras models on MNIST.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("optuna", help="run (or resume) an Optuna sweep, then the final step and export")
+    run.add_argument("--sweep", help="sweep settings: a name in sweeps/ or a path (default: sweeps/<space>-optuna.yaml)")
+    run.add_argument("--space", help="search space: a name in search_spaces/ or a path (default: mlp)")
+    run.add_argument("--trials", type=_positive_int, help="finished trials the study should hold (default: 50)")
+    _store_args(run)
+    run.add_argument("--experiment", help="MLflow experiment (default: mnist-sweep)")
+    run.add_argument("--seed", type=int, help="seeds the sampler, the validation split and the weights")
+    run.add_argument("--timeout", type=_positive_int, help="stop starting trials after this many seconds")
+    run.add_argument("--sampler", choices=SAMPLERS, help="default: tpe")
+    run.add_argument("--pruner", choices=PRUNERS, help="default: median")
+    run.add_argument("--max-epochs", type=_positive_int, help="cap the space's epochs range")
+    run.add_argument("--train-limit", type=_positive_int, help="train on the first N images only (quick runs)")
+    run.add_argument("--validation-size", type=_positive_int, help="images held out for validation (default: 10000)")
+    run.add_argument("--export-dir", help="where the final model goes (default: models/<study>/)")
+    final = sub.add_parser("final", help="retrain a finished study's best on all training images, test once")
+    _store_args(final)
+    final.add_argument("--force", action="store_true", help="evaluate on the test set again (recorded)")
+    final.add_argument("--train-limit", type=_positive_int, help="retrain on the first N images only")
+    final.add_argument("--export-dir", help="default: models/<study>/")
+    export = sub.add_parser("export", help="write a finished study's final model and its records again")
+    _store_args(export)
+    export.add_argument("--export-dir", help="default: models/<study>/")
+    ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
+    ui.add_argument("--tracking-uri", help="default: sqlite:///mlruns/mlflow.db")
+    ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
+    ui.add_argument("--port", type=_positive_int, default=5000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "ui":
+            return _ui(args)
+        from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
+
+        handler = {"optuna": commands.sweep, "final": commands.final, "export": commands.export}[args.command]
+        return handler(_settings(args), args, argv)
+    except UserError as err:
+        print(f"mnist-sweep: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; resume with: python -m mnist_sweep {' '.join(argv)}", file=sys.stderr)
+        return 130
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.__dataclass_fields__}
+    sweep = getattr(args, "sweep", None)
+    if sweep is None and args.command == "optuna":
+        sweep = _default_sweep(args.space)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # a plain `kill` ends trials as cleanly as Ctrl-C
+    return load_settings(sweep, flags)
+
+
+def _default_sweep(space: str | None) -> str | None:
+    """sweeps/<space>-optuna.yaml when there is one, so `--space cnn` picks its own settings."""
+    name = f"{Path(space).stem if space else 'mlp'}-optuna"
+    try:
+        find_file(name, "sweeps")
+    except UserError:
+        return None
+    return name
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _ui(args: argparse.Namespace) -> int:
+    uri = args.tracking_uri or Settings().tracking
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+    os.execv(sys.executable, command)
+    return 0  # not reached: execv replaces this process

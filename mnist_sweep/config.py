@@ -1,0 +1,99 @@
+"""Sweep settings from sweeps/*.yaml, overridden by command-line flags: strict keys, checked types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from mnist_sweep.errors import UserError
+from mnist_sweep.files import find_file, read_yaml
+
+SAMPLERS = ("tpe", "random", "qmc")
+PRUNERS = ("median", "hyperband", "none")
+RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the command runs
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a sweep needs besides the search space itself."""
+
+    space: str = "mlp"
+    trials: int = 50
+    seed: int = 0
+    sampler: str = "tpe"
+    pruner: str = "median"
+    validation_size: int = 10000
+    study_name: str | None = None
+    storage: str | None = None
+    experiment: str = "mnist-sweep"
+    tracking_uri: str | None = None
+    timeout: float | None = None
+    max_epochs: int | None = None
+    train_limit: int | None = None
+    export_dir: str | None = None
+    data: str | None = None
+
+    @property
+    def study(self) -> str:
+        return self.study_name or f"{Path(self.space).stem}-optuna"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{runs_dir() / 'optuna.db'}"
+
+    @property
+    def tracking(self) -> str:
+        return self.tracking_uri or f"sqlite:///{runs_dir() / 'mlflow.db'}"
+
+    @property
+    def export_path(self) -> Path:
+        return Path(self.export_dir) if self.export_dir else Path("models") / self.study
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "space": (str,), "trials": (int,), "seed": (int,), "sampler": (str,), "pruner": (str,),
+    "validation_size": (int,), "study_name": (str,), "storage": (str,), "experiment": (str,),
+    "tracking_uri": (str,), "timeout": (int, float), "max_epochs": (int,), "train_limit": (int,),
+    "export_dir": (str,), "data": (str,),
+}
+_POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit")
+
+
+def runs_dir() -> Path:
+    return RUNS_DIR.resolve()
+
+
+def load_settings(sweep: str | None, overrides: dict[str, Any]) -> Settings:
+    """Defaults, then the sweep file (if any), then the flags the user gave (not None)."""
+    values: dict[str, Any] = {}
+    source = "command line"
+    if sweep:
+        path = find_file(sweep, "sweeps")
+        values.update(read_yaml(path))
+        source = str(path)
+        _check(values, source)
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    _check(flags, "command line")
+    return replace(Settings(), **{**values, **flags})
+
+
+def _check(values: dict[str, Any], source: str) -> None:
+    names = {f.name for f in fields(Settings)}
+    for key, value in values.items():
+        if key not in names:
+            raise UserError(f"{source}: unknown setting '{key}'; allowed: {', '.join(sorted(names))}")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, _TYPES[key]):
+            want = " or ".join(t.__name__ for t in _TYPES[key])
+            raise UserError(f"{source}: '{key}' must be {want}, not {value!r}")
+        if key in _POSITIVE and value <= 0:
+            raise UserError(f"{source}: '{key}' must be greater than 0 (got {value})")
+    _check_choice(values, "sampler", SAMPLERS, source)
+    _check_choice(values, "pruner", PRUNERS, source)
+
+
+def _check_choice(values: dict[str, Any], key: str, allowed: tuple[str, ...], source: str) -> None:
+    if values.get(key) is not None and values[key] not in allowed:
+        raise UserError(f"{source}: unknown {key} '{values[key]}'; use one of: {', '.join(allowed)}")

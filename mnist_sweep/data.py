@@ -1,0 +1,130 @@
+"""MNIST from a local .npz or Keras's download: checked, digested, split. No TensorFlow at import."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_sweep.errors import UserError
+
+ENV_VAR = "MNIST_SWEEP_DATA"
+ARRAYS = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+
+
+@dataclass(frozen=True)
+class MNIST:
+    """The four arrays as loaded (uint8), with a digest that identifies them."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    digest: str
+    source: str
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """What a search may see: training and validation images, never the test set."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def load_mnist(path: str | None = None) -> MNIST:
+    """Read `path`, else $MNIST_SWEEP_DATA, else Keras's cached download."""
+    path = path or os.environ.get(ENV_VAR)
+    arrays = _read_npz(Path(path)) if path else _download()
+    source = str(path) if path else "keras.datasets.mnist"
+    check_arrays(arrays, source, full_size=True)
+    return MNIST(**arrays, digest=digest(arrays), source=source)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such data file; pass --data with the path of an MNIST .npz")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in ARRAYS if k not in npz.files]
+            if missing:
+                raise UserError(f"{path}: array '{missing[0]}' is missing; expected {', '.join(ARRAYS)}")
+            return {k: npz[k] for k in ARRAYS}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise UserError(f"{path}: not a readable .npz ({err}); download MNIST again") from None
+
+
+def _download() -> dict[str, np.ndarray]:
+    import keras  # heavy: only when no local file was given
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as err:  # any network or cache failure means the same fix
+        raise UserError(
+            f"cannot download MNIST ({type(err).__name__}); pass --data PATH or set {ENV_VAR} "
+            "to a local mnist.npz"
+        ) from None
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def check_arrays(arrays: dict[str, np.ndarray], source: str, full_size: bool = True) -> None:
+    """Refuse wrong shapes, dtypes or labels before any trial starts."""
+    for name, shape in ARRAYS.items():
+        array = arrays[name]
+        if array.dtype != np.uint8:
+            raise UserError(f"{source}: '{name}' has dtype {array.dtype}, expected uint8 (MNIST's raw bytes)")
+        want = shape if full_size else (len(array),) + shape[1:]
+        if array.shape != want:
+            raise UserError(f"{source}: '{name}' has shape {array.shape}, expected {want}")
+    for name in ("y_train", "y_test"):
+        if arrays[name].size and arrays[name].max() > 9:
+            raise UserError(f"{source}: '{name}' holds label {arrays[name].max()}, expected 0 to 9")
+    if len(arrays["x_train"]) != len(arrays["y_train"]) or len(arrays["x_test"]) != len(arrays["y_test"]):
+        raise UserError(f"{source}: images and labels differ in number")
+
+
+def digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over the raw bytes of the four arrays, so any correct copy gives the same value."""
+    h = hashlib.sha256()
+    for name in ARRAYS:
+        h.update(hashlib.sha256(np.ascontiguousarray(arrays[name]).tobytes()).digest())
+    return h.hexdigest()
+
+
+def scale(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels to float32 in [0, 1], the input every model expects."""
+    return images.astype(np.float32) / 255.0
+
+
+def stratified_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation indices with each digit's share kept in the validation set."""
+    if not 0 < val_size < len(labels):
+        raise UserError(f"validation size {val_size} must be between 1 and {len(labels) - 1}")
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * val_size / len(labels)
+    take = np.floor(quota).astype(int)
+    # Hand the rounding remainder to the classes with the largest fractional parts.
+    take[np.argsort(quota - take)[::-1][: val_size - take.sum()]] += 1
+    val = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)])
+    val = rng.permutation(val)
+    mask = np.ones(len(labels), bool)
+    mask[val] = False
+    return np.flatnonzero(mask), val
+
+
+def search_data(mnist: MNIST, val_size: int, seed: int, train_limit: int | None = None) -> SearchData:
+    """Training and validation arrays for the search, cut from the 60k training images only."""
+    train_idx, val_idx = stratified_split(mnist.y_train, val_size, seed)
+    if train_limit is not None:
+        train_idx = train_idx[:train_limit]
+    return SearchData(
+        x_train=scale(mnist.x_train[train_idx]), y_train=mnist.y_train[train_idx],
+        x_val=scale(mnist.x_train[val_idx]), y_val=mnist.y_train[val_idx],
+    )

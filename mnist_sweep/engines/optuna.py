@@ -1,0 +1,179 @@
+"""The Optuna engine: a resumable study whose every trial is a nested MLflow run."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from mnist_sweep.config import Settings
+from mnist_sweep.data import SearchData
+from mnist_sweep.errors import UserError
+from mnist_sweep.progress import Progress
+from mnist_sweep.space import SearchSpace
+from mnist_sweep.tracking import Tracker
+from mnist_sweep.training import fit, parameter_count
+
+# Heartbeats and their retry callback are marked experimental, yet they are Optuna's way to
+# recover trials of a killed process; the warning would only repeat on every start.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# A trial whose process died stops beating; after the grace period it is failed and retried.
+HEARTBEAT_SECONDS = 5
+GRACE_SECONDS = 15
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":  # multivariate + group: TPE that understands per-layer (conditional) parameters
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    if name == "median":  # a few full trials and two epochs of grace before judging anyone
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def _storage(url: str) -> RDBStorage:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
+    except Exception as err:  # SQLAlchemy raises many types for one cause: the URL does not work
+        raise UserError(f"storage {url}: cannot open ({type(err).__name__}); check --storage") from None
+
+
+def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
+    """Create the study, or load it to resume; a changed search space is refused."""
+    epochs = space.get("epochs")
+    max_epochs = int(max(epochs.choices) if epochs.kind == "categorical" else epochs.high or epochs.value)
+    study = optuna.create_study(
+        study_name=settings.study, storage=_storage(settings.storage_url), direction="maximize",
+        load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
+        pruner=make_pruner(settings.pruner, max_epochs))
+    known = study.user_attrs.get("space_fingerprint")
+    if known is None:
+        study.set_user_attr("space_fingerprint", space.fingerprint())
+        study.set_user_attr("space", space.to_dict())
+        study.set_user_attr("settings", {"sampler": settings.sampler, "pruner": settings.pruner,
+                                         "seed": settings.seed, "experiment": settings.experiment})
+    elif known != space.fingerprint():
+        raise UserError(f"study '{settings.study}' was made with another search space; "
+                        "use a new --study-name or the original space and --max-epochs")
+    return study
+
+
+def load_study(settings: Settings) -> optuna.Study:
+    """An existing study, for the steps that come after the search."""
+    try:
+        return optuna.load_study(study_name=settings.study, storage=_storage(settings.storage_url))
+    except KeyError:
+        raise UserError(f"no study '{settings.study}' in {settings.storage_url}; check --study-name "
+                        "and --storage, or run the sweep first") from None
+
+
+@dataclass
+class Objective:
+    """Trains one trial's model on the in-memory arrays it was given once."""
+
+    space: SearchSpace
+    data: SearchData
+    tracker: Tracker
+    parent_id: str
+    tags: dict[str, str]
+    seed: int
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = self.space.sample(trial)
+        trial.set_user_attr("params", params)
+        run_id = self.tracker.start_child(self.parent_id, f"trial-{trial.number:03d}", params,
+                                          {**self.tags, "trial": str(trial.number), "run_kind": "trial"})
+        trial.set_user_attr("mlflow_run_id", run_id)
+        epochs: list[int] = [0]
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            epochs[0] = epoch
+            self.tracker.log_metrics(run_id, metrics, step=epoch)
+            trial.report(metrics["val_accuracy"], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}")
+
+        start = time.perf_counter()
+        try:
+            result = fit(self.space.model, params, self.data.x_train, self.data.y_train,
+                         validation=(self.data.x_val, self.data.y_val), hook=on_epoch,
+                         seed=self.seed + trial.number)
+        except BaseException as err:
+            self._end(trial, run_id, err, epochs[0], time.perf_counter() - start)
+            raise
+        value = result.history["val_accuracy"][-1]
+        self._record(trial, run_id, result.epochs_run, result.seconds, parameter_count(result.model))
+        self.tracker.log_metrics(run_id, {"objective": value}, step=result.epochs_run)
+        self.tracker.end_run(run_id, "completed")
+        return value
+
+    def _record(self, trial: optuna.Trial, run_id: str, epochs: int, seconds: float, n_params: int | None) -> None:
+        trial.set_user_attr("epochs_run", epochs)
+        trial.set_user_attr("seconds", round(seconds, 2))
+        metrics = {"epochs_run": epochs, "duration_s": seconds}
+        if n_params is not None:
+            metrics["parameter_count"] = n_params
+        self.tracker.log_metrics(run_id, metrics, step=epochs)
+
+    def _end(self, trial: optuna.Trial, run_id: str, err: BaseException, epochs: int, seconds: float) -> None:
+        self._record(trial, run_id, epochs, seconds, None)
+        if isinstance(err, optuna.TrialPruned):
+            self.tracker.end_run(run_id, "pruned", str(err))
+            return
+        outcome = "failed" if isinstance(err, Exception) else "killed"
+        reason = f"{type(err).__name__}: {err}"
+        trial.set_user_attr("fail_reason", reason)
+        self.tracker.end_run(run_id, outcome, reason)
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def close_dead_runs(study: optuna.Study, tracker: Tracker) -> None:
+    """Trials Optuna failed for a lost heartbeat still have a RUNNING MLflow run: fail it too."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id and tracker.status(run_id) == "RUNNING":
+            tracker.end_run(run_id, "failed", "process stopped during the trial (no heartbeat)")
+
+
+def optimize(study: optuna.Study, objective: Objective, target: int, timeout: float | None,
+             progress: Progress) -> None:
+    """Run trials until the study holds `target` finished ones, the time is up, or nothing works."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker)]
+    while (missing := target - finished_count(study)) > 0:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        before = len(study.trials)
+        study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks,
+                       catch=(Exception,), gc_after_trial=True)
+        if target - finished_count(study) >= missing and len(study.trials) - before >= missing:
+            raise UserError(f"study '{study.study_name}': the last {missing} trials all failed; "
+                            "see their fail_reason in MLflow")
+
+
+def best_summary(study: optuna.Study) -> dict[str, Any]:
+    best = study.best_trial
+    return {"number": best.number, "value": best.value, "params": best.user_attrs["params"],
+            "epochs_run": best.user_attrs["epochs_run"]}

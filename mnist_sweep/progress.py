@@ -1,0 +1,43 @@
+"""What the user watches: an overall bar with an ETA, and one line per finished trial."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+
+class Progress:
+    """Counts finished (completed or pruned) trials towards the study's target."""
+
+    def __init__(self, target: int, done: int, best: float | None = None):
+        self.best = best
+        self.bar = tqdm(total=target, initial=done, desc="trials", unit="trial", file=sys.stderr,
+                        dynamic_ncols=True, bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}]")
+
+    def on_trial(self, study: Any, trial: Any) -> None:
+        """An Optuna callback; `trial` is a FrozenTrial."""
+        outcome = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed"}.get(trial.state.name,
+                                                                                   trial.state.name.lower())
+        value = trial.value if trial.value is not None else _last(trial.intermediate_values)
+        if outcome == "completed" and value is not None:
+            self.best = value if self.best is None else max(self.best, value)
+        shown = "   -  " if value is None else f"{value:.4f}"
+        seconds = trial.user_attrs.get("seconds", 0.0)
+        epochs = trial.user_attrs.get("epochs_run", 0)
+        best = "   -  " if self.best is None else f"{self.best:.4f}"
+        line = (f"trial {trial.number:3d}  {outcome:9s}  val_acc {shown}  epochs {epochs:2d}  "
+                f"{seconds:6.1f}s  best {best}")
+        if outcome == "failed":
+            line += f"  ({trial.user_attrs.get('fail_reason', 'see log')[:80]})"
+        self.bar.write(line)
+        if outcome in ("completed", "pruned"):
+            self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _last(values: dict[int, float]) -> float | None:
+    return values[max(values)] if values else None

@@ -1,0 +1,230 @@
+"""Search spaces: typed parameters read from search_spaces/*.yaml. Pure Python, no TensorFlow.
+
+A parameter is sampled through any object with Optuna's three `suggest_*` methods, so an
+Optuna trial drives a space directly and other engines only need a small adapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Protocol
+
+from mnist_sweep.errors import UserError
+from mnist_sweep.files import find_file, read_yaml
+
+MODELS = ("mlp",)
+OPTIMIZERS = ("adam", "rmsprop", "sgd", "nadam", "adamw")
+# What a builder cannot do without; everything else has a default in models.py.
+REQUIRED = {"mlp": ("n_layers", "units", "optimizer", "learning_rate", "batch_size", "epochs")}
+KINDS = ("int", "float", "categorical")
+_KEYS = {
+    "int": {"type", "low", "high", "log", "step", "per_layer", "when"},
+    "float": {"type", "low", "high", "log", "step", "per_layer", "when"},
+    "categorical": {"type", "choices", "per_layer", "when"},
+}
+
+
+class Suggester(Protocol):
+    """What a space samples through: an Optuna trial, or an adapter with the same methods."""
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int: ...
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
+                      log: bool = False) -> float: ...
+    def suggest_categorical(self, name: str, choices: list) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Param:
+    """One entry of a space; `per_layer` repeats it once per layer, `when` makes it conditional."""
+
+    name: str
+    kind: str  # int | float | categorical | fixed
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple = ()
+    value: Any = None
+    per_layer: str | None = None
+    when: dict = field(default_factory=dict)
+
+    def active(self, values: dict) -> bool:
+        return all(values.get(key) == want for key, want in self.when.items())
+
+    def names(self, values: dict) -> list[str]:
+        if self.per_layer is None:
+            return [self.name]
+        return [f"{self.name}_l{i}" for i in range(values[self.per_layer])]
+
+    def suggest(self, trial: Suggester, name: str) -> Any:
+        if self.kind == "int":
+            return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        if self.kind == "float":
+            return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+        if self.kind == "categorical":
+            return trial.suggest_categorical(name, list(self.choices))
+        return self.value
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    model: str
+    params: tuple[Param, ...]
+    source: str = "<memory>"
+
+    def sample(self, trial: Suggester) -> dict[str, Any]:
+        """A plain dict of values for the active parameters, in file order."""
+        values: dict[str, Any] = {}
+        for param in self.params:
+            if param.active(values):
+                for name in param.names(values):
+                    values[name] = param.suggest(trial, name)
+        return values
+
+    def get(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def with_max_epochs(self, cap: int | None) -> SearchSpace:
+        """The same space with the epochs range cut at `cap` (for quick runs)."""
+        epochs = self.get("epochs")
+        if cap is None or epochs is None:
+            return self
+        if epochs.kind == "int":
+            capped = replace(epochs, low=min(epochs.low, cap), high=min(epochs.high, cap))
+        elif epochs.kind == "categorical":
+            capped = replace(epochs, choices=tuple(c for c in epochs.choices if c <= cap) or (cap,))
+        else:
+            capped = replace(epochs, value=min(epochs.value, cap))
+        return replace(self, params=tuple(capped if p is epochs else p for p in self.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "parameters": {p.name: _param_dict(p) for p in self.params}}
+
+    def fingerprint(self) -> str:
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _param_dict(param: Param) -> Any:
+    if param.kind == "fixed":
+        return param.value
+    keep = {k: v for k, v in asdict(param).items() if v not in (None, False, (), {}) and k != "name"}
+    keep["type"] = keep.pop("kind")
+    if "choices" in keep:
+        keep["choices"] = list(keep["choices"])
+    return keep
+
+
+def load_space(name_or_path: str) -> SearchSpace:
+    """Read and validate a space by name (search_spaces/NAME.yaml) or path."""
+    path = find_file(name_or_path, "search_spaces")
+    return parse_space(read_yaml(path), str(path))
+
+
+def parse_space(doc: dict, source: str = "<memory>") -> SearchSpace:
+    unknown = set(doc) - {"model", "parameters"}
+    if unknown:
+        raise UserError(f"{source}: unknown key '{sorted(unknown)[0]}'; allowed: model, parameters")
+    model = doc.get("model")
+    if model not in MODELS:
+        raise UserError(f"{source}: model '{model}' is not known; use one of: {', '.join(MODELS)}")
+    raw = doc.get("parameters")
+    if not isinstance(raw, dict) or not raw:
+        raise UserError(f"{source}: 'parameters' must be a non-empty mapping of names to ranges")
+    params: list[Param] = []
+    for name, spec in raw.items():
+        params.append(_parse_param(str(name), spec, params, source))
+    missing = [n for n in REQUIRED[model] if n not in raw]
+    if missing:
+        raise UserError(f"{source}: model '{model}' needs parameter '{missing[0]}'; add it under parameters")
+    return SearchSpace(model=model, params=tuple(params), source=source)
+
+
+def _parse_param(name: str, spec: Any, earlier: list[Param], source: str) -> Param:
+    where = f"{source}: parameter '{name}'"
+    if not isinstance(spec, dict):
+        param = Param(name=name, kind="fixed", value=spec)
+    else:
+        kind = spec.get("type")
+        if kind not in KINDS:
+            raise UserError(f"{where}: type '{kind}' is not known; use one of: {', '.join(KINDS)}")
+        unknown = set(spec) - _KEYS[kind]
+        if unknown:
+            allowed = ", ".join(sorted(_KEYS[kind]))
+            raise UserError(f"{where}: unknown key '{sorted(unknown)[0]}'; allowed for {kind}: {allowed}")
+        param = _parse_range(name, kind, spec, where) if kind != "categorical" else _parse_choices(name, spec, where)
+        param = replace(param, per_layer=spec.get("per_layer"), when=spec.get("when") or {})
+    _check_links(param, earlier, where)
+    _check_values(param, where)
+    return param
+
+
+def _parse_range(name: str, kind: str, spec: dict, where: str) -> Param:
+    low, high = (_number(spec.get(key), key, kind, where) for key in ("low", "high"))
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise UserError(f"{where}: 'log' must be true or false, not {log!r}")
+    step = None if spec.get("step") is None else _number(spec["step"], "step", kind, where)
+    if low > high:
+        raise UserError(f"{where}: low ({low}) > high ({high}); make low <= high")
+    if log and low <= 0:
+        raise UserError(f"{where}: log scale needs low > 0 (got {low}); raise low or drop 'log'")
+    if log and step not in (None, 1):
+        raise UserError(f"{where}: 'step' cannot be combined with log scale; drop one of them")
+    if step is not None and step <= 0:
+        raise UserError(f"{where}: step must be > 0 (got {step})")
+    return Param(name=name, kind=kind, low=low, high=high, log=log, step=step)
+
+
+def _number(value: Any, key: str, kind: str, where: str) -> float:
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; accept it as a number
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserError(f"{where}: '{key}' must be a number, not {value!r}")
+    if kind == "int":
+        if value != int(value):
+            raise UserError(f"{where}: '{key}' must be a whole number for an int parameter, not {value}")
+        return int(value)
+    return float(value)
+
+
+def _parse_choices(name: str, spec: dict, where: str) -> Param:
+    choices = spec.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise UserError(f"{where}: 'choices' must be a non-empty list")
+    if len(set(map(repr, choices))) != len(choices):
+        raise UserError(f"{where}: 'choices' lists a value twice; remove the duplicate")
+    return Param(name=name, kind="categorical", choices=tuple(choices))
+
+
+def _check_links(param: Param, earlier: list[Param], where: str) -> None:
+    by_name = {p.name: p for p in earlier}
+    if param.per_layer is not None:
+        count = by_name.get(param.per_layer)
+        if count is None or count.kind not in ("int", "fixed") or count.per_layer:
+            raise UserError(f"{where}: per_layer '{param.per_layer}' must name an int parameter listed above it")
+    if not isinstance(param.when, dict):
+        raise UserError(f"{where}: 'when' must map earlier parameter names to values")
+    for key in param.when:
+        if key not in by_name:
+            raise UserError(f"{where}: 'when' names '{key}', which is not a parameter listed above it")
+
+
+def _check_values(param: Param, where: str) -> None:
+    if param.name == "optimizer":
+        values = param.choices if param.kind == "categorical" else (param.value,)
+        bad = [v for v in values if v not in OPTIMIZERS]
+        if bad:
+            raise UserError(f"{where}: unknown optimizer '{bad[0]}'; use one of: {', '.join(OPTIMIZERS)}")
+
+
+def layer_values(values: dict[str, Any], name: str, count_key: str, default: Any = None) -> list[Any]:
+    """The per-layer values `name_l0, name_l1, ...` of a sampled dict, as a list."""
+    return [values.get(f"{name}_l{i}", values.get(name, default)) for i in range(values[count_key])]
+

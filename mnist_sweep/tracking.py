@@ -1,0 +1,114 @@
+"""MLflow, and the only module that imports it: a parent run per study, a nested run per trial.
+
+Runs are written through MlflowClient with explicit run ids rather than the fluent API's
+global "active run", so an interrupted trial can always be closed by id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from mnist_sweep.errors import UserError
+
+# A trial's outcome is both a tag and the run's status, so the UI can filter on either.
+STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "killed": "KILLED"}
+
+
+class Tracker:
+    """One MLflow experiment, reached through `uri`."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None):
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        self.uri = uri
+        self.client = MlflowClient(uri)
+        try:
+            self.experiment_id = self._experiment(experiment, artifact_root)
+        except MlflowException as err:
+            raise UserError(f"tracking URI {uri}: {err.message.splitlines()[0]}; "
+                            "pass a writable --tracking-uri") from None
+
+    def _experiment(self, name: str, artifact_root: Path | None) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                self.client.restore_experiment(found.experiment_id)
+            return found.experiment_id
+        location = (artifact_root / name).resolve().as_uri() if artifact_root else None
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def parent_run(self, study: str, tags: dict[str, str]) -> str:
+        """The study's parent run, reopened if it exists, so a resumed sweep keeps one parent."""
+        found = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.study = '{study}' and tags.run_kind = 'study'",
+            max_results=1)
+        if found:
+            run_id = found[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(self.experiment_id, run_name=study,
+                                     tags={**tags, "study": study, "run_kind": "study"})
+        return run.info.run_id
+
+    def start_child(self, parent_id: str, name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
+        run = self.client.create_run(
+            self.experiment_id, run_name=name, tags={**tags, MLFLOW_PARENT_RUN_ID: parent_id})
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        """All of one step's metrics in a single call: one database write per epoch."""
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def end_run(self, run_id: str, outcome: str, reason: str | None = None) -> None:
+        tags = {"outcome": outcome, **({"fail_reason": reason[:5000]} if reason else {})}
+        self.set_tags(run_id, tags)
+        self.client.set_terminated(run_id, status=STATUS[outcome])
+
+    def status(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.status
+
+    def record_best(self, parent_id: str, number: int, value: float, params: dict[str, Any],
+                    finished: int) -> None:
+        """Tags (not params) because the best trial changes as a study resumes and grows."""
+        tags = {"best_trial": number, "best_params": json.dumps(params, sort_keys=True)}
+        tags.update({f"best.{k}": v for k, v in params.items()})
+        self.set_tags(parent_id, tags)
+        self.log_metrics(parent_id, {"best_val_accuracy": value, "finished_trials": finished}, step=finished)
+
+    def log_keras_model(self, run_id: str, model: Any, registered_name: str, example: Any) -> str:
+        """Log the model to `run_id`, register a new version, and return the model's URI."""
+        import keras
+        import mlflow.keras
+        import tensorflow as tf
+
+        requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"]
+        # A signature rather than an input example: MLflow cannot save a 3-D example array.
+        signature = mlflow.models.infer_signature(example, model.predict(example, verbose=0))
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.keras.log_model(model, name="model", signature=signature,
+                                          registered_model_name=registered_name,
+                                          pip_requirements=requirements)
+        return info.model_uri
+
+    def log_artifacts(self, run_id: str, folder: Path) -> None:
+        self.client.log_artifacts(run_id, str(folder))
+
+    def load_keras_model(self, model_uri: str) -> Any:
+        import mlflow.keras
+
+        return mlflow.keras.load_model(model_uri)

@@ -1,0 +1,77 @@
+"""Fit and evaluate: the one training path shared by every engine and the final retrain."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from mnist_sweep.models import build_model
+
+EVAL_BATCH = 1024  # evaluation has no gradients, so a large batch is simply faster
+# Keras's log names -> the names every run uses (MLflow's train_/val_ convention).
+METRIC_NAMES = {"loss": "train_loss", "accuracy": "train_accuracy",
+                "val_loss": "val_loss", "val_accuracy": "val_accuracy"}
+
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite: the trial fails, the sweep goes on."""
+
+
+@dataclass
+class FitResult:
+    model: keras.Model
+    history: dict[str, list[float]]
+    epochs_run: int
+    seconds: float
+
+
+class _Hook(keras.callbacks.Callback):
+    """Hands each epoch's metrics, renamed, to the engine; stops on a non-finite loss."""
+
+    def __init__(self, hook: EpochHook | None):
+        super().__init__()
+        self.hook = hook
+        self.history: dict[str, list[float]] = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        metrics = {METRIC_NAMES[k]: float(v) for k, v in (logs or {}).items() if k in METRIC_NAMES}
+        for name, value in metrics.items():
+            self.history.setdefault(name, []).append(value)
+        if not all(math.isfinite(v) for v in metrics.values()):
+            raise TrainingDiverged(f"loss became non-finite at epoch {epoch + 1}; lower the learning rate")
+        if self.hook is not None:
+            self.hook(epoch + 1, metrics)
+
+
+def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
+        validation: tuple[np.ndarray, np.ndarray] | None = None,
+        hook: EpochHook | None = None, seed: int = 0, epochs: int | None = None) -> FitResult:
+    """Build a fresh model from `params` and train it; `hook(epoch, metrics)` runs after each epoch."""
+    keras.backend.clear_session()  # each model starts from a clean graph; old ones are freed
+    keras.utils.set_random_seed(seed)
+    model = build_model(kind, params)
+    recorder = _Hook(hook)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=int(params["batch_size"]), epochs=int(epochs or params["epochs"]),
+              validation_data=validation, validation_batch_size=EVAL_BATCH,
+              callbacks=[recorder], verbose=0)
+    seconds = time.perf_counter() - start
+    epochs_run = len(recorder.history.get("train_loss", []))
+    return FitResult(model=model, history=recorder.history, epochs_run=epochs_run, seconds=seconds)
+
+
+def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    loss, accuracy = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0)
+    return {"loss": float(loss), "accuracy": float(accuracy)}
+
+
+def parameter_count(model: keras.Model) -> int:
+    return int(model.count_params())
