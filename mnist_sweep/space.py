@@ -111,11 +111,15 @@ class SearchSpace:
 def _param_dict(param: Param) -> Any:
     if param.kind == "fixed":
         return param.value
-    keep = {k: v for k, v in asdict(param).items() if v not in (None, False, (), {}) and k != "name"}
+    keep = {k: v for k, v in asdict(param).items() if not _unset(v) and k != "name"}
     keep["type"] = keep.pop("kind")
     if "choices" in keep:
         keep["choices"] = list(keep["choices"])
     return keep
+
+
+def _unset(value: Any) -> bool:
+    return value is None or value is False or value == () or value == {}  # 0.0 is a value
 
 
 def load_space(name_or_path: str) -> SearchSpace:

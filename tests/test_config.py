@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+
+from mnist_sweep.config import Settings, load_settings
+from mnist_sweep.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_sweep_file_loads(path):
+    settings = load_settings(str(path), {})
+    assert settings.trials > 0 and settings.study
+
+
+def test_flags_override_the_sweep_file():
+    settings = load_settings("mlp-optuna", {"trials": 7, "sampler": "random", "seed": None})
+    assert (settings.trials, settings.sampler, settings.seed) == (7, "random", 0)
+    assert settings.study == "mlp-optuna"
+
+
+def test_defaults_without_a_sweep_file():
+    assert load_settings(None, {}) == Settings()
+    assert Settings(space="cnn").study == "cnn-optuna"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("trials: 10\ntrails: 5\n", "unknown setting 'trails'"),
+    ("trials: ten\n", "'trials' must be int"),
+    ("trials: 0\n", "'trials' must be greater than 0"),
+    ("sampler: bayes\n", "unknown sampler 'bayes'"),
+    ("pruner: sometimes\n", "unknown pruner 'sometimes'"),
+    ("timeout: true\n", "'timeout' must be int or float"),
+])
+def test_bad_sweep_files_are_refused_naming_file_and_key(tmp_path, text, expected):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_settings(str(path), {})
+    assert str(path) in str(err.value) and expected in str(err.value)

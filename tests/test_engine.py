@@ -1,0 +1,61 @@
+"""The Optuna objective and its MLflow record, on tiny synthetic data and a temporary store."""
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mnist_sweep.data import search_data
+from mnist_sweep.engines.optuna import Objective
+from mnist_sweep.space import load_space, parse_space
+from mnist_sweep.tracking import Tracker
+
+FIXED = {"n_layers": 2, "units_l0": 64, "units_l1": 32, "dropout_l0": 0.1, "dropout_l1": 0.1,
+         "optimizer": "adam", "learning_rate": 3e-3, "batch_size": 32, "epochs": 3}
+
+
+@pytest.fixture
+def objective(tiny_mnist, tracking_uri, tmp_path):
+    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
+    parent = tracker.parent_run("s", {"engine": "optuna"})
+    data = search_data(tiny_mnist, val_size=60, seed=0)
+    return Objective(load_space("mlp"), data, tracker, parent, {"engine": "optuna", "study": "s"}, seed=0)
+
+
+def trial_runs(objective):
+    client = MlflowClient(objective.tracker.uri)
+    return client, client.search_runs([objective.tracker.experiment_id], "tags.run_kind = 'trial'")
+
+
+def test_objective_on_fixed_values_logs_a_complete_nested_run(objective):
+    value = objective(optuna.trial.FixedTrial(FIXED, number=4))
+    assert 0.5 < value <= 1.0
+    client, runs = trial_runs(objective)
+    (run,) = runs
+    assert run.info.status == "FINISHED" and run.data.tags["outcome"] == "completed"
+    assert run.data.tags["mlflow.parentRunId"] == objective.parent_id and run.data.tags["trial"] == "4"
+    assert {k: run.data.params[k] for k in FIXED} == {k: str(v) for k, v in FIXED.items()}
+    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [1, 2, 3]
+    assert run.data.metrics["val_accuracy"] == pytest.approx(value)
+    assert run.data.metrics["parameter_count"] > 0 and run.data.metrics["duration_s"] > 0
+
+
+def test_a_diverging_trial_is_failed_with_its_reason(objective):
+    doc = load_space("mlp").to_dict()
+    doc["parameters"].update(optimizer="sgd", learning_rate=1e4)  # weights explode in epoch 1
+    objective.space = parse_space(doc)
+    with pytest.raises(Exception, match="non-finite"):
+        objective(optuna.trial.FixedTrial({k: v for k, v in FIXED.items() if k not in doc["parameters"]
+                                           or isinstance(doc["parameters"][k], dict)}))
+    _, (run,) = trial_runs(objective)
+    assert run.info.status == "FAILED" and run.data.tags["outcome"] == "failed"
+    assert "non-finite" in run.data.tags["fail_reason"]
+
+
+def test_a_pruned_trial_is_killed_and_tagged_pruned(objective):
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
+    study.enqueue_trial(FIXED)
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.PRUNED
+    _, (run,) = trial_runs(objective)
+    assert run.info.status == "KILLED" and run.data.tags["outcome"] == "pruned"
