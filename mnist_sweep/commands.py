@@ -18,7 +18,7 @@ from mnist_sweep.progress import Progress
 from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial replaces Optuna's
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with any failure reason) replaces its logs
 
 
 def sweep(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
@@ -33,7 +33,7 @@ def sweep(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
             "pruner": settings.pruner, "data_digest": mnist.digest, "space": space.model}
     parent = tracker.parent_run(settings.study, tags)
     study.set_user_attr("mlflow_parent_run_id", parent)
-    engine.close_dead_runs(study, tracker)
+    engine.recover_stale(study, tracker)
     objective = engine.Objective(space, data, tracker, parent, tags, settings.seed)
     progress = Progress(settings.trials, engine.finished_count(study), _best_value(study))
     try:

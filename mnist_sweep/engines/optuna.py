@@ -46,9 +46,12 @@ def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def _storage(url: str) -> RDBStorage:
+def _storage(url: str, create: bool = True) -> RDBStorage:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        if not create and not path.is_file():
+            raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
+        path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
@@ -79,7 +82,7 @@ def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
 def load_study(settings: Settings) -> optuna.Study:
     """An existing study, for the steps that come after the search."""
     try:
-        return optuna.load_study(study_name=settings.study, storage=_storage(settings.storage_url))
+        return optuna.load_study(study_name=settings.study, storage=_storage(settings.storage_url, create=False))
     except KeyError:
         raise UserError(f"no study '{settings.study}' in {settings.storage_url}; check --study-name "
                         "and --storage, or run the sweep first") from None
@@ -146,6 +149,19 @@ class Objective:
 
 def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def recover_stale(study: optuna.Study, tracker: Tracker) -> None:
+    """Fail (and requeue) trials left RUNNING by a killed process, waiting out their grace period.
+
+    A trial of a live worker keeps beating and stays untouched; a dead one is failed here
+    rather than at some later trial's start, which a short resumed sweep might never reach.
+    """
+    deadline = time.monotonic() + GRACE_SECONDS + HEARTBEAT_SECONDS
+    while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
+        optuna.storages.fail_stale_trials(study)
+        time.sleep(1)
+    close_dead_runs(study, tracker)
 
 
 def close_dead_runs(study: optuna.Study, tracker: Tracker) -> None:

@@ -1,0 +1,50 @@
+"""Bad input: one line naming what is wrong, exit code 2, no traceback, nothing recorded."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import synthetic_arrays
+from mnist_sweep.cli import main
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)
+    (tmp_path / "bad.yaml").write_text("trials: [1\n")
+    (tmp_path / "typo.yaml").write_text("trials: 3\nsampelr: tpe\n")
+    np.savez(tmp_path / "small.npz", **synthetic_arrays())  # valid arrays, wrong sizes
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["optuna", "--trials", "0"], "--trials: must be a whole number greater than 0"),
+    (["optuna", "--trials", "-3"], "--trials: must be a whole number greater than 0"),
+    (["optuna", "--sampler", "grid"], "invalid choice: 'grid'"),
+    (["optuna", "--pruner", "always"], "invalid choice: 'always'"),
+    (["optuna", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["optuna", "--space", "nonesuch"], "unknown name 'nonesuch' in search_spaces/"),
+    (["optuna", "--sweep", "bad.yaml"], "bad.yaml: invalid YAML at line"),
+    (["optuna", "--sweep", "typo.yaml"], "typo.yaml: unknown setting 'sampelr'"),
+    (["optuna", "--data", "absent.npz"], "absent.npz: no such data file"),
+    (["optuna", "--data", "small.npz"], "small.npz: 'x_train' has shape (300, 28, 28), expected (60000, 28, 28)"),
+    (["final", "--study-name", "never-run"], "no Optuna storage at"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(workdir, capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_input_creates_no_store(workdir):
+    main(["optuna", "--trials", "2", "--data", "absent.npz"])
+    assert not (workdir / "mlruns").exists()
+
+
+def test_python_dash_m_runs_the_cli():
+    # `python -m mnist_sweep` itself, in a real process: the entry point users type.
+    done = subprocess.run([sys.executable, "-m", "mnist_sweep", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "optuna" in done.stdout and "final" in done.stdout

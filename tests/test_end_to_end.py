@@ -1,0 +1,140 @@
+"""The real CLI, in real processes, on the real MNIST file: what a user runs and then looks at."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mnist_sweep.data import load_mnist, scale
+
+pytestmark = pytest.mark.slow
+QUICK = ["--train-limit", "3000", "--validation-size", "2000", "--max-epochs", "2",
+         "--sampler", "random", "--pruner", "none"]
+
+
+def cli(cwd: Path, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+    command = [sys.executable, "-m", "mnist_sweep", *args]
+    if popen:
+        return subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+def runs(cwd: Path, study: str) -> dict[str, list]:
+    client = MlflowClient(f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}")
+    found = client.search_runs([client.get_experiment_by_name("mnist-sweep").experiment_id],
+                               f"tags.study = '{study}'")
+    kinds: dict[str, list] = {"study": [], "trial": [], "final": []}
+    for run in found:
+        kinds[run.data.tags["run_kind"]].append(run)
+    return kinds
+
+
+def study_of(cwd: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd / 'mlruns' / 'optuna.db'}")
+
+
+def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_path):
+    args = ["optuna", "--trials", "3", "--study-name", "e2e", "--data", str(real_data), *QUICK]
+    done = cli(tmp_path, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    kinds = runs(tmp_path, "e2e")
+    (parent,), (final,) = kinds["study"], kinds["final"]
+    assert len(kinds["trial"]) == 3 and parent.info.status == "FINISHED"
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    for run in kinds["trial"]:
+        assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["data_digest"] == load_mnist(str(real_data)).digest
+        history = client.get_metric_history(run.info.run_id, "val_accuracy")
+        assert [m.step for m in history] == list(range(1, int(run.data.params["epochs"]) + 1))
+    best = max(kinds["trial"], key=lambda r: r.data.metrics["val_accuracy"])
+    assert parent.data.tags["best_trial"] == best.data.tags["trial"]
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(best.data.metrics["val_accuracy"])
+
+    study = study_of(tmp_path, "e2e")
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
+    record = study.user_attrs["final"]
+    assert record["test_accuracy"] == pytest.approx(final.data.metrics["test_accuracy"])
+
+    # The exported model, loaded with plain Keras in safe mode, reproduces the logged test accuracy.
+    export = tmp_path / "models" / "e2e"
+    model = keras.saving.load_model(export / "model.keras", safe_mode=True)
+    mnist = load_mnist(str(real_data))
+    _, accuracy = model.evaluate(scale(mnist.x_test), mnist.y_test, verbose=0)
+    assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-4)
+    assert json.loads((export / "params.json").read_text()) == study.best_trial.user_attrs["params"]
+    (version,) = client.search_model_versions("name = 'mnist-sweep-e2e'")
+    assert version.run_id == final.info.run_id
+
+    # Running the final step again shows the recorded result: the test set is not used twice.
+    again = cli(tmp_path, "final", "--study-name", "e2e", "--data", str(real_data))
+    assert again.returncode == 0 and "recorded earlier" in again.stdout
+    assert len(runs(tmp_path, "e2e")["final"]) == 1
+
+    # The same command resumes the study: it already holds 3 trials, so none is added.
+    assert cli(tmp_path, *args).returncode == 0
+    assert len(study_of(tmp_path, "e2e").trials) == 3
+
+    # `export` writes the final model again, elsewhere, from the MLflow record.
+    assert cli(tmp_path, "export", "--study-name", "e2e", "--export-dir", "copy").returncode == 0
+    copy = keras.saving.load_model(tmp_path / "copy" / "model.keras", safe_mode=True)
+    sample = scale(mnist.x_test[:200])
+    assert np.array_equal(copy.predict(sample, verbose=0).argmax(1), model.predict(sample, verbose=0).argmax(1))
+
+
+def wait_for_finished(cwd: Path, study: str, count: int, process: subprocess.Popen, limit: float = 600) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        try:
+            trials = study_of(cwd, study).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        except Exception:  # the study may not exist yet
+            trials = []
+        if len(trials) >= count:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{count} trials did not finish in {limit} s")
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path, how):
+    args = ["optuna", "--trials", "4", "--study-name", "stop", "--data", str(real_data), *QUICK,
+            "--max-epochs", "3"]
+    process = cli(tmp_path, *args, popen=True)
+    wait_for_finished(tmp_path, "stop", 2, process)
+    time.sleep(1.5)  # into the third trial
+    os.kill(process.pid, how)
+    _, stderr = process.communicate(timeout=120)
+    kept = {r.info.run_id for r in runs(tmp_path, "stop")["trial"] if r.info.status == "FINISHED"}
+    assert len(kept) >= 2
+    if how == signal.SIGKILL:  # the process had no chance to close its trial
+        (stopped,) = study_of(tmp_path, "stop").get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    if how == signal.SIGINT:
+        assert process.returncode == 130 and "resume with: python -m mnist_sweep optuna" in stderr
+        assert runs(tmp_path, "stop")["study"][0].info.status == "KILLED"
+
+    done = cli(tmp_path, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = study_of(tmp_path, "stop")
+    assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 4
+    kinds = runs(tmp_path, "stop")
+    assert kept <= {r.info.run_id for r in kinds["trial"]}  # nothing finished was lost
+    assert not [r for r in kinds["trial"] if r.info.status == "RUNNING"]  # the stopped trial was closed
+    assert len(kinds["study"]) == 1 and kinds["study"][0].info.status == "FINISHED"
+    assert len(kinds["final"]) == 1
+    if how == signal.SIGKILL:  # failed after its heartbeat stopped, and its configuration tried again
+        assert study.trials[stopped.number].state == optuna.trial.TrialState.FAIL
+        retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == stopped.number]
+        assert retries and retries[0].params == stopped.params
