@@ -87,3 +87,15 @@ def test_the_real_file_matches_the_published_digests(real_data):
     for name, expected in REAL_DIGESTS.items():
         assert hashlib.sha256(getattr(mnist, name).tobytes()).hexdigest() == expected
     assert list(mnist.y_train[:10]) == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def test_without_a_file_or_network_the_error_says_how_to_fix_it(monkeypatch):
+    import keras
+
+    def offline():
+        raise Exception("URL fetch failure")
+
+    monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(UserError, match="cannot download MNIST .*pass --data PATH or set MNIST_SWEEP_DATA"):
+        load_mnist(None)

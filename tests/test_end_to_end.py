@@ -138,3 +138,35 @@ def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path
         assert study.trials[stopped.number].state == optuna.trial.TrialState.FAIL
         retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == stopped.number]
         assert retries and retries[0].params == stopped.params
+
+
+def test_ui_serves_the_project_store_on_localhost(tmp_path):
+    import socket
+    import urllib.request
+
+    from mnist_sweep.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    Tracker(uri, "ui-check", tmp_path / "artifacts")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "mnist_sweep", "ui", "--tracking-uri", uri, "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ui-check"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    assert json.load(response)["experiment"]["name"] == "ui-check"
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the UI did not come up"
+                time.sleep(1)
+        rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        listening = {row[1] for row in rows if row[3] == "0A"}  # local address of LISTEN sockets
+        assert f"0100007F:{port:04X}" in listening and f"00000000:{port:04X}" not in listening
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
