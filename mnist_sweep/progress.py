@@ -35,7 +35,10 @@ class Progress:
         if outcome in ("completed", "pruned"):
             self.bar.update(1)
 
-    def close(self) -> None:
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         self.bar.close()
 
 

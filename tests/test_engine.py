@@ -1,11 +1,15 @@
 """The Optuna objective and its MLflow record, on tiny synthetic data and a temporary store."""
 
+from dataclasses import replace
+
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
 from mnist_sweep.data import search_data
-from mnist_sweep.engines.optuna import Objective
+from mnist_sweep.config import Settings
+from mnist_sweep.engines.optuna import Objective, open_study
+from mnist_sweep.errors import UserError
 from mnist_sweep.space import load_space, parse_space
 from mnist_sweep.tracking import Tracker
 
@@ -59,3 +63,16 @@ def test_a_pruned_trial_is_killed_and_tagged_pruned(objective):
     assert study.trials[0].state == optuna.trial.TrialState.PRUNED
     _, (run,) = trial_runs(objective)
     assert run.info.status == "KILLED" and run.data.tags["outcome"] == "pruned"
+
+
+def test_resuming_with_another_space_or_split_is_refused(tmp_path):
+    settings = Settings(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="r")
+    space = load_space("mlp")
+    open_study(settings, space)
+    with pytest.raises(UserError, match="another search space"):
+        open_study(settings, space.with_max_epochs(5))
+    with pytest.raises(UserError, match="seed=0, not 1"):
+        open_study(replace(settings, seed=1), space)
+    with pytest.raises(UserError, match="validation_size=10000, not 5000"):
+        open_study(replace(settings, validation_size=5000), space)
+    assert open_study(settings, space).study_name == "r"  # the same command resumes

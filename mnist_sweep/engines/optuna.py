@@ -67,16 +67,27 @@ def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
         study_name=settings.study, storage=_storage(settings.storage_url), direction="maximize",
         load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
         pruner=make_pruner(settings.pruner, max_epochs))
-    known = study.user_attrs.get("space_fingerprint")
-    if known is None:
+    protocol = {"seed": settings.seed, "validation_size": settings.validation_size,
+                "train_limit": settings.train_limit}  # what decides the data a trial sees
+    if "space_fingerprint" not in study.user_attrs:
         study.set_user_attr("space_fingerprint", space.fingerprint())
         study.set_user_attr("space", space.to_dict())
-        study.set_user_attr("settings", {"sampler": settings.sampler, "pruner": settings.pruner,
-                                         "seed": settings.seed, "experiment": settings.experiment})
-    elif known != space.fingerprint():
-        raise UserError(f"study '{settings.study}' was made with another search space; "
-                        "use a new --study-name or the original space and --max-epochs")
+        study.set_user_attr("settings", {**protocol, "sampler": settings.sampler, "pruner": settings.pruner,
+                                         "experiment": settings.experiment})
+    _check_resume(study, space, protocol)
     return study
+
+
+def _check_resume(study: optuna.Study, space: SearchSpace, protocol: dict[str, Any]) -> None:
+    """Trials of one study must be comparable: same space, same split, same training images."""
+    if study.user_attrs["space_fingerprint"] != space.fingerprint():
+        raise UserError(f"study '{study.study_name}' was made with another search space; "
+                        "use a new --study-name or the original space and --max-epochs")
+    recorded = study.user_attrs["settings"]
+    for key, value in protocol.items():
+        if recorded.get(key, value) != value:
+            raise UserError(f"study '{study.study_name}' was run with {key}={recorded[key]}, not {value}; "
+                            f"pass the same value or use a new --study-name")
 
 
 def load_study(settings: Settings) -> optuna.Study:
@@ -190,6 +201,10 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
 
 
 def best_summary(study: optuna.Study) -> dict[str, Any]:
-    best = study.best_trial
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise UserError(f"study '{study.study_name}' has no completed trial yet; "
+                        "give it more --trials or a longer --timeout") from None
     return {"number": best.number, "value": best.value, "params": best.user_attrs["params"],
             "epochs_run": best.user_attrs["epochs_run"]}
