@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 import optuna
@@ -105,7 +104,10 @@ def _report(study: optuna.Study, result: FinalResult, settings: Settings) -> Non
     if result.model is not None:
         folder = write_export(settings.export_path, result.model, record, study.user_attrs["space"], _extra(study))
         print(f"exported to {folder}")
-    how = "recorded earlier (use --force to evaluate again)" if result.reused else "evaluated once"
+    if result.reused:
+        how = "as recorded earlier; --force evaluates again"
+    else:
+        how = f"test set evaluation number {record['evaluations']}" + (", forced" if record["forced"] else "")
     print(f"best trial {record['trial']}: val_accuracy {record['val_accuracy']:.4f}; retrained on "
           f"{record['train_size']} images for {record['epochs']} epochs; test_accuracy "
-          f"{record['test_accuracy']:.4f} ({how})", file=sys.stdout)
+          f"{record['test_accuracy']:.4f} ({how})")

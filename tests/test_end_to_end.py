@@ -80,8 +80,14 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
 
     # Running the final step again shows the recorded result: the test set is not used twice.
     again = cli(tmp_path, "final", "--study-name", "e2e", "--data", str(real_data))
-    assert again.returncode == 0 and "recorded earlier" in again.stdout
+    assert again.returncode == 0 and "as recorded earlier" in again.stdout
     assert len(runs(tmp_path, "e2e")["final"]) == 1
+    forced = cli(tmp_path, "final", "--study-name", "e2e", "--data", str(real_data), "--force",
+                 "--train-limit", "3000", "--export-dir", "forced")
+    assert forced.returncode == 0 and "evaluation number 2, forced" in forced.stdout
+    finals = runs(tmp_path, "e2e")["final"]
+    assert sorted(r.data.tags["forced"] for r in finals) == ["false", "true"]
+    assert [r["forced"] for r in study_of(tmp_path, "e2e").user_attrs["final_history"]] == [False, True]
 
     # The same command resumes the study: it already holds 3 trials, so none is added.
     assert cli(tmp_path, *args).returncode == 0
