@@ -40,7 +40,8 @@ def run_final(study: optuna.Study, mnist: MNIST, tracker: Tracker, train_limit: 
 
     try:
         result = fit(study.user_attrs["space"]["model"], params, scale(x_train), y_train, hook=on_epoch,
-                     seed=study.user_attrs["settings"]["seed"] + best.number, epochs=epochs)
+                     seed=study.user_attrs["settings"]["seed"] + best.number, epochs=epochs,
+                     learning_rates=best.user_attrs.get("learning_rates"))
         test = evaluate(result.model, scale(mnist.x_test), mnist.y_test)
     except BaseException as err:
         tracker.end_run(run_id, "failed" if isinstance(err, Exception) else "killed", repr(err))

@@ -15,8 +15,8 @@ STEPS_PER_EXECUTION = 32
 
 
 def build_model(kind: str, params: dict[str, Any]) -> keras.Model:
-    """A compiled model for `kind` ('mlp'); labels are integer digits."""
-    builders = {"mlp": _mlp}
+    """A compiled model for `kind` ('mlp' or 'cnn'); labels are integer digits."""
+    builders = {"mlp": _mlp, "cnn": _cnn}
     model = builders[kind](params)
     model.compile(
         optimizer=make_optimizer(params["optimizer"], params["learning_rate"]),
@@ -38,8 +38,26 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return classes[name](learning_rate=learning_rate)
 
 
+def _inputs(params: dict[str, Any]) -> list[keras.layers.Layer]:
+    """The image as a 28x28x1 tensor, randomly shifted, zoomed and rotated when `augment` is on.
+
+    Keras's random layers act in training only, so validation, test and export see the digit
+    as it is. There is no flip: a mirrored 2 or 5 is not a digit.
+    """
+    layers = [keras.Input(INPUT_SHAPE), keras.layers.Reshape((*INPUT_SHAPE, 1))]
+    if params.get("augment"):
+        rotation, zoom, shift = (float(params.get(k, 0.0)) for k in ("rotation", "zoom", "shift"))
+        if rotation > 0:  # degrees in the space; Keras wants a fraction of a full turn
+            layers.append(keras.layers.RandomRotation(rotation / 360, fill_mode="constant"))
+        if zoom > 0:
+            layers.append(keras.layers.RandomZoom((-zoom, zoom), fill_mode="constant"))
+        if shift > 0:
+            layers.append(keras.layers.RandomTranslation(shift, shift, fill_mode="constant"))
+    return layers
+
+
 def _mlp(params: dict[str, Any]) -> keras.Model:
-    layers = [keras.Input(INPUT_SHAPE), keras.layers.Flatten()]
+    layers = _inputs(params) + [keras.layers.Flatten()]
     units = layer_values(params, "units", "n_layers")
     dropouts = layer_values(params, "dropout", "n_layers", default=0.0)
     for width, rate in zip(units, dropouts):
@@ -48,3 +66,31 @@ def _mlp(params: dict[str, Any]) -> keras.Model:
             layers.append(keras.layers.Dropout(rate))
     layers.append(keras.layers.Dense(10, activation="softmax"))
     return keras.Sequential(layers, name="mlp")
+
+
+def _cnn(params: dict[str, Any]) -> keras.Model:
+    """Blocks of one or two convolutions, max pooling and dropout, then one dense layer."""
+    layers = _inputs(params)
+    blocks = zip(*(layer_values(params, name, "n_blocks", default)
+                   for name, default in (("filters", None), ("kernel", 3), ("convs", 1),
+                                         ("block_dropout", 0.0), ("pool", True))))
+    for filters, kernel, convs, rate, pool in blocks:
+        for _ in range(int(convs)):
+            layers += _conv(int(filters), int(kernel), params.get("padding", "same"), bool(params.get("batch_norm")))
+        if pool:
+            layers.append(keras.layers.MaxPooling2D())
+        if rate > 0:
+            layers.append(keras.layers.Dropout(rate))
+    layers += [keras.layers.Flatten(), keras.layers.Dense(int(params["dense_units"]), activation="relu")]
+    if params.get("dense_dropout", 0.0) > 0:
+        layers.append(keras.layers.Dropout(params["dense_dropout"]))
+    layers.append(keras.layers.Dense(10, activation="softmax"))
+    return keras.Sequential(layers, name="cnn")
+
+
+def _conv(filters: int, kernel: int, padding: str, batch_norm: bool) -> list[keras.layers.Layer]:
+    if not batch_norm:
+        return [keras.layers.Conv2D(filters, kernel, padding=padding, activation="relu")]
+    # Normalise before the non-linearity; the normalisation's shift makes a bias redundant.
+    return [keras.layers.Conv2D(filters, kernel, padding=padding, use_bias=False),
+            keras.layers.BatchNormalization(), keras.layers.Activation("relu")]

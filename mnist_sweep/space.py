@@ -15,10 +15,11 @@ from typing import Any, Protocol
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import find_file, read_yaml
 
-MODELS = ("mlp",)
+MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "nadam", "adamw")
 # What a builder cannot do without; everything else has a default in models.py.
-REQUIRED = {"mlp": ("n_layers", "units", "optimizer", "learning_rate", "batch_size", "epochs")}
+_TRAINING = ("optimizer", "learning_rate", "batch_size", "epochs")
+REQUIRED = {"mlp": ("n_layers", "units", *_TRAINING), "cnn": ("n_blocks", "filters", "dense_units", *_TRAINING)}
 KINDS = ("int", "float", "categorical")
 _KEYS = {
     "int": {"type", "low", "high", "log", "step", "per_layer", "when"},

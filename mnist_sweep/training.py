@@ -41,8 +41,13 @@ class _Hook(keras.callbacks.Callback):
         self.hook = hook
         self.history: dict[str, list[float]] = {}
 
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        # The rate this epoch trains with, so a retrain can replay an annealed schedule.
+        self.learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = {METRIC_NAMES[k]: float(v) for k, v in (logs or {}).items() if k in METRIC_NAMES}
+        metrics["learning_rate"] = self.learning_rate
         for name, value in metrics.items():
             self.history.setdefault(name, []).append(value)
         if not all(math.isfinite(v) for v in metrics.values()):
@@ -52,20 +57,42 @@ class _Hook(keras.callbacks.Callback):
 
 
 def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
-        validation: tuple[np.ndarray, np.ndarray] | None = None,
-        hook: EpochHook | None = None, seed: int = 0, epochs: int | None = None) -> FitResult:
-    """Build a fresh model from `params` and train it; `hook(epoch, metrics)` runs after each epoch."""
+        validation: tuple[np.ndarray, np.ndarray] | None = None, hook: EpochHook | None = None,
+        seed: int = 0, epochs: int | None = None, learning_rates: list[float] | None = None) -> FitResult:
+    """Build a fresh model from `params` and train it; `hook(epoch, metrics)` runs after each epoch.
+
+    `learning_rates` replays a recorded per-epoch schedule: a retrain without a validation set
+    cannot anneal on a plateau, so it repeats what the trial did.
+    """
     keras.backend.clear_session()  # each model starts from a clean graph; old ones are freed
     keras.utils.set_random_seed(seed)
     model = build_model(kind, params)
     recorder = _Hook(hook)
+    callbacks = schedule_callbacks(params, validation is not None, learning_rates) + [recorder]
     start = time.perf_counter()
     model.fit(x, y, batch_size=int(params["batch_size"]), epochs=int(epochs or params["epochs"]),
               validation_data=validation, validation_batch_size=EVAL_BATCH,
-              callbacks=[recorder], verbose=0)
+              callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - start
     epochs_run = len(recorder.history.get("train_loss", []))
     return FitResult(model=model, history=recorder.history, epochs_run=epochs_run, seconds=seconds)
+
+
+def schedule_callbacks(params: dict[str, Any], has_validation: bool,
+                       learning_rates: list[float] | None) -> list[keras.callbacks.Callback]:
+    """Annealing on a validation plateau and early stopping, as the params ask, or a replay."""
+    if learning_rates:
+        return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: learning_rates[epoch])]
+    if not has_validation:
+        return []
+    callbacks: list[keras.callbacks.Callback] = []
+    if params.get("anneal"):
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=float(params.get("anneal_factor", 0.3)),
+            patience=int(params.get("anneal_patience", 2)), min_lr=float(params.get("anneal_min_lr", 1e-5))))
+    if params.get("early_stopping"):
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(params.get("patience", 2))))
+    return callbacks
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:

@@ -32,3 +32,69 @@ def test_a_diverging_loss_stops_training_with_a_reason(tiny_mnist):
     exploding = {**PARAMS, "optimizer": "sgd", "learning_rate": 1e4, "epochs": 3}
     with pytest.raises(TrainingDiverged, match="non-finite at epoch 1"):
         fit("mlp", exploding, x, tiny_mnist.y_train)
+
+
+CNN = {"n_blocks": 2, "filters_l0": 8, "filters_l1": 16, "kernel_l0": 5, "kernel_l1": 3, "convs_l0": 2,
+       "convs_l1": 1, "block_dropout_l0": 0.25, "block_dropout_l1": 0.0, "dense_units": 32,
+       "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 32, "epochs": 1}
+
+
+def layer_names(model):
+    return [layer.__class__.__name__ for layer in model.layers]
+
+
+def test_cnn_blocks_follow_the_per_block_parameters():
+    model = build_model("cnn", CNN)
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [(c.filters, c.kernel_size) for c in convs] == [(8, (5, 5)), (8, (5, 5)), (16, (3, 3))]
+    assert layer_names(model).count("MaxPooling2D") == 2 and layer_names(model).count("Dropout") == 1
+    assert model.output_shape == (None, 10)
+    normalised = build_model("cnn", {**CNN, "batch_norm": True})
+    assert layer_names(normalised).count("BatchNormalization") == 3
+
+
+def test_the_notebook_003_network_has_its_published_size():
+    params = {"n_blocks": 3, "filters_l0": 32, "filters_l1": 64, "filters_l2": 64, "kernel": 3, "pool_l2": False,
+              "padding": "valid", "dense_units": 64, "optimizer": "rmsprop", "learning_rate": 1e-3,
+              "batch_size": 64, "epochs": 5}
+    assert build_model("cnn", params).count_params() == 93_322  # as its model.summary() printed
+
+
+def test_augmentation_moves_digits_but_never_flips_them():
+    params = {**CNN, "augment": True, "rotation": 10.0, "zoom": 0.1, "shift": 0.1}
+    model = build_model("cnn", params)
+    random_layers = [layer for layer in model.layers if layer.__class__.__name__.startswith("Random")]
+    assert [layer.__class__.__name__ for layer in random_layers] == ["RandomRotation", "RandomZoom",
+                                                                     "RandomTranslation"]
+    image = np.zeros((64, 28, 28, 1), np.float32)
+    image[:, 3:25, 5:12] = 1.0  # a thick "L": both of its mirror images differ from it
+    image[:, 18:25, 5:23] = 1.0
+    out = image
+    for layer in random_layers:
+        out = np.asarray(layer(out, training=True))
+    assert not np.allclose(out, image)  # it did transform the digits
+
+    def similarity(a, b):  # cosine similarity, best over the shifts augmentation may apply
+        best = np.zeros(len(a))
+        for dy in range(-3, 4):
+            for dx in range(-3, 4):
+                moved = np.roll(b, (dy, dx), axis=(1, 2))
+                cos = (a * moved).sum(axis=(1, 2, 3)) / np.sqrt((a * a).sum(axis=(1, 2, 3)) * (moved * moved).sum(axis=(1, 2, 3)))
+                best = np.maximum(best, cos)
+        return best
+
+    assert (similarity(out, image) > similarity(out, image[:, :, ::-1])).all()
+    assert (similarity(out, image) > similarity(out, image[:, ::-1, :])).all()
+    inference = np.asarray(model.layers[2](image, training=False))
+    assert np.array_equal(inference, image)  # validation, test and export see the digit unchanged
+
+
+def test_an_annealed_schedule_is_replayed_exactly_without_validation(tiny_mnist):
+    x = tiny_mnist.x_train.astype(np.float32) / 255
+    params = {**PARAMS, "epochs": 6, "anneal": True, "anneal_factor": 0.5, "anneal_patience": 1}
+    noisy_val = (x[:50], (tiny_mnist.y_train[:50] + 1) % 10)  # wrong labels: val loss stalls, so it anneals
+    trial = fit("mlp", params, x, tiny_mnist.y_train, validation=noisy_val)
+    rates = trial.history["learning_rate"]
+    assert rates[0] == pytest.approx(1e-3) and min(rates) < 1e-3
+    retrain = fit("mlp", params, x, tiny_mnist.y_train, learning_rates=rates)
+    assert retrain.history["learning_rate"] == pytest.approx(rates)

@@ -134,6 +134,7 @@ class Objective:
             self._end(trial, run_id, err, epochs[0], time.perf_counter() - start)
             raise
         value = result.history["val_accuracy"][-1]
+        trial.set_user_attr("learning_rates", result.history["learning_rate"])  # replayed by the retrain
         self._record(trial, run_id, result.epochs_run, result.seconds, parameter_count(result.model))
         self.tracker.log_metrics(run_id, {"objective": value}, step=result.epochs_run)
         self.tracker.end_run(run_id, "completed")
