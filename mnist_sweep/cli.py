@@ -60,6 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a finished study's final model and its records again")
     _store_args(export)
     export.add_argument("--export-dir", help="default: models/<study>/")
+    base = sub.add_parser("baselines", help="train the notebooks' presets under this project's protocol")
+    base.add_argument("--list", action="store_true", help="print the presets without training")
+    base.add_argument("--only", metavar="NAME", help="train one preset")
+    base.add_argument("--data", help="MNIST .npz (default: $MNIST_SWEEP_DATA, else Keras's download)")
+    base.add_argument("--tracking-uri", help="default: sqlite:///mlruns/mlflow.db")
+    base.add_argument("--experiment", help="default: mnist-sweep")
+    base.add_argument("--seed", type=int, help="seeds the validation split and the weights (default: 0)")
+    base.add_argument("--validation-size", type=_positive_int, help="default: 10000")
+    base.add_argument("--train-limit", type=_positive_int, help="train on the first N images only (quick runs)")
+    base.add_argument("--max-epochs", type=_positive_int, help="cap each preset's epochs (quick runs)")
     ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
     ui.add_argument("--tracking-uri", help="default: sqlite:///mlruns/mlflow.db")
     ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
@@ -78,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ui(args)
         from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
 
-        handler = {"optuna": commands.sweep, "final": commands.final, "export": commands.export}[args.command]
+        handler = {"optuna": commands.sweep, "final": commands.final, "export": commands.export,
+                   "baselines": commands.baselines}[args.command]
         return handler(_settings(args), args, argv)
     except UserError as err:
         print(f"mnist-sweep: error: {err}", file=sys.stderr)

@@ -7,12 +7,14 @@ from typing import Any
 
 import optuna
 
+from mnist_sweep.baselines import run_baselines, table
 from mnist_sweep.config import Settings, runs_dir
 from mnist_sweep.data import MNIST, load_mnist, search_data
 from mnist_sweep.engines import optuna as engine
 from mnist_sweep.errors import UserError
 from mnist_sweep.export import write_export
 from mnist_sweep.final import FinalResult, run_final
+from mnist_sweep.presets import load_presets, select
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
@@ -71,6 +73,22 @@ def export(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int
     model = tracker.load_keras_model(record["model_uri"])
     folder = write_export(settings.export_path, model, record, study.user_attrs["space"], _extra(study))
     print(f"exported to {folder}")
+    return 0
+
+
+def baselines(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
+    """Train the notebooks' presets (or list them) and print them beside what they reported."""
+    chosen = select(load_presets(), args.only)
+    if args.list:
+        for p in chosen:
+            reported = "-" if p.reported is None else f"{p.reported:.4f}"
+            print(f"{p.name:30s} notebook {p.notebook}  {p.model}  reported {reported}  {p.params}")
+        return 0
+    mnist = load_mnist(settings.data)
+    data = search_data(mnist, settings.validation_size, settings.seed, settings.train_limit)
+    rows = run_baselines(chosen, mnist, data, _tracker(settings, settings.experiment), settings.seed,
+                         settings.max_epochs)
+    print(table(rows))
     return 0
 
 

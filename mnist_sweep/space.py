@@ -60,6 +60,15 @@ class Param:
             return [self.name]
         return [f"{self.name}_l{i}" for i in range(values[self.per_layer])]
 
+    def allows(self, value: Any) -> bool:
+        if self.kind == "categorical":
+            return value in self.choices
+        if self.kind == "fixed":
+            return value == self.value
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        whole = self.kind == "float" or (number and value == int(value))
+        return number and whole and self.low <= value <= self.high
+
     def suggest(self, trial: Suggester, name: str) -> Any:
         if self.kind == "int":
             return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
@@ -84,6 +93,18 @@ class SearchSpace:
                 for name in param.names(values):
                     values[name] = param.suggest(trial, name)
         return values
+
+    def contains(self, values: dict[str, Any]) -> bool:
+        """Whether `values` is a point of this space: exactly its active names, each allowed."""
+        seen: set[str] = set()
+        for param in filter(lambda p: p.active(values), self.params):
+            if param.per_layer is not None and param.per_layer not in values:
+                return False
+            for name in param.names(values):
+                if name not in values or not param.allows(values[name]):
+                    return False
+                seen.add(name)
+        return seen == set(values)
 
     def get(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

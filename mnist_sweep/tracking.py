@@ -56,9 +56,11 @@ class Tracker:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
             return run_id
-        run = self.client.create_run(self.experiment_id, run_name=study,
-                                     tags={**tags, "study": study, "run_kind": "study"})
-        return run.info.run_id
+        return self.start_run(study, {**tags, "study": study, "run_kind": "study"})
+
+    def start_run(self, name: str, tags: dict[str, str]) -> str:
+        """A new top-level run."""
+        return self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
 
     def start_child(self, parent_id: str, name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(

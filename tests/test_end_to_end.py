@@ -177,3 +177,12 @@ def test_ui_serves_the_project_store_on_localhost(tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_baselines_command_trains_a_preset_on_real_data(real_data, tmp_path):
+    done = cli(tmp_path, "baselines", "--only", "nb002-mlp-32-64", "--data", str(real_data),
+               "--max-epochs", "2", "--train-limit", "5000")
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = next(line for line in done.stdout.splitlines() if line.startswith("nb002-mlp-32-64"))
+    reported, val_accuracy, test_accuracy = (float(v) for v in row.split()[2:5])
+    assert reported == 0.96 and val_accuracy > 0.85 and test_accuracy > 0.85

@@ -25,7 +25,10 @@ def write_space(tmp_path: Path, **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "search_spaces").glob("*.yaml")), ids=lambda p: p.name)
+SPACE_FILES = sorted(p for p in (REPO / "search_spaces").glob("*.yaml") if p.name != "presets.yaml")
+
+
+@pytest.mark.parametrize("path", SPACE_FILES, ids=lambda p: p.name)
 def test_every_space_file_loads_and_samples(path):
     space = load_space(str(path))
     values = space.sample(optuna.create_study().ask())
@@ -114,3 +117,20 @@ def test_a_space_survives_a_round_trip_through_its_dict():
     space = load_space("mlp")
     again = parse_space(space.to_dict())
     assert again.params == space.params and again.fingerprint() == space.fingerprint()
+
+
+def test_cnn_block_and_switch_parameters_exist_only_when_their_block_or_switch_does():
+    space = load_space("cnn")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen_blocks, seen_switches = set(), set()
+    for _ in range(40):
+        values = space.sample(study.ask())
+        blocks = values["n_blocks"]
+        for name in ("filters", "kernel", "convs", "block_dropout"):
+            assert {k for k in values if k.startswith(f"{name}_l")} == {f"{name}_l{i}" for i in range(blocks)}
+        assert ("anneal_factor" in values) == values["anneal"] == ("anneal_patience" in values)
+        assert ("rotation" in values) == values["augment"] == ("shift" in values)
+        assert ("patience" in values) == values["early_stopping"]
+        seen_blocks.add(blocks)
+        seen_switches.add((values["anneal"], values["augment"]))
+    assert seen_blocks == {1, 2, 3} and len(seen_switches) == 4

@@ -1,0 +1,56 @@
+import pytest
+from mlflow.tracking import MlflowClient
+
+from mnist_sweep.baselines import run_baselines, table
+from mnist_sweep.data import search_data
+from mnist_sweep.errors import UserError
+from mnist_sweep.models import build_model
+from mnist_sweep.presets import load_presets, select
+from mnist_sweep.space import load_space
+from mnist_sweep.tracking import Tracker
+
+PRESETS = load_presets()
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_every_preset_builds_its_model(preset):
+    model = build_model(preset.model, preset.params)
+    assert model.output_shape == (None, 10)
+
+
+def test_every_notebook_is_there_with_what_it_reported():
+    assert sorted({p.notebook for p in PRESETS}) == ["000", "001", "002", "003", "004"]
+    assert len([p for p in PRESETS if p.notebook == "000"]) == 6
+    assert {p.name: p.reported for p in PRESETS}["nb003-cnn-32-64-64"] == 0.992
+
+
+def test_presets_fit_the_spaces_that_cover_them():
+    mlp, cnn = load_space("mlp"), load_space("cnn")
+    fitting = {p.name for p in PRESETS if p.fits(mlp)}
+    assert fitting == {p.name for p in PRESETS if p.notebook in ("000", "002")}  # 004 runs 50 epochs
+    assert [p.name for p in PRESETS if p.fits(cnn)] == ["nb001-cnn-annealed-augmented"]
+
+
+def test_a_point_outside_the_space_is_not_contained():
+    mlp = load_space("mlp")
+    point = dict(select(PRESETS, "nb002-mlp-32-64")[0].params)
+    assert mlp.contains(point)
+    assert not mlp.contains({**point, "units_l1": 2048})  # out of range
+    assert not mlp.contains({**point, "momentum": 0.9})  # a name the space does not have
+    assert not mlp.contains({k: v for k, v in point.items() if k != "dropout_l1"})  # layer 1 incomplete
+
+
+def test_unknown_preset_is_refused_with_the_known_names():
+    with pytest.raises(UserError, match="unknown preset 'nb9'; choose one of: nb000-mlp-32"):
+        select(PRESETS, "nb9")
+
+
+def test_a_baseline_is_trained_tested_once_and_logged_with_its_preset_tag(tiny_mnist, tracking_uri, tmp_path):
+    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
+    data = search_data(tiny_mnist, val_size=60, seed=0)
+    (row,) = run_baselines(select(PRESETS, "nb002-mlp-32-64"), tiny_mnist, data, tracker, seed=0, max_epochs=2)
+    assert row.epochs == 2 and 0 <= row.test_accuracy <= 1 and row.reported == 0.96
+    (run,) = MlflowClient(tracking_uri).search_runs([tracker.experiment_id], "tags.run_kind = 'baseline'")
+    assert run.data.tags["preset"] == "nb002-mlp-32-64" and run.info.status == "FINISHED"
+    assert run.data.metrics["test_accuracy"] == pytest.approx(row.test_accuracy)
+    assert "nb002-mlp-32-64" in table([row])
