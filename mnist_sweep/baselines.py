@@ -30,13 +30,8 @@ class Row:
 def run_baselines(presets: list[Preset], mnist: MNIST, data: SearchData, tracker: Tracker,
                   seed: int, max_epochs: int | None = None) -> list[Row]:
     parent = tracker.start_run("baselines", {"run_kind": "baselines", "data_digest": mnist.digest})
-    rows = []
-    try:
-        for preset in presets:
-            rows.append(_train(preset, mnist, data, tracker, parent, seed, max_epochs))
-    except BaseException as err:
-        tracker.end_run(parent, "failed" if isinstance(err, Exception) else "killed", repr(err))
-        raise
+    with tracker.ended_on_error(parent):
+        rows = [_train(preset, mnist, data, tracker, parent, seed, max_epochs) for preset in presets]
     tracker.end_run(parent, "completed")
     return rows
 
@@ -49,13 +44,10 @@ def _train(preset: Preset, mnist: MNIST, data: SearchData, tracker: Tracker, par
     tags = {"preset": preset.name, "notebook": preset.notebook, "run_kind": "baseline",
             "data_digest": mnist.digest, "engine": "preset"}
     run_id = tracker.start_child(parent, preset.name, params, tags)
-    try:
+    with tracker.ended_on_error(run_id):
         result = fit(preset.model, params, data.x_train, data.y_train, validation=(data.x_val, data.y_val),
                      hook=lambda epoch, metrics: tracker.log_metrics(run_id, metrics, step=epoch), seed=seed)
         test = evaluate(result.model, scale(mnist.x_test), mnist.y_test)
-    except BaseException as err:
-        tracker.end_run(run_id, "failed" if isinstance(err, Exception) else "killed", repr(err))
-        raise
     tracker.log_metrics(run_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                                  "duration_s": result.seconds}, step=result.epochs_run)
     tracker.end_run(run_id, "completed")

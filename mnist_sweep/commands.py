@@ -37,16 +37,12 @@ def sweep(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
     engine.recover_stale(study, tracker)
     objective = engine.Objective(space, data, tracker, parent, tags, settings.seed)
     progress = Progress(settings.trials, engine.finished_count(study), _best_value(study))
-    try:
-        with progress:
-            engine.optimize(study, objective, settings.trials, settings.timeout, progress)
+    with tracker.ended_on_error(parent), progress:  # the parent is closed whatever stops the sweep
+        engine.optimize(study, objective, settings.trials, settings.timeout, progress)
         engine.close_dead_runs(study, tracker)
         best = engine.best_summary(study)
         tracker.record_best(parent, best["number"], best["value"], best["params"], engine.finished_count(study))
         _report(study, run_final(study, mnist, tracker, settings.train_limit), settings)
-    except BaseException as err:  # the parent run is closed whatever stopped the sweep
-        tracker.end_run(parent, "failed" if isinstance(err, Exception) else "killed", repr(err))
-        raise
     tracker.end_run(parent, "completed")
     return 0
 

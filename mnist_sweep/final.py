@@ -38,14 +38,11 @@ def run_final(study: optuna.Study, mnist: MNIST, tracker: Tracker, train_limit: 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(run_id, metrics, step=epoch)
 
-    try:
+    with tracker.ended_on_error(run_id):
         result = fit(study.user_attrs["space"]["model"], params, scale(x_train), y_train, hook=on_epoch,
                      seed=study.user_attrs["settings"]["seed"] + best.number, epochs=epochs,
                      learning_rates=best.user_attrs.get("learning_rates"))
         test = evaluate(result.model, scale(mnist.x_test), mnist.y_test)
-    except BaseException as err:
-        tracker.end_run(run_id, "failed" if isinstance(err, Exception) else "killed", repr(err))
-        raise
     tracker.log_metrics(run_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}, step=epochs)
     record = _record(study, best, run_id, test, epochs, len(y_train), force)
     record["model_uri"] = tracker.log_keras_model(run_id, result.model, f"mnist-sweep-{study.study_name}",

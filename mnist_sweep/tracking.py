@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,11 @@ from mnist_sweep.errors import UserError
 
 # A trial's outcome is both a tag and the run's status, so the UI can filter on either.
 STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "killed": "KILLED"}
+
+
+def failure(err: BaseException) -> tuple[str, str]:
+    """The outcome and reason to record for a run that `err` stopped."""
+    return ("failed" if isinstance(err, Exception) else "killed"), f"{type(err).__name__}: {err}"
 
 
 class Tracker:
@@ -80,6 +87,15 @@ class Tracker:
         tags = {"outcome": outcome, **({"fail_reason": reason[:5000]} if reason else {})}
         self.set_tags(run_id, tags)
         self.client.set_terminated(run_id, status=STATUS[outcome])
+
+    @contextmanager
+    def ended_on_error(self, run_id: str) -> Iterator[None]:
+        """If the block raises, end the run as failed (an error) or killed (Ctrl-C, SIGTERM)."""
+        try:
+            yield
+        except BaseException as err:
+            self.end_run(run_id, *failure(err))
+            raise
 
     def status(self, run_id: str) -> str:
         return self.client.get_run(run_id).info.status

@@ -17,7 +17,7 @@ from mnist_sweep.data import SearchData
 from mnist_sweep.errors import UserError
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import SearchSpace
-from mnist_sweep.tracking import Tracker
+from mnist_sweep.tracking import Tracker, failure
 from mnist_sweep.training import fit, parameter_count
 
 # Heartbeats and their retry callback are marked experimental, yet they are Optuna's way to
@@ -153,8 +153,7 @@ class Objective:
         if isinstance(err, optuna.TrialPruned):
             self.tracker.end_run(run_id, "pruned", str(err))
             return
-        outcome = "failed" if isinstance(err, Exception) else "killed"
-        reason = f"{type(err).__name__}: {err}"
+        outcome, reason = failure(err)
         trial.set_user_attr("fail_reason", reason)
         self.tracker.end_run(run_id, outcome, reason)
 
