@@ -42,7 +42,7 @@ def sweep(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
         engine.close_dead_runs(study, tracker)
         best = engine.best_summary(study)
         tracker.record_best(parent, best["number"], best["value"], best["params"], engine.finished_count(study))
-        _report(study, run_final(study, mnist, tracker, settings.train_limit), settings)
+        _report(study, run_final(study, mnist, tracker, settings.train_limit), settings, tracker)
     tracker.end_run(parent, "completed")
     return 0
 
@@ -54,7 +54,7 @@ def final(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
     mnist = load_mnist(settings.data)
     _check_digest(study, mnist)
     result = run_final(study, mnist, tracker, settings.train_limit, force=args.force)
-    _report(study, result, settings)
+    _report(study, result, settings, tracker)
     return 0
 
 
@@ -113,10 +113,12 @@ def _extra(study: optuna.Study) -> dict[str, Any]:
     return {"study": study.study_name, "data_digest": study.user_attrs.get("data_digest")}
 
 
-def _report(study: optuna.Study, result: FinalResult, settings: Settings) -> None:
+def _report(study: optuna.Study, result: FinalResult, settings: Settings, tracker: Tracker) -> None:
     record = result.record
     if result.model is not None:
         folder = write_export(settings.export_path, result.model, record, study.user_attrs["space"], _extra(study))
+        # The records beside the model, one click away on the final run (the model itself is logged already).
+        tracker.log_files(record["run_id"], [folder / n for n in ("params.json", "search_space.yaml", "metrics.json")])
         print(f"exported to {folder}")
     if result.reused:
         how = "as recorded earlier; --force evaluates again"

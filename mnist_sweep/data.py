@@ -43,7 +43,7 @@ def load_mnist(path: str | None = None) -> MNIST:
     path = path or os.environ.get(ENV_VAR)
     arrays = _read_npz(Path(path)) if path else _download()
     source = str(path) if path else "keras.datasets.mnist"
-    check_arrays(arrays, source, full_size=True)
+    check_arrays(arrays, source)
     return MNIST(**arrays, digest=digest(arrays), source=source)
 
 
@@ -73,15 +73,14 @@ def _download() -> dict[str, np.ndarray]:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def check_arrays(arrays: dict[str, np.ndarray], source: str, full_size: bool = True) -> None:
+def check_arrays(arrays: dict[str, np.ndarray], source: str) -> None:
     """Refuse wrong shapes, dtypes or labels before any trial starts."""
     for name, shape in ARRAYS.items():
         array = arrays[name]
         if array.dtype != np.uint8:
             raise UserError(f"{source}: '{name}' has dtype {array.dtype}, expected uint8 (MNIST's raw bytes)")
-        want = shape if full_size else (len(array),) + shape[1:]
-        if array.shape != want:
-            raise UserError(f"{source}: '{name}' has shape {array.shape}, expected {want}")
+        if array.shape != shape:
+            raise UserError(f"{source}: '{name}' has shape {array.shape}, expected {shape}")
     for name in ("y_train", "y_test"):
         if arrays[name].size and arrays[name].max() > 9:
             raise UserError(f"{source}: '{name}' holds label {arrays[name].max()}, expected 0 to 9")

@@ -123,8 +123,9 @@ class Tracker:
                                           pip_requirements=requirements)
         return info.model_uri
 
-    def log_artifacts(self, run_id: str, folder: Path) -> None:
-        self.client.log_artifacts(run_id, str(folder))
+    def log_files(self, run_id: str, paths: list[Path]) -> None:
+        for path in paths:
+            self.client.log_artifact(run_id, str(path))
 
     def load_keras_model(self, model_uri: str) -> Any:
         import mlflow.keras

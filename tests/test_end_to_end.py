@@ -75,6 +75,8 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     _, accuracy = model.evaluate(scale(mnist.x_test), mnist.y_test, verbose=0)
     assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-4)
     assert json.loads((export / "params.json").read_text()) == study.best_trial.user_attrs["params"]
+    logged = {f.path for f in client.list_artifacts(final.info.run_id)}
+    assert {"params.json", "search_space.yaml", "metrics.json"} <= logged
     (version,) = client.search_model_versions("name = 'mnist-sweep-e2e'")
     assert version.run_id == final.info.run_id
 
