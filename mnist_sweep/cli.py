@@ -28,11 +28,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _tracking_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)")
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="MNIST .npz in Keras's layout (default: $MNIST_SWEEP_DATA, else Keras's download)")
+    _tracking_arg(p)
+
+
 def _store_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study-name", help="Optuna study (default: <space>-optuna); the same name resumes it")
     p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///mlruns/optuna.db)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)")
-    p.add_argument("--data", help="MNIST .npz in Keras's layout (default: $MNIST_SWEEP_DATA, else Keras's download)")
+    _data_args(p)
+
+
+def _protocol_args(p: argparse.ArgumentParser) -> None:
+    """What decides the data and epochs a model trains on, shared by sweeps and baselines."""
+    p.add_argument("--experiment", help="MLflow experiment (default: mnist-sweep)")
+    p.add_argument("--seed", type=int, help="seeds the sampler, the validation split and the weights")
+    p.add_argument("--max-epochs", type=_positive_int, help="cap the epochs (quick runs)")
+    p.add_argument("--train-limit", type=_positive_int, help="train on the first N images only (quick runs)")
+    p.add_argument("--validation-size", type=_positive_int, help="images held out for validation (default: 10000)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,14 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--space", help="search space: a name in search_spaces/ or a path (default: mlp)")
     run.add_argument("--trials", type=_positive_int, help="finished trials the study should hold (default: 50)")
     _store_args(run)
-    run.add_argument("--experiment", help="MLflow experiment (default: mnist-sweep)")
-    run.add_argument("--seed", type=int, help="seeds the sampler, the validation split and the weights")
+    _protocol_args(run)
     run.add_argument("--timeout", type=_positive_int, help="stop starting trials after this many seconds")
     run.add_argument("--sampler", choices=SAMPLERS, help="default: tpe")
     run.add_argument("--pruner", choices=PRUNERS, help="default: median")
-    run.add_argument("--max-epochs", type=_positive_int, help="cap the space's epochs range")
-    run.add_argument("--train-limit", type=_positive_int, help="train on the first N images only (quick runs)")
-    run.add_argument("--validation-size", type=_positive_int, help="images held out for validation (default: 10000)")
     run.add_argument("--export-dir", help="where the final model goes (default: models/<study>/)")
     final = sub.add_parser("final", help="retrain a finished study's best on all training images, test once")
     _store_args(final)
@@ -63,15 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     base = sub.add_parser("baselines", help="train the notebooks' presets under this project's protocol")
     base.add_argument("--list", action="store_true", help="print the presets without training")
     base.add_argument("--only", metavar="NAME", help="train one preset")
-    base.add_argument("--data", help="MNIST .npz (default: $MNIST_SWEEP_DATA, else Keras's download)")
-    base.add_argument("--tracking-uri", help="default: sqlite:///mlruns/mlflow.db")
-    base.add_argument("--experiment", help="default: mnist-sweep")
-    base.add_argument("--seed", type=int, help="seeds the validation split and the weights (default: 0)")
-    base.add_argument("--validation-size", type=_positive_int, help="default: 10000")
-    base.add_argument("--train-limit", type=_positive_int, help="train on the first N images only (quick runs)")
-    base.add_argument("--max-epochs", type=_positive_int, help="cap each preset's epochs (quick runs)")
+    _data_args(base)
+    _protocol_args(base)
     ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
-    ui.add_argument("--tracking-uri", help="default: sqlite:///mlruns/mlflow.db")
+    _tracking_arg(ui)
     ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
     ui.add_argument("--port", type=_positive_int, default=5000)
     return parser
@@ -90,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
         handler = {"optuna": commands.sweep, "final": commands.final, "export": commands.export,
                    "baselines": commands.baselines}[args.command]
-        return handler(_settings(args), args, argv)
+        signal.signal(signal.SIGTERM, _raise_interrupt)  # a plain `kill` ends trials as cleanly as Ctrl-C
+        return handler(_settings(args), args)
     except UserError as err:
         print(f"mnist-sweep: error: {err}", file=sys.stderr)
         return 2
@@ -104,7 +113,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     sweep = getattr(args, "sweep", None)
     if sweep is None and args.command == "optuna":
         sweep = _default_sweep(args.space)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # a plain `kill` ends trials as cleanly as Ctrl-C
     return load_settings(sweep, flags)
 
 

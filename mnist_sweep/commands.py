@@ -22,7 +22,7 @@ from mnist_sweep.tracking import Tracker
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with any failure reason) replaces its logs
 
 
-def sweep(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
+def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search, then retrain the best once on the training set, test it once, and export it."""
     space = load_space(settings.space).with_max_epochs(settings.max_epochs)
     mnist = load_mnist(settings.data)  # checked before any trial starts
@@ -34,12 +34,11 @@ def sweep(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
             "pruner": settings.pruner, "data_digest": mnist.digest, "space": space.model}
     parent = tracker.parent_run(settings.study, tags)
     study.set_user_attr("mlflow_parent_run_id", parent)
-    engine.recover_stale(study, tracker)
+    engine.recover_stale(study, tracker, parent)
     objective = engine.Objective(space, data, tracker, parent, tags, settings.seed)
     progress = Progress(settings.trials, engine.finished_count(study), _best_value(study))
     with tracker.ended_on_error(parent), progress:  # the parent is closed whatever stops the sweep
         engine.optimize(study, objective, settings.trials, settings.timeout, progress)
-        engine.close_dead_runs(study, tracker)
         best = engine.best_summary(study)
         tracker.record_best(parent, best["number"], best["value"], best["params"], engine.finished_count(study))
         _report(study, run_final(study, mnist, tracker, settings.train_limit), settings, tracker)
@@ -47,7 +46,7 @@ def sweep(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def final(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
+def final(settings: Settings, args: argparse.Namespace) -> int:
     """Show the recorded test result of a finished study, or (with --force) evaluate again."""
     study = engine.load_study(settings)
     tracker = _tracker(settings, study.user_attrs["settings"]["experiment"])
@@ -58,7 +57,7 @@ def final(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def export(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
+def export(settings: Settings, args: argparse.Namespace) -> int:
     """Write the final model of a finished study, and its records, again."""
     study = engine.load_study(settings)
     record = study.user_attrs.get("final")
@@ -72,7 +71,7 @@ def export(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int
     return 0
 
 
-def baselines(settings: Settings, args: argparse.Namespace, argv: list[str]) -> int:
+def baselines(settings: Settings, args: argparse.Namespace) -> int:
     """Train the notebooks' presets (or list them) and print them beside what they reported."""
     chosen = select(load_presets(), args.only)
     if args.list:

@@ -64,6 +64,11 @@ def runs_dir() -> Path:
     return RUNS_DIR.resolve()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a sqlite:/// URL (Optuna's and MLflow's local stores), else None."""
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
 def load_settings(sweep: str | None, overrides: dict[str, Any]) -> Settings:
     """Defaults, then the sweep file (if any), then the flags the user gave (not None)."""
     values: dict[str, Any] = {}

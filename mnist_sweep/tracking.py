@@ -6,7 +6,6 @@ global "active run", so an interrupted trial can always be closed by id.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from mnist_sweep.config import sqlite_file
 from mnist_sweep.errors import UserError
 
 # A trial's outcome is both a tag and the run's status, so the UI can filter on either.
@@ -34,8 +34,8 @@ class Tracker:
     """One MLflow experiment, reached through `uri`."""
 
     def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None):
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_file(uri)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(uri)
         self.uri = uri
         self.client = MlflowClient(uri)
@@ -97,14 +97,18 @@ class Tracker:
             self.end_run(run_id, *failure(err))
             raise
 
-    def status(self, run_id: str) -> str:
-        return self.client.get_run(run_id).info.status
+    def running_children(self, parent_id: str) -> dict[int, str]:
+        """Trial number -> run id of the parent's trial runs that are still RUNNING."""
+        runs = self.client.search_runs(
+            [self.experiment_id], max_results=1000,
+            filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and tags.run_kind = 'trial' "
+                          "and attributes.status = 'RUNNING'")
+        return {int(run.data.tags["trial"]): run.info.run_id for run in runs}
 
     def record_best(self, parent_id: str, number: int, value: float, params: dict[str, Any],
                     finished: int) -> None:
         """Tags (not params) because the best trial changes as a study resumes and grows."""
-        tags = {"best_trial": number, "best_params": json.dumps(params, sort_keys=True)}
-        tags.update({f"best.{k}": v for k, v in params.items()})
+        tags = {"best_trial": number, **{f"best.{k}": v for k, v in params.items()}}
         self.set_tags(parent_id, tags)
         self.log_metrics(parent_id, {"best_val_accuracy": value, "finished_trials": finished}, step=finished)
 

@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from mnist_sweep.data import search_data
 from mnist_sweep.config import Settings
-from mnist_sweep.engines.optuna import Objective, open_study
+from mnist_sweep.engines.optuna import Objective, close_dead_runs, open_study
 from mnist_sweep.errors import UserError
 from mnist_sweep.space import load_space, parse_space
 from mnist_sweep.tracking import Tracker
@@ -77,3 +77,15 @@ def test_resuming_with_another_space_or_split_is_refused(tmp_path):
     with pytest.raises(UserError, match="validation_size=10000, not 5000"):
         open_study(replace(settings, validation_size=5000), space)
     assert open_study(settings, space).study_name == "r"  # the same command resumes
+
+
+def test_a_trial_stopped_before_its_run_was_closed_gets_its_run_failed(objective):
+    study = optuna.create_study()
+    trial = study.ask()
+    run_id = objective.tracker.start_child(objective.parent_id, "trial-000", {}, {"trial": "0", "run_kind": "trial"})
+    close_dead_runs(study, objective.tracker, objective.parent_id)
+    assert objective.tracker.client.get_run(run_id).info.status == "RUNNING"  # its trial is still running
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    close_dead_runs(study, objective.tracker, objective.parent_id)
+    run = objective.tracker.client.get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["outcome"] == "failed"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from mnist_sweep.config import Settings
+from mnist_sweep.config import Settings, sqlite_file
 from mnist_sweep.data import SearchData
 from mnist_sweep.errors import UserError
 from mnist_sweep.progress import Progress
@@ -47,8 +46,7 @@ def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
 
 
 def _storage(url: str, create: bool = True) -> RDBStorage:
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
+    if (path := sqlite_file(url)) is not None:
         if not create and not path.is_file():
             raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +134,6 @@ class Objective:
         value = result.history["val_accuracy"][-1]
         trial.set_user_attr("learning_rates", result.history["learning_rate"])  # replayed by the retrain
         self._record(trial, run_id, result.epochs_run, result.seconds, parameter_count(result.model))
-        self.tracker.log_metrics(run_id, {"objective": value}, step=result.epochs_run)
         self.tracker.end_run(run_id, "completed")
         return value
 
@@ -162,7 +159,7 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def recover_stale(study: optuna.Study, tracker: Tracker) -> None:
+def recover_stale(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
     """Fail (and requeue) trials left RUNNING by a killed process, waiting out their grace period.
 
     A trial of a live worker keeps beating and stays untouched; a dead one is failed here
@@ -172,22 +169,24 @@ def recover_stale(study: optuna.Study, tracker: Tracker) -> None:
     while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
         optuna.storages.fail_stale_trials(study)
         time.sleep(1)
-    close_dead_runs(study, tracker)
+    close_dead_runs(study, tracker, parent_id)
 
 
-def close_dead_runs(study: optuna.Study, tracker: Tracker) -> None:
-    """Trials Optuna failed for a lost heartbeat still have a RUNNING MLflow run: fail it too."""
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        run_id = trial.user_attrs.get("mlflow_run_id")
-        if run_id and tracker.status(run_id) == "RUNNING":
-            tracker.end_run(run_id, "failed", "process stopped during the trial (no heartbeat)")
+def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
+    """A trial Optuna failed (lost heartbeat, or a stop before its run was closed) keeps a
+    RUNNING MLflow run: fail that run too. Found by the run's `trial` tag, so a stop at any
+    point after the run was created is covered."""
+    failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    for number, run_id in tracker.running_children(parent_id).items():
+        if number in failed:
+            tracker.end_run(run_id, "failed", "process stopped during the trial")
 
 
 def optimize(study: optuna.Study, objective: Objective, target: int, timeout: float | None,
              progress: Progress) -> None:
     """Run trials until the study holds `target` finished ones, the time is up, or nothing works."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker)]
+    callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id)]
     while (missing := target - finished_count(study)) > 0:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
@@ -206,5 +205,4 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
     except ValueError:
         raise UserError(f"study '{study.study_name}' has no completed trial yet; "
                         "give it more --trials or a longer --timeout") from None
-    return {"number": best.number, "value": best.value, "params": best.user_attrs["params"],
-            "epochs_run": best.user_attrs["epochs_run"]}
+    return {"number": best.number, "value": best.value, "params": best.user_attrs["params"]}
