@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -25,6 +26,27 @@ def build_model(kind: str, params: dict[str, Any]) -> keras.Model:
         steps_per_execution=STEPS_PER_EXECUTION,
     )
     return model
+
+
+def model_mflops(kind: str, params: dict[str, Any]) -> float:
+    """The cost of the model `params` describe, from a throwaway build."""
+    keras.backend.clear_session()
+    return forward_mflops(build_model(kind, params))
+
+
+def forward_mflops(model: keras.Model) -> float:
+    """Millions of floating-point operations to classify one image (multiply-adds count two).
+
+    Convolutions and dense layers are nearly all of it: each applies its kernel once per output
+    position. Training costs about three times this (forward, and two products backwards).
+    """
+    flops = 0
+    for layer in model.layers:
+        kernel = getattr(layer, "kernel", None)
+        if kernel is not None:
+            positions = math.prod(layer.output.shape[1:-1])  # 1 for a dense layer
+            flops += 2 * math.prod(kernel.shape) * positions
+    return flops / 1e6
 
 
 def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:

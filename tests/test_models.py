@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_sweep.models import build_model
+from mnist_sweep.models import build_model, forward_mflops
 from mnist_sweep.training import TrainingDiverged, evaluate, fit
 
 PARAMS = {"n_layers": 2, "units_l0": 32, "units_l1": 16, "dropout_l0": 0.5, "dropout_l1": 0.0,
@@ -58,7 +58,10 @@ def test_the_notebook_003_network_has_its_published_size():
     params = {"n_blocks": 3, "filters_l0": 32, "filters_l1": 64, "filters_l2": 64, "kernel": 3, "pool_l2": False,
               "padding": "valid", "dense_units": 64, "optimizer": "rmsprop", "learning_rate": 1e-3,
               "batch_size": 64, "epochs": 5}
-    assert build_model("cnn", params).count_params() == 93_322  # as its model.summary() printed
+    model = build_model("cnn", params)
+    assert model.count_params() == 93_322  # as its model.summary() printed
+    # Multiply-adds by hand: 26x26x(3x3x32) + 11x11x(3x3x32x64) + 3x3x(3x3x64x64) + 576x64 + 64x10.
+    assert forward_mflops(model) == pytest.approx(2 * 2_794_240 / 1e6)
 
 
 def test_augmentation_moves_digits_but_never_flips_them():
