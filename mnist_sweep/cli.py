@@ -28,6 +28,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0, not '{text}'")
+    return value
+
+
 def _tracking_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)")
 
@@ -61,10 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=_positive_int, help="finished trials the study should hold (default: 50)")
     _store_args(run)
     _protocol_args(run)
+    run.add_argument("--trial-images", type=_positive_int,
+                     help="trials train on the first N training images; the final retrain uses all")
     run.add_argument("--timeout", type=_positive_int, help="stop starting trials after this many seconds")
     run.add_argument("--sampler", choices=SAMPLERS, help="default: tpe")
     run.add_argument("--pruner", choices=PRUNERS, help="default: median")
     run.add_argument("--export-dir", help="where the final model goes (default: models/<study>/)")
+    run.add_argument("--no-warm-start", dest="warm_start", action="store_const", const=False,
+                     help="do not start a new study with the notebooks' presets that fit its space")
+    run.add_argument("--max-mflops", type=_positive_float,
+                     help="prune, untrained and uncounted, any sampled model needing more MFLOPs per image")
     final = sub.add_parser("final", help="retrain a finished study's best on all training images, test once")
     _store_args(final)
     final.add_argument("--force", action="store_true", help="evaluate on the test set again (recorded)")

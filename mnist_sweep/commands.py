@@ -26,7 +26,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search, then retrain the best once on the training set, test it once, and export it."""
     space = load_space(settings.space).with_max_epochs(settings.max_epochs)
     mnist = load_mnist(settings.data)  # checked before any trial starts
-    data = search_data(mnist, settings.validation_size, settings.seed, settings.train_limit)
+    data = search_data(mnist, settings.validation_size, settings.seed, settings.search_limit)
     tracker = _tracker(settings, settings.experiment)
     study = engine.open_study(settings, space)
     _check_digest(study, mnist)
@@ -35,7 +35,9 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     parent = tracker.parent_run(settings.study, tags)
     study.set_user_attr("mlflow_parent_run_id", parent)
     engine.recover_stale(study, tracker, parent)
-    objective = engine.Objective(space, data, tracker, parent, tags, settings.seed)
+    objective = engine.Objective(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
+    if settings.warm_start:
+        _announce_warm_start(engine.warm_start(study, load_presets(), objective))
     progress = Progress(settings.trials, engine.finished_count(study), _best_value(study))
     with tracker.ended_on_error(parent), progress:  # the parent is closed whatever stops the sweep
         engine.optimize(study, objective, settings.trials, settings.timeout, progress)
@@ -44,6 +46,12 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
         _report(study, run_final(study, mnist, tracker, settings.train_limit), settings, tracker)
     tracker.end_run(parent, "completed")
     return 0
+
+
+def _announce_warm_start(names: list[str]) -> None:
+    if names:
+        print(f"warm start: the first {len(names)} trials are the notebooks' presets that fit this space "
+              f"({', '.join(names)}); --no-warm-start skips them")
 
 
 def final(settings: Settings, args: argparse.Namespace) -> int:

@@ -31,8 +31,11 @@ class Settings:
     timeout: float | None = None
     max_epochs: int | None = None
     train_limit: int | None = None
+    trial_images: int | None = None  # trials train on fewer images; the final retrain on all
     export_dir: str | None = None
     data: str | None = None
+    warm_start: bool = True          # enqueue the notebooks' presets that fit the space first
+    max_mflops: float | None = None  # refuse sampled models dearer than this per image
 
     @property
     def study(self) -> str:
@@ -47,6 +50,12 @@ class Settings:
         return self.tracking_uri or f"sqlite:///{runs_dir() / 'mlflow.db'}"
 
     @property
+    def search_limit(self) -> int | None:
+        """How many training images a trial sees: the smaller of the two limits that are set."""
+        limits = [n for n in (self.train_limit, self.trial_images) if n is not None]
+        return min(limits) if limits else None
+
+    @property
     def export_path(self) -> Path:
         return Path(self.export_dir) if self.export_dir else Path("models") / self.study
 
@@ -54,10 +63,10 @@ class Settings:
 _TYPES: dict[str, tuple[type, ...]] = {
     "space": (str,), "trials": (int,), "seed": (int,), "sampler": (str,), "pruner": (str,),
     "validation_size": (int,), "study_name": (str,), "storage": (str,), "experiment": (str,),
-    "tracking_uri": (str,), "timeout": (int, float), "max_epochs": (int,), "train_limit": (int,),
-    "export_dir": (str,), "data": (str,),
+    "tracking_uri": (str,), "timeout": (int, float), "max_epochs": (int,), "train_limit": (int,), "trial_images": (int,),
+    "export_dir": (str,), "data": (str,), "warm_start": (bool,), "max_mflops": (int, float),
 }
-_POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit")
+_POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "max_mflops")
 
 
 def runs_dir() -> Path:
@@ -90,7 +99,7 @@ def _check(values: dict[str, Any], source: str) -> None:
             raise UserError(f"{source}: unknown setting '{key}'; allowed: {', '.join(sorted(names))}")
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, _TYPES[key]):
+        if (isinstance(value, bool) and bool not in _TYPES[key]) or not isinstance(value, _TYPES[key]):
             want = " or ".join(t.__name__ for t in _TYPES[key])
             raise UserError(f"{source}: '{key}' must be {want}, not {value!r}")
         if key in _POSITIVE and value <= 0:

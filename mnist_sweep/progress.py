@@ -20,6 +20,8 @@ class Progress:
         """An Optuna callback; `trial` is a FrozenTrial."""
         outcome = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed"}.get(trial.state.name,
                                                                                    trial.state.name.lower())
+        if "over_budget" in trial.user_attrs:
+            outcome = "refused"  # over max_mflops: never trained, not counted
         value = trial.value if trial.value is not None else _last(trial.intermediate_values)
         if outcome == "completed" and value is not None:
             self.best = value if self.best is None else max(self.best, value)
@@ -31,6 +33,10 @@ class Progress:
                 f"{seconds:6.1f}s  best {best}")
         if outcome == "failed":
             line += f"  ({trial.user_attrs.get('fail_reason', 'see log')[:80]})"
+        elif outcome == "refused":
+            line += f"  ({trial.user_attrs['over_budget']} MFLOPs per image, over max_mflops)"
+        if "preset" in trial.user_attrs:
+            line += f"  [{trial.user_attrs['preset']}]"
         self.bar.write(line)
         if outcome in ("completed", "pruned"):
             self.bar.update(1)

@@ -84,7 +84,8 @@ class Tracker:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def end_run(self, run_id: str, outcome: str, reason: str | None = None) -> None:
-        tags = {"outcome": outcome, **({"fail_reason": reason[:5000]} if reason else {})}
+        key = "prune_reason" if outcome == "pruned" else "fail_reason"
+        tags = {"outcome": outcome, **({key: reason[:5000]} if reason else {})}
         self.set_tags(run_id, tags)
         self.client.set_terminated(run_id, status=STATUS[outcome])
 

@@ -25,6 +25,7 @@ def workdir(tmp_path, monkeypatch):
     (["optuna", "--trials", "-3"], "--trials: must be a whole number greater than 0"),
     (["optuna", "--sampler", "grid"], "invalid choice: 'grid'"),
     (["optuna", "--pruner", "always"], "invalid choice: 'always'"),
+    (["optuna", "--max-mflops", "0"], "--max-mflops: must be a number greater than 0"),
     (["optuna", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["optuna", "--space", "nonesuch"], "unknown name 'nonesuch' in search_spaces/"),
     (["optuna", "--sweep", "bad.yaml"], "bad.yaml: invalid YAML at line"),

@@ -32,6 +32,8 @@ def test_defaults_without_a_sweep_file():
     ("sampler: bayes\n", "unknown sampler 'bayes'"),
     ("pruner: sometimes\n", "unknown pruner 'sometimes'"),
     ("timeout: true\n", "'timeout' must be int or float"),
+    ("warm_start: 'no'\n", "'warm_start' must be bool"),
+    ("max_mflops: -5\n", "'max_mflops' must be greater than 0"),
 ])
 def test_bad_sweep_files_are_refused_naming_file_and_key(tmp_path, text, expected):
     path = tmp_path / "sweep.yaml"
@@ -39,3 +41,11 @@ def test_bad_sweep_files_are_refused_naming_file_and_key(tmp_path, text, expecte
     with pytest.raises(UserError) as err:
         load_settings(str(path), {})
     assert str(path) in str(err.value) and expected in str(err.value)
+
+
+def test_warm_start_is_on_unless_the_flag_or_the_sweep_file_turns_it_off(tmp_path):
+    assert load_settings(None, {}).warm_start is True
+    assert load_settings(None, {"warm_start": False}).warm_start is False
+    path = tmp_path / "sweep.yaml"
+    path.write_text("warm_start: false\nmax_mflops: 20\n")
+    assert load_settings(str(path), {}).warm_start is False and load_settings(str(path), {}).max_mflops == 20

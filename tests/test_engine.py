@@ -89,3 +89,39 @@ def test_a_trial_stopped_before_its_run_was_closed_gets_its_run_failed(objective
     close_dead_runs(study, objective.tracker, objective.parent_id)
     run = objective.tracker.client.get_run(run_id)
     assert run.info.status == "FAILED" and run.data.tags["outcome"] == "failed"
+
+
+def _presets():
+    from mnist_sweep.presets import load_presets
+    return load_presets()
+
+
+def test_warm_start_puts_the_fitting_presets_first_with_their_tag(objective, tmp_path):
+    from mnist_sweep.engines.optuna import warm_start
+    objective.space = load_space("mlp").with_max_epochs(3)  # keeps the test quick: the 3-epoch presets fit
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    names = warm_start(study, _presets(), objective)
+    assert names == ["nb000-mlp-512", "nb000-mlp-256", "nb000-mlp-512-256"]
+    study.optimize(objective, n_trials=4)
+    by_number = sorted(study.trials, key=lambda t: t.number)
+    assert [t.user_attrs.get("preset") for t in by_number] == names + [None]
+    first = {p.name: p.params for p in _presets()}["nb000-mlp-512"]
+    assert by_number[0].user_attrs["params"] == first
+    _, runs = trial_runs(objective)
+    assert {r.data.tags["trial"]: r.data.tags.get("preset") for r in runs} == {
+        "0": names[0], "1": names[1], "2": names[2], "3": None}
+    assert warm_start(study, _presets(), objective) == []  # a resumed study is not warm-started twice
+
+
+def test_a_model_over_max_mflops_is_refused_untrained_and_not_counted(objective):
+    from mnist_sweep.engines.optuna import finished_count
+    objective.max_mflops = 0.1  # FIXED needs 2 * (784*64 + 64*32 + 32*10) = 0.105 MFLOPs
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(FIXED)
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED and trial.user_attrs["over_budget"] == 0.105
+    assert finished_count(study) == 0 and "epochs_run" in trial.user_attrs and trial.user_attrs["epochs_run"] == 0
+    _, (run,) = trial_runs(objective)
+    assert run.data.tags["outcome"] == "pruned" and "over max_mflops 0.1" in run.data.tags["prune_reason"]
+    assert run.data.metrics["mflops"] == pytest.approx(0.105088)

@@ -14,6 +14,8 @@ from optuna.trial import TrialState
 from mnist_sweep.config import Settings, sqlite_file
 from mnist_sweep.data import SearchData
 from mnist_sweep.errors import UserError
+from mnist_sweep.models import model_mflops
+from mnist_sweep.presets import Preset
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.tracking import Tracker, failure
@@ -27,6 +29,9 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # A trial whose process died stops beating; after the grace period it is failed and retried.
 HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
+# Models over max_mflops are refused untrained and not counted; this many refusals per
+# requested trial means the limit leaves almost nothing of the space.
+REFUSALS_PER_TRIAL = 10
 
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
@@ -66,7 +71,7 @@ def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
         load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
         pruner=make_pruner(settings.pruner, max_epochs))
     protocol = {"seed": settings.seed, "validation_size": settings.validation_size,
-                "train_limit": settings.train_limit}  # what decides the data a trial sees
+                "train_limit": settings.train_limit, "trial_images": settings.trial_images}  # what decides the data a trial sees
     if "space_fingerprint" not in study.user_attrs:
         study.set_user_attr("space_fingerprint", space.fingerprint())
         study.set_user_attr("space", space.to_dict())
@@ -107,12 +112,14 @@ class Objective:
     parent_id: str
     tags: dict[str, str]
     seed: int
+    max_mflops: float | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = self.space.sample(trial)
         trial.set_user_attr("params", params)
+        preset = {"preset": trial.user_attrs["preset"]} if "preset" in trial.user_attrs else {}
         run_id = self.tracker.start_child(self.parent_id, f"trial-{trial.number:03d}", params,
-                                          {**self.tags, "trial": str(trial.number), "run_kind": "trial"})
+                                          {**self.tags, **preset, "trial": str(trial.number), "run_kind": "trial"})
         trial.set_user_attr("mlflow_run_id", run_id)
         epochs: list[int] = [0]
 
@@ -125,6 +132,7 @@ class Objective:
 
         start = time.perf_counter()
         try:
+            self._check_cost(trial, run_id, params)
             result = fit(self.space.model, params, self.data.x_train, self.data.y_train,
                          validation=(self.data.x_val, self.data.y_val), hook=on_epoch,
                          seed=self.seed + trial.number)
@@ -136,6 +144,17 @@ class Objective:
         self._record(trial, run_id, result.epochs_run, result.seconds, parameter_count(result.model))
         self.tracker.end_run(run_id, "completed")
         return value
+
+    def affordable(self, params: dict[str, Any]) -> bool:
+        return self.max_mflops is None or model_mflops(self.space.model, params) <= self.max_mflops
+
+    def _check_cost(self, trial: optuna.Trial, run_id: str, params: dict[str, Any]) -> None:
+        """Log the model's cost; prune it untrained when it is over the sweep's limit."""
+        mflops = model_mflops(self.space.model, params)
+        self.tracker.log_metrics(run_id, {"mflops": mflops}, step=0)
+        if self.max_mflops is not None and mflops > self.max_mflops:
+            trial.set_user_attr("over_budget", float(f"{mflops:.3g}"))
+            raise optuna.TrialPruned(f"needs {mflops:.3g} MFLOPs per image, over max_mflops {self.max_mflops:g}")
 
     def _record(self, trial: optuna.Trial, run_id: str, epochs: int, seconds: float, n_params: int | None) -> None:
         trial.set_user_attr("epochs_run", epochs)
@@ -156,7 +175,18 @@ class Objective:
 
 
 def finished_count(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that count towards --trials: completed or pruned, not refused as over budget."""
+    return sum("over_budget" not in t.user_attrs for t in study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective) -> list[str]:
+    """Enqueue the presets a new study can try as its first trials, so it cannot end below them."""
+    if study.trials:  # resuming: they were enqueued (and maybe run) when the study began
+        return []
+    chosen = [p for p in presets if p.fits(objective.space) and objective.affordable(p.params)]
+    for preset in chosen:
+        study.enqueue_trial(preset.params, user_attrs={"preset": preset.name})
+    return [p.name for p in chosen]
 
 
 def recover_stale(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
@@ -194,9 +224,18 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
         before = len(study.trials)
         study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks,
                        catch=(Exception,), gc_after_trial=True)
-        if target - finished_count(study) >= missing and len(study.trials) - before >= missing:
-            raise UserError(f"study '{study.study_name}': the last {missing} trials all failed; "
-                            "see their fail_reason in MLflow")
+        _check_round(study, study.get_trials(deepcopy=False)[before:], missing, target)
+
+
+def _check_round(study: optuna.Study, new: list[optuna.trial.FrozenTrial], missing: int, target: int) -> None:
+    """Stop a sweep that cannot progress rather than let it spin."""
+    if len(new) >= missing and all(t.state == TrialState.FAIL for t in new):
+        raise UserError(f"study '{study.study_name}': the last {missing} trials all failed; "
+                        "see their fail_reason in MLflow")
+    refused = [t.user_attrs["over_budget"] for t in study.get_trials(deepcopy=False) if "over_budget" in t.user_attrs]
+    if len(refused) > REFUSALS_PER_TRIAL * target:
+        raise UserError(f"study '{study.study_name}': {len(refused)} sampled models were over max_mflops "
+                        f"(the smallest needed {min(refused)}); raise max_mflops or narrow the space")
 
 
 def best_summary(study: optuna.Study) -> dict[str, Any]:
