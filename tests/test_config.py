@@ -49,3 +49,9 @@ def test_warm_start_is_on_unless_the_flag_or_the_sweep_file_turns_it_off(tmp_pat
     path = tmp_path / "sweep.yaml"
     path.write_text("warm_start: false\nmax_mflops: 20\n")
     assert load_settings(str(path), {}).warm_start is False and load_settings(str(path), {}).max_mflops == 20
+
+
+def test_trials_see_the_smaller_of_the_two_image_limits():
+    assert Settings().search_limit is None
+    assert Settings(trial_images=10000).search_limit == 10000
+    assert Settings(train_limit=5000, trial_images=10000).search_limit == 5000
