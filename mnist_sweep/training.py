@@ -58,7 +58,8 @@ class _Hook(keras.callbacks.Callback):
 
 def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
         validation: tuple[np.ndarray, np.ndarray] | None = None, hook: EpochHook | None = None,
-        seed: int = 0, epochs: int | None = None, learning_rates: list[float] | None = None) -> FitResult:
+        seed: int = 0, epochs: int | None = None, learning_rates: list[float] | None = None,
+        on_built: Callable[[keras.Model], None] | None = None) -> FitResult:
     """Build a fresh model from `params` and train it; `hook(epoch, metrics)` runs after each epoch.
 
     `learning_rates` replays a recorded per-epoch schedule: a retrain without a validation set
@@ -67,6 +68,8 @@ def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
     keras.backend.clear_session()  # each model starts from a clean graph; old ones are freed
     keras.utils.set_random_seed(seed)
     model = build_model(kind, params)
+    if on_built is not None:  # e.g. refuse a model too costly to train, without building it twice
+        on_built(model)
     recorder = _Hook(hook)
     callbacks = schedule_callbacks(params, validation is not None, learning_rates) + [recorder]
     start = time.perf_counter()

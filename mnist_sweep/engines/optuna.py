@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from mnist_sweep.config import Settings, sqlite_file
 from mnist_sweep.data import SearchData
 from mnist_sweep.errors import UserError
-from mnist_sweep.models import model_mflops
+from mnist_sweep.models import forward_mflops, model_mflops
 from mnist_sweep.presets import Preset
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import SearchSpace
@@ -132,10 +132,10 @@ class Objective:
 
         start = time.perf_counter()
         try:
-            self._check_cost(trial, run_id, params)
             result = fit(self.space.model, params, self.data.x_train, self.data.y_train,
                          validation=(self.data.x_val, self.data.y_val), hook=on_epoch,
-                         seed=self.seed + trial.number)
+                         seed=self.seed + trial.number,
+                         on_built=lambda model: self._check_cost(trial, run_id, forward_mflops(model)))
         except BaseException as err:
             self._end(trial, run_id, err, epochs[0], time.perf_counter() - start)
             raise
@@ -146,13 +146,15 @@ class Objective:
         return value
 
     def affordable(self, params: dict[str, Any]) -> bool:
-        return self.max_mflops is None or model_mflops(self.space.model, params) <= self.max_mflops
+        return self.max_mflops is None or not self._over_budget(model_mflops(self.space.model, params))
 
-    def _check_cost(self, trial: optuna.Trial, run_id: str, params: dict[str, Any]) -> None:
+    def _over_budget(self, mflops: float) -> bool:
+        return self.max_mflops is not None and mflops > self.max_mflops
+
+    def _check_cost(self, trial: optuna.Trial, run_id: str, mflops: float) -> None:
         """Log the model's cost; prune it untrained when it is over the sweep's limit."""
-        mflops = model_mflops(self.space.model, params)
         self.tracker.log_metrics(run_id, {"mflops": mflops}, step=0)
-        if self.max_mflops is not None and mflops > self.max_mflops:
+        if self._over_budget(mflops):
             trial.set_user_attr("over_budget", float(f"{mflops:.3g}"))
             raise optuna.TrialPruned(f"needs {mflops:.3g} MFLOPs per image, over max_mflops {self.max_mflops:g}")
 
@@ -207,6 +209,8 @@ def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> No
     RUNNING MLflow run: fail that run too. Found by the run's `trial` tag, so a stop at any
     point after the run was created is covered."""
     failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    if not failed:  # the usual case after a trial: no need to ask MLflow
+        return
     for number, run_id in tracker.running_children(parent_id).items():
         if number in failed:
             tracker.end_run(run_id, "failed", "process stopped during the trial")
