@@ -114,5 +114,9 @@ def _conv(filters: int, kernel: int, padding: str, batch_norm: bool) -> list[ker
     if not batch_norm:
         return [keras.layers.Conv2D(filters, kernel, padding=padding, activation="relu")]
     # Normalise before the non-linearity; the normalisation's shift makes a bias redundant.
+    # Momentum 0.9, not Keras's 0.99: the moving statistics that validation uses need ~500
+    # steps to settle at 0.99, longer than a trial's first epoch on 10,000 images, and
+    # Hyperband judges trials after that epoch. Measured: 1 epoch of batch 64 scored 44% at
+    # 0.99 against 94% training accuracy.
     return [keras.layers.Conv2D(filters, kernel, padding=padding, use_bias=False),
-            keras.layers.BatchNormalization(), keras.layers.Activation("relu")]
+            keras.layers.BatchNormalization(momentum=0.9), keras.layers.Activation("relu")]
