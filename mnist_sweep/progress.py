@@ -20,23 +20,27 @@ class Progress:
         """An Optuna callback; `trial` is a FrozenTrial."""
         outcome = {"COMPLETE": "completed", "PRUNED": "pruned", "FAIL": "failed"}.get(trial.state.name,
                                                                                    trial.state.name.lower())
-        if "over_budget" in trial.user_attrs:
-            outcome = "refused"  # over max_mflops: never trained, not counted
+        attrs = trial.user_attrs
+        note = attrs.get("fail_reason", "see log") if outcome == "failed" else None
+        if "over_budget" in attrs:
+            outcome, note = "refused", f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
         value = trial.value if trial.value is not None else _last(trial.intermediate_values)
+        self.show(trial.number, outcome, value, attrs.get("epochs_run", 0), attrs.get("seconds", 0.0),
+                  note, attrs.get("preset"))
+
+    def show(self, number: int, outcome: str, value: float | None, epochs: int, seconds: float,
+             note: str | None = None, preset: str | None = None) -> None:
+        """One line per trial; completed and pruned trials count towards the target."""
         if outcome == "completed" and value is not None:
             self.best = value if self.best is None else max(self.best, value)
         shown = "   -  " if value is None else f"{value:.4f}"
-        seconds = trial.user_attrs.get("seconds", 0.0)
-        epochs = trial.user_attrs.get("epochs_run", 0)
         best = "   -  " if self.best is None else f"{self.best:.4f}"
-        line = (f"trial {trial.number:3d}  {outcome:9s}  val_acc {shown}  epochs {epochs:2d}  "
+        line = (f"trial {number:3d}  {outcome:9s}  val_acc {shown}  epochs {epochs:2d}  "
                 f"{seconds:6.1f}s  best {best}")
-        if outcome == "failed":
-            line += f"  ({trial.user_attrs.get('fail_reason', 'see log')[:80]})"
-        elif outcome == "refused":
-            line += f"  ({trial.user_attrs['over_budget']} MFLOPs per image, over max_mflops)"
-        if "preset" in trial.user_attrs:
-            line += f"  [{trial.user_attrs['preset']}]"
+        if note:
+            line += f"  ({note[:80]})"
+        if preset:
+            line += f"  [{preset}]"
         self.bar.write(line)
         if outcome in ("completed", "pruned"):
             self.bar.update(1)

@@ -26,6 +26,14 @@ class TrainingDiverged(Exception):
 
 
 @dataclass
+class Start:
+    """Where training continues from: weights saved after `epoch` epochs (Hyperband's promotions)."""
+
+    weights: str
+    epoch: int
+
+
+@dataclass
 class FitResult:
     model: keras.Model
     history: dict[str, list[float]]
@@ -59,8 +67,10 @@ class _Hook(keras.callbacks.Callback):
 def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
         validation: tuple[np.ndarray, np.ndarray] | None = None, hook: EpochHook | None = None,
         seed: int = 0, epochs: int | None = None, learning_rates: list[float] | None = None,
-        on_built: Callable[[keras.Model], None] | None = None) -> FitResult:
+        on_built: Callable[[keras.Model], None] | None = None, start: Start | None = None) -> FitResult:
     """Build a fresh model from `params` and train it; `hook(epoch, metrics)` runs after each epoch.
+
+    `start` continues from saved weights at a later epoch, as Keras Tuner's Hyperband does.
 
     `learning_rates` replays a recorded per-epoch schedule: a retrain without a validation set
     cannot anneal on a plateau, so it repeats what the trial did.
@@ -70,13 +80,16 @@ def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
     model = build_model(kind, params)
     if on_built is not None:  # e.g. refuse a model too costly to train, without building it twice
         on_built(model)
+    if start is not None:  # the optimizer is built first so its moments are restored too
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(start.weights)
     recorder = _Hook(hook)
     callbacks = schedule_callbacks(params, validation is not None, learning_rates) + [recorder]
-    start = time.perf_counter()
+    began = time.perf_counter()
     model.fit(x, y, batch_size=int(params["batch_size"]), epochs=int(epochs or params["epochs"]),
-              validation_data=validation, validation_batch_size=EVAL_BATCH,
-              callbacks=callbacks, verbose=0)
-    seconds = time.perf_counter() - start
+              initial_epoch=start.epoch if start else 0, validation_data=validation,
+              validation_batch_size=EVAL_BATCH, callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - began
     epochs_run = len(recorder.history.get("train_loss", []))
     return FitResult(model=model, history=recorder.history, epochs_run=epochs_run, seconds=seconds)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -12,14 +11,13 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from mnist_sweep.config import Settings, sqlite_file
-from mnist_sweep.data import SearchData
 from mnist_sweep.errors import UserError
-from mnist_sweep.models import forward_mflops, model_mflops
 from mnist_sweep.presets import Preset
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import SearchSpace
+from mnist_sweep.studies import Best, begin_or_resume
 from mnist_sweep.tracking import Tracker, failure
-from mnist_sweep.training import fit, parameter_count
+from mnist_sweep.trials import OverBudget, Stopped, TrialRunner
 
 # Heartbeats and their retry callback are marked experimental, yet they are Optuna's way to
 # recover trials of a killed process; the warning would only repeat on every start.
@@ -70,27 +68,9 @@ def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
         study_name=settings.study, storage=_storage(settings.storage_url), direction="maximize",
         load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
         pruner=make_pruner(settings.pruner, max_epochs))
-    protocol = {"seed": settings.seed, "validation_size": settings.validation_size,
-                "train_limit": settings.train_limit, "trial_images": settings.trial_images}  # what decides the data a trial sees
-    if "space_fingerprint" not in study.user_attrs:
-        study.set_user_attr("space_fingerprint", space.fingerprint())
-        study.set_user_attr("space", space.to_dict())
-        study.set_user_attr("settings", {**protocol, "sampler": settings.sampler, "pruner": settings.pruner,
-                                         "experiment": settings.experiment})
-    _check_resume(study, space, protocol)
+    # The sampler and pruner may change on resume: the trials stay comparable.
+    begin_or_resume(Record(study), space, settings, {}, {"sampler": settings.sampler, "pruner": settings.pruner})
     return study
-
-
-def _check_resume(study: optuna.Study, space: SearchSpace, protocol: dict[str, Any]) -> None:
-    """Trials of one study must be comparable: same space, same split, same training images."""
-    if study.user_attrs["space_fingerprint"] != space.fingerprint():
-        raise UserError(f"study '{study.study_name}' was made with another search space; "
-                        "use a new --study-name or the original space and --max-epochs")
-    recorded = study.user_attrs["settings"]
-    for key, value in protocol.items():
-        if recorded.get(key, value) != value:
-            raise UserError(f"study '{study.study_name}' was run with {key}={recorded[key]}, not {value}; "
-                            f"pass the same value or use a new --study-name")
 
 
 def load_study(settings: Settings) -> optuna.Study:
@@ -102,78 +82,38 @@ def load_study(settings: Settings) -> optuna.Study:
                         "and --storage, or run the sweep first") from None
 
 
-@dataclass
-class Objective:
-    """Trains one trial's model on the in-memory arrays it was given once."""
-
-    space: SearchSpace
-    data: SearchData
-    tracker: Tracker
-    parent_id: str
-    tags: dict[str, str]
-    seed: int
-    max_mflops: float | None = None
+class Objective(TrialRunner):
+    """An Optuna objective: sample the space, run the trial, map its end to Optuna's states."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = self.space.sample(trial)
         trial.set_user_attr("params", params)
         preset = {"preset": trial.user_attrs["preset"]} if "preset" in trial.user_attrs else {}
-        run_id = self.tracker.start_child(self.parent_id, f"trial-{trial.number:03d}", params,
-                                          {**self.tags, **preset, "trial": str(trial.number), "run_kind": "trial"})
-        trial.set_user_attr("mlflow_run_id", run_id)
-        epochs: list[int] = [0]
 
-        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            epochs[0] = epoch
-            self.tracker.log_metrics(run_id, metrics, step=epoch)
+        reached = [0]
+
+        def report(epoch: int, metrics: dict[str, float]) -> None:
+            reached[0] = epoch
             trial.report(metrics["val_accuracy"], epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}")
+                raise Stopped(f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}")
 
-        start = time.perf_counter()
+        began = time.perf_counter()
         try:
-            result = fit(self.space.model, params, self.data.x_train, self.data.y_train,
-                         validation=(self.data.x_val, self.data.y_val), hook=on_epoch,
-                         seed=self.seed + trial.number,
-                         on_built=lambda model: self._check_cost(trial, run_id, forward_mflops(model)))
-        except BaseException as err:
-            self._end(trial, run_id, err, epochs[0], time.perf_counter() - start)
+            result = self.run(trial.number, params, preset, report,
+                              on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
+        except Stopped as err:
+            if isinstance(err, OverBudget):
+                trial.set_user_attr("over_budget", err.mflops)
+            raise optuna.TrialPruned(str(err)) from None
+        except Exception as err:
+            trial.set_user_attr("fail_reason", failure(err)[1])
             raise
-        value = result.history["val_accuracy"][-1]
+        finally:
+            trial.set_user_attr("epochs_run", reached[0])
+            trial.set_user_attr("seconds", round(time.perf_counter() - began, 2))
         trial.set_user_attr("learning_rates", result.history["learning_rate"])  # replayed by the retrain
-        self._record(trial, run_id, result.epochs_run, result.seconds, parameter_count(result.model))
-        self.tracker.end_run(run_id, "completed")
-        return value
-
-    def affordable(self, params: dict[str, Any]) -> bool:
-        return self.max_mflops is None or not self._over_budget(model_mflops(self.space.model, params))
-
-    def _over_budget(self, mflops: float) -> bool:
-        return self.max_mflops is not None and mflops > self.max_mflops
-
-    def _check_cost(self, trial: optuna.Trial, run_id: str, mflops: float) -> None:
-        """Log the model's cost; prune it untrained when it is over the sweep's limit."""
-        self.tracker.log_metrics(run_id, {"mflops": mflops}, step=0)
-        if self._over_budget(mflops):
-            trial.set_user_attr("over_budget", float(f"{mflops:.3g}"))
-            raise optuna.TrialPruned(f"needs {mflops:.3g} MFLOPs per image, over max_mflops {self.max_mflops:g}")
-
-    def _record(self, trial: optuna.Trial, run_id: str, epochs: int, seconds: float, n_params: int | None) -> None:
-        trial.set_user_attr("epochs_run", epochs)
-        trial.set_user_attr("seconds", round(seconds, 2))
-        metrics = {"epochs_run": epochs, "duration_s": seconds}
-        if n_params is not None:
-            metrics["parameter_count"] = n_params
-        self.tracker.log_metrics(run_id, metrics, step=epochs)
-
-    def _end(self, trial: optuna.Trial, run_id: str, err: BaseException, epochs: int, seconds: float) -> None:
-        self._record(trial, run_id, epochs, seconds, None)
-        if isinstance(err, optuna.TrialPruned):
-            self.tracker.end_run(run_id, "pruned", str(err))
-            return
-        outcome, reason = failure(err)
-        trial.set_user_attr("fail_reason", reason)
-        self.tracker.end_run(run_id, outcome, reason)
+        return result.history["val_accuracy"][-1]
 
 
 def finished_count(study: optuna.Study) -> int:
@@ -242,10 +182,25 @@ def _check_round(study: optuna.Study, new: list[optuna.trial.FrozenTrial], missi
                         f"(the smallest needed {min(refused)}); raise max_mflops or narrow the space")
 
 
-def best_summary(study: optuna.Study) -> dict[str, Any]:
-    try:
-        best = study.best_trial
-    except ValueError:
-        raise UserError(f"study '{study.study_name}' has no completed trial yet; "
-                        "give it more --trials or a longer --timeout") from None
-    return {"number": best.number, "value": best.value, "params": best.user_attrs["params"]}
+class Record:
+    """An Optuna study as the steps after the search read it (mnist_sweep.studies.Study)."""
+
+    def __init__(self, study: optuna.Study):
+        self.study = study
+        self.name = study.study_name
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self.study.user_attrs
+
+    def set_attr(self, key: str, value: Any) -> None:
+        self.study.set_user_attr(key, value)
+
+    def best(self) -> Best:
+        try:
+            trial = self.study.best_trial
+        except ValueError:
+            raise UserError(f"study '{self.name}' has no completed trial yet; "
+                            "give it more --trials or a longer --timeout") from None
+        return Best(trial.number, trial.value, trial.user_attrs["params"], int(trial.user_attrs["epochs_run"]),
+                    trial.user_attrs.get("learning_rates"))
