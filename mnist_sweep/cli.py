@@ -11,7 +11,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
 
-from mnist_sweep.config import PRUNERS, SAMPLERS, Settings, load_settings  # noqa: E402
+from mnist_sweep.config import PRUNERS, SAMPLERS, TUNERS, Settings, load_settings  # noqa: E402
 from mnist_sweep.errors import UserError  # noqa: E402
 from mnist_sweep.files import find_file  # noqa: E402
 
@@ -47,9 +47,14 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     _tracking_arg(p)
 
 
-def _store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--study-name", help="Optuna study (default: <space>-optuna); the same name resumes it")
-    p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///mlruns/optuna.db)")
+def _store_args(p: argparse.ArgumentParser, kerastuner: bool = False) -> None:
+    if kerastuner:
+        p.add_argument("--study-name", help="Keras Tuner project (default: <space>-kt-<tuner>); the same name resumes it")
+        p.add_argument("--storage", help="folder of Keras Tuner projects (default: mlruns/keras-tuner)")
+    else:
+        p.add_argument("--study-name", help="study (default: <space>-optuna); the same name resumes it")
+        p.add_argument("--storage", help="Optuna storage URL (default: sqlite:///mlruns/optuna.db), or for a "
+                                          "Keras Tuner study its projects folder (default: mlruns/keras-tuner)")
     _data_args(p)
 
 
@@ -62,25 +67,39 @@ def _protocol_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--validation-size", type=_positive_int, help="images held out for validation (default: 10000)")
 
 
+def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
+    """What both engines' sweep commands take."""
+    p.add_argument("--sweep", help=f"sweep settings: a name in sweeps/ or a path (default: {default_sweep})")
+    p.add_argument("--space", help="search space: a name in search_spaces/ or a path (default: mlp)")
+    p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold (default: 50)")
+    _protocol_args(p)
+    p.add_argument("--trial-images", type=_positive_int,
+                   help="trials train on the first N training images; the final retrain uses all")
+    p.add_argument("--timeout", type=_positive_int, help="stop starting trials after this many seconds")
+    p.add_argument("--export-dir", help="where the final model goes (default: models/<study>/)")
+    p.add_argument("--no-warm-start", dest="warm_start", action="store_const", const=False,
+                   help="do not start a new study with the notebooks' presets that fit its space")
+    p.add_argument("--max-mflops", type=_positive_float,
+                   help="refuse, untrained and uncounted, any sampled model needing more MFLOPs per image")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mnist-sweep", description="Hyperparameter sweeps for Keras models on MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("optuna", help="run (or resume) an Optuna sweep, then the final step and export")
-    run.add_argument("--sweep", help="sweep settings: a name in sweeps/ or a path (default: sweeps/<space>-optuna.yaml)")
-    run.add_argument("--space", help="search space: a name in search_spaces/ or a path (default: mlp)")
-    run.add_argument("--trials", type=_positive_int, help="finished trials the study should hold (default: 50)")
+    _sweep_args(run, "sweeps/<space>-optuna.yaml")
     _store_args(run)
-    _protocol_args(run)
-    run.add_argument("--trial-images", type=_positive_int,
-                     help="trials train on the first N training images; the final retrain uses all")
-    run.add_argument("--timeout", type=_positive_int, help="stop starting trials after this many seconds")
     run.add_argument("--sampler", choices=SAMPLERS, help="default: tpe")
     run.add_argument("--pruner", choices=PRUNERS, help="default: median")
-    run.add_argument("--export-dir", help="where the final model goes (default: models/<study>/)")
-    run.add_argument("--no-warm-start", dest="warm_start", action="store_const", const=False,
-                     help="do not start a new study with the notebooks' presets that fit its space")
-    run.add_argument("--max-mflops", type=_positive_float,
-                     help="prune, untrained and uncounted, any sampled model needing more MFLOPs per image")
+    kt = sub.add_parser(
+        "kerastuner", help="the same sweep with Keras Tuner, recorded and finished the same way",
+        description="Warm start: the random, bayesian and hyperband tuners try the notebooks' presets "
+                    "that fit the space first (under hyperband at the epochs its bracket gives); grid "
+                    "walks its grid and has none. Only completed trials count towards --trials.")
+    _sweep_args(kt, "sweeps/<space>-<tuner>.yaml")
+    _store_args(kt, kerastuner=True)
+    kt.add_argument("--tuner", choices=TUNERS, help="Keras Tuner's search (default: hyperband); grid needs a "
+                                                    "space of choices and stepped ranges")
     final = sub.add_parser("final", help="retrain a finished study's best on all training images, test once")
     _store_args(final)
     final.add_argument("--force", action="store_true", help="evaluate on the test set again (recorded)")
@@ -112,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             return _ui(args)
         from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
 
-        handler = {"optuna": commands.sweep, "final": commands.final, "export": commands.export,
-                   "baselines": commands.baselines}[args.command]
+        handler = {"optuna": commands.sweep, "kerastuner": commands.kerastuner, "final": commands.final,
+                   "export": commands.export, "baselines": commands.baselines}[args.command]
         signal.signal(signal.SIGTERM, _raise_interrupt)  # a plain `kill` ends trials as cleanly as Ctrl-C
         return handler(_settings(args), args)
     except UserError as err:
@@ -126,15 +145,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.__dataclass_fields__}
+    if args.command in ("optuna", "kerastuner"):
+        flags["engine"] = args.command
     sweep = getattr(args, "sweep", None)
-    if sweep is None and args.command == "optuna":
-        sweep = _default_sweep(args.space)
+    if sweep is None and args.command in ("optuna", "kerastuner"):
+        sweep = _default_sweep(args.space, "optuna" if args.command == "optuna" else args.tuner or "hyperband")
     return load_settings(sweep, flags)
 
 
-def _default_sweep(space: str | None) -> str | None:
-    """sweeps/<space>-optuna.yaml when there is one, so `--space cnn` picks its own settings."""
-    name = f"{Path(space).stem if space else 'mlp'}-optuna"
+def _default_sweep(space: str | None, engine: str) -> str | None:
+    """sweeps/<space>-<engine>.yaml when there is one, so `--space cnn` picks its own settings."""
+    name = f"{Path(space).stem if space else 'mlp'}-{engine}"
     try:
         find_file(name, "sweeps")
     except UserError:

@@ -9,31 +9,30 @@ import optuna
 
 from mnist_sweep.baselines import run_baselines, table
 from mnist_sweep.config import Settings, runs_dir
-from mnist_sweep.data import MNIST, load_mnist, search_data
+from mnist_sweep.data import MNIST, SearchData, load_mnist, search_data
 from mnist_sweep.engines import optuna as engine
 from mnist_sweep.errors import UserError
 from mnist_sweep.export import write_export
 from mnist_sweep.final import FinalResult, run_final
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.progress import Progress
-from mnist_sweep.space import load_space
+from mnist_sweep.space import SearchSpace, load_space
+from mnist_sweep.studies import Study
 from mnist_sweep.tracking import Tracker
+from mnist_sweep.trials import TrialRunner
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with any failure reason) replaces its logs
 
 
 def sweep(settings: Settings, args: argparse.Namespace) -> int:
-    """Search, then retrain the best once on the training set, test it once, and export it."""
-    space = load_space(settings.space).with_max_epochs(settings.max_epochs)
-    mnist = load_mnist(settings.data)  # checked before any trial starts
-    data = search_data(mnist, settings.validation_size, settings.seed, settings.search_limit)
-    tracker = _tracker(settings, settings.experiment)
+    """Search with Optuna, then retrain the best once on the training set, test it once, export it."""
+    space, mnist, data, tracker = _inputs(settings)
     study = engine.open_study(settings, space)
-    _check_digest(study, mnist)
-    tags = {"engine": "optuna", "study": settings.study, "sampler": settings.sampler,
-            "pruner": settings.pruner, "data_digest": mnist.digest, "space": space.model}
+    record = engine.Record(study)
+    _check_digest(record, mnist)
+    tags = _tags(settings, mnist, space, "optuna", settings.sampler, settings.pruner)
     parent = tracker.parent_run(settings.study, tags)
-    study.set_user_attr("mlflow_parent_run_id", parent)
+    record.set_attr("mlflow_parent_run_id", parent)
     engine.recover_stale(study, tracker, parent)
     objective = engine.Objective(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
     if settings.warm_start:
@@ -41,11 +40,53 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     progress = Progress(settings.trials, engine.finished_count(study), _best_value(study))
     with tracker.ended_on_error(parent), progress:  # the parent is closed whatever stops the sweep
         engine.optimize(study, objective, settings.trials, settings.timeout, progress)
-        best = engine.best_summary(study)
-        tracker.record_best(parent, best["number"], best["value"], best["params"], engine.finished_count(study))
-        _report(study, run_final(study, mnist, tracker, settings.train_limit), settings, tracker)
-    tracker.end_run(parent, "completed")
+        _finish(record, engine.finished_count(study), mnist, tracker, settings)
     return 0
+
+
+def kerastuner(settings: Settings, args: argparse.Namespace) -> int:
+    """The same sweep, searched by Keras Tuner, recorded the same way, finished by the same step."""
+    from mnist_sweep.engines import kerastuner as kt_engine
+
+    space, mnist, data, tracker = _inputs(settings)
+    project = kt_engine.open_project(settings, space)
+    _check_digest(project, mnist)
+    pruner = "hyperband" if settings.tuner == "hyperband" else "none"
+    tags = _tags(settings, mnist, space, "keras-tuner", settings.tuner, pruner)
+    parent = tracker.parent_run(settings.study, tags)
+    project.set_attr("mlflow_parent_run_id", parent)
+    runner = TrialRunner(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
+    presets = kt_engine.fitting_presets(load_presets(), runner, settings.tuner == "hyperband")
+    if settings.warm_start and settings.tuner != "grid" and not project.trials:
+        _announce_warm_start([p.name for p in presets])
+    progress = Progress(settings.trials, project.finished(), project.best_value())
+    with tracker.ended_on_error(parent), progress:
+        kt_engine.search(settings, project, runner, progress, presets if settings.warm_start else [])
+        _finish(project, project.finished(), mnist, tracker, settings)
+    return 0
+
+
+def _inputs(settings: Settings) -> tuple[SearchSpace, MNIST, SearchData, Tracker]:
+    space = load_space(settings.space).with_max_epochs(settings.max_epochs)
+    mnist = load_mnist(settings.data)  # checked before any trial starts
+    data = search_data(mnist, settings.validation_size, settings.seed, settings.search_limit)
+    return space, mnist, data, _tracker(settings, settings.experiment)
+
+
+def _tags(settings: Settings, mnist: MNIST, space: SearchSpace, engine_name: str,
+          sampler: str, pruner: str) -> dict[str, str]:
+    """The tags of the parent and of every trial run: the same keys for both engines."""
+    return {"engine": engine_name, "study": settings.study, "sampler": sampler, "pruner": pruner,
+            "data_digest": mnist.digest, "space": space.model}
+
+
+def _finish(study: Study, finished: int, mnist: MNIST, tracker: Tracker, settings: Settings) -> None:
+    """Record the best trial on the parent run, run the final step, export, close the parent."""
+    parent = study.attrs["mlflow_parent_run_id"]
+    best = study.best()
+    tracker.record_best(parent, best.number, best.value, best.params, finished)
+    _report(study, run_final(study, mnist, tracker, settings.train_limit), settings, tracker)
+    tracker.end_run(parent, "completed")
 
 
 def _announce_warm_start(names: list[str]) -> None:
@@ -56,8 +97,8 @@ def _announce_warm_start(names: list[str]) -> None:
 
 def final(settings: Settings, args: argparse.Namespace) -> int:
     """Show the recorded test result of a finished study, or (with --force) evaluate again."""
-    study = engine.load_study(settings)
-    tracker = _tracker(settings, study.user_attrs["settings"]["experiment"])
+    study = _load(settings)
+    tracker = _tracker(settings, study.attrs["settings"]["experiment"])
     mnist = load_mnist(settings.data)
     _check_digest(study, mnist)
     result = run_final(study, mnist, tracker, settings.train_limit, force=args.force)
@@ -67,14 +108,14 @@ def final(settings: Settings, args: argparse.Namespace) -> int:
 
 def export(settings: Settings, args: argparse.Namespace) -> int:
     """Write the final model of a finished study, and its records, again."""
-    study = engine.load_study(settings)
-    record = study.user_attrs.get("final")
+    study = _load(settings)
+    record = study.attrs.get("final")
     if not record:
-        raise UserError(f"study '{study.study_name}' has no final model yet; run "
-                        f"`python -m mnist_sweep final --study-name {study.study_name}` first")
-    tracker = _tracker(settings, study.user_attrs["settings"]["experiment"])
+        raise UserError(f"study '{study.name}' has no final model yet; run "
+                        f"`python -m mnist_sweep final --study-name {study.name}` first")
+    tracker = _tracker(settings, study.attrs["settings"]["experiment"])
     model = tracker.load_keras_model(record["model_uri"])
-    folder = write_export(settings.export_path, model, record, study.user_attrs["space"], _extra(study))
+    folder = write_export(settings.export_path, model, record, study.attrs["space"], _extra(study))
     print(f"exported to {folder}")
     return 0
 
@@ -100,12 +141,21 @@ def _tracker(settings: Settings, experiment: str) -> Tracker:
     return Tracker(settings.tracking, experiment, runs_dir() / "artifacts" if local else None)
 
 
-def _check_digest(study: optuna.Study, mnist: MNIST) -> None:
-    known = study.user_attrs.get("data_digest")
+def _load(settings: Settings) -> Study:
+    """A finished study of either engine, by name: a Keras Tuner project if there is one."""
+    from mnist_sweep.engines import kerastuner as kt_engine
+
+    if kt_engine.project_exists(settings):
+        return kt_engine.Project(settings.project_root, settings.study)
+    return engine.Record(engine.load_study(settings))
+
+
+def _check_digest(study: Study, mnist: MNIST) -> None:
+    known = study.attrs.get("data_digest")
     if known is None:
-        study.set_user_attr("data_digest", mnist.digest)
+        study.set_attr("data_digest", mnist.digest)
     elif known != mnist.digest:
-        raise UserError(f"study '{study.study_name}' was run on other data (digest {known[:12]}…); "
+        raise UserError(f"study '{study.name}' was run on other data (digest {known[:12]}…); "
                         "pass the same --data or use a new --study-name")
 
 
@@ -116,14 +166,14 @@ def _best_value(study: optuna.Study) -> float | None:
         return None
 
 
-def _extra(study: optuna.Study) -> dict[str, Any]:
-    return {"study": study.study_name, "data_digest": study.user_attrs.get("data_digest")}
+def _extra(study: Study) -> dict[str, Any]:
+    return {"study": study.name, "data_digest": study.attrs.get("data_digest")}
 
 
-def _report(study: optuna.Study, result: FinalResult, settings: Settings, tracker: Tracker) -> None:
+def _report(study: Study, result: FinalResult, settings: Settings, tracker: Tracker) -> None:
     record = result.record
     if result.model is not None:
-        folder = write_export(settings.export_path, result.model, record, study.user_attrs["space"], _extra(study))
+        folder = write_export(settings.export_path, result.model, record, study.attrs["space"], _extra(study))
         # The records beside the model, one click away on the final run (the model itself is logged already).
         tracker.log_files(record["run_id"], [folder / n for n in ("params.json", "search_space.yaml", "metrics.json")])
         print(f"exported to {folder}")

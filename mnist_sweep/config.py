@@ -11,6 +11,8 @@ from mnist_sweep.files import find_file, read_yaml
 
 SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("median", "hyperband", "none")
+ENGINES = ("optuna", "kerastuner")
+TUNERS = ("hyperband", "bayesian", "random", "grid")  # Keras Tuner's oracles
 RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the command runs
 
 
@@ -18,11 +20,13 @@ RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the co
 class Settings:
     """Everything a sweep needs besides the search space itself."""
 
+    engine: str = "optuna"
     space: str = "mlp"
     trials: int = 50
     seed: int = 0
     sampler: str = "tpe"
     pruner: str = "median"
+    tuner: str = "hyperband"         # the kerastuner engine's search; Optuna's are sampler + pruner
     validation_size: int = 10000
     study_name: str | None = None
     storage: str | None = None
@@ -39,11 +43,19 @@ class Settings:
 
     @property
     def study(self) -> str:
-        return self.study_name or f"{Path(self.space).stem}-optuna"
+        if self.study_name:
+            return self.study_name
+        engine = "optuna" if self.engine == "optuna" else f"kt-{self.tuner}"
+        return f"{Path(self.space).stem}-{engine}"
 
     @property
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{runs_dir() / 'optuna.db'}"
+
+    @property
+    def project_root(self) -> Path:
+        """Where Keras Tuner keeps its projects, one folder per study."""
+        return Path(self.storage) if self.storage else runs_dir() / "keras-tuner"
 
     @property
     def tracking(self) -> str:
@@ -61,7 +73,7 @@ class Settings:
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "space": (str,), "trials": (int,), "seed": (int,), "sampler": (str,), "pruner": (str,),
+    "engine": (str,), "tuner": (str,), "space": (str,), "trials": (int,), "seed": (int,), "sampler": (str,), "pruner": (str,),
     "validation_size": (int,), "study_name": (str,), "storage": (str,), "experiment": (str,),
     "tracking_uri": (str,), "timeout": (int, float), "max_epochs": (int,), "train_limit": (int,), "trial_images": (int,),
     "export_dir": (str,), "data": (str,), "warm_start": (bool,), "max_mflops": (int, float),
@@ -106,6 +118,8 @@ def _check(values: dict[str, Any], source: str) -> None:
             raise UserError(f"{source}: '{key}' must be greater than 0 (got {value})")
     _check_choice(values, "sampler", SAMPLERS, source)
     _check_choice(values, "pruner", PRUNERS, source)
+    _check_choice(values, "engine", ENGINES, source)
+    _check_choice(values, "tuner", TUNERS, source)
 
 
 def _check_choice(values: dict[str, Any], key: str, allowed: tuple[str, ...], source: str) -> None:

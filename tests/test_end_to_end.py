@@ -103,15 +103,27 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     assert np.array_equal(copy.predict(sample, verbose=0), latest.predict(sample, verbose=0))
 
 
-def wait_for_finished(cwd: Path, study: str, count: int, process: subprocess.Popen, limit: float = 600) -> None:
+def completed_optuna(cwd: Path, study: str) -> int:
+    try:
+        return len(study_of(cwd, study).get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    except Exception:  # the study may not exist yet
+        return 0
+
+
+def completed_kerastuner(cwd: Path, study: str) -> int:
+    try:
+        trials = json.loads((cwd / "mlruns" / "keras-tuner" / study / "study.json").read_text())["trials"]
+    except (OSError, KeyError, ValueError):  # not written yet
+        return 0
+    return sum(t["outcome"] == "completed" for t in trials.values())
+
+
+def wait_for_finished(cwd: Path, study: str, count: int, process: subprocess.Popen, limit: float = 600,
+                      completed=completed_optuna) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read()[-2000:]
-        try:
-            trials = study_of(cwd, study).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-        except Exception:  # the study may not exist yet
-            trials = []
-        if len(trials) >= count:
+        if completed(cwd, study) >= count:
             return
         time.sleep(0.5)
     raise AssertionError(f"{count} trials did not finish in {limit} s")
@@ -147,6 +159,36 @@ def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path
         assert study.trials[stopped.number].state == optuna.trial.TrialState.FAIL
         retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == stopped.number]
         assert retries and retries[0].params == stopped.params
+
+
+def test_a_killed_kerastuner_sweep_resumes_and_ends_like_an_optuna_one(real_data, tmp_path):
+    args = ["kerastuner", "--tuner", "hyperband", "--trials", "6", "--study-name", "kt", "--data", str(real_data),
+            "--train-limit", "3000", "--validation-size", "2000", "--max-epochs", "3"]
+    process = cli(tmp_path, *args, popen=True)
+    wait_for_finished(tmp_path, "kt", 2, process, completed=completed_kerastuner)
+    time.sleep(1.5)  # into the third trial
+    process.kill()
+    process.communicate(timeout=60)
+    kept = {r.info.run_id for r in runs(tmp_path, "kt")["trial"] if r.info.status == "FINISHED"}
+    assert len(kept) >= 2
+
+    done = cli(tmp_path, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert completed_kerastuner(tmp_path, "kt") == 6
+    kinds = runs(tmp_path, "kt")
+    assert kept <= {r.info.run_id for r in kinds["trial"]}  # nothing finished was lost
+    assert {r.data.tags["engine"] for r in kinds["trial"]} == {"keras-tuner"}
+    finished = [r for r in kinds["trial"] if r.info.status == "FINISHED"]
+    killed = [r for r in kinds["trial"] if r.info.status != "FINISHED"]
+    assert len(finished) == 6 and killed and all(r.info.status == "FAILED" for r in killed)
+    retried = {r.data.tags["trial"] for r in finished}
+    assert all(r.data.tags["trial"] in retried for r in killed)  # Keras Tuner ran it again
+    (parent,), (final,) = kinds["study"], kinds["final"]
+    assert parent.info.status == "FINISHED" and final.data.metrics["test_accuracy"] > 0.8
+    model = keras.saving.load_model(tmp_path / "models" / "kt" / "model.keras", safe_mode=True)
+    assert model.count_params() > 0
+    again = cli(tmp_path, "final", "--study-name", "kt", "--data", str(real_data))
+    assert again.returncode == 0 and "as recorded earlier" in again.stdout
 
 
 def test_ui_serves_the_project_store_on_localhost(tmp_path):

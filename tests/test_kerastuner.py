@@ -1,0 +1,107 @@
+"""The Keras Tuner engine on tiny synthetic data: its translation of the spaces, and that its
+trials leave exactly the MLflow record an Optuna trial leaves."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import yaml
+from mlflow.tracking import MlflowClient
+
+from mnist_sweep.config import Settings
+from mnist_sweep.data import search_data
+from mnist_sweep.engines import kerastuner as kt_engine
+from mnist_sweep.engines.optuna import Objective
+from mnist_sweep.progress import Progress
+from mnist_sweep.space import load_space
+from mnist_sweep.tracking import Tracker
+from mnist_sweep.trials import TrialRunner
+
+
+def test_the_cnn_space_becomes_conditional_keras_tuner_hyperparameters():
+    space = load_space("cnn")
+    hp = kt_engine.declare(space)
+    oracle = kt_engine.make_oracle(Settings(engine="kerastuner", tuner="random", space="cnn"), space)
+    seen_blocks = set()
+    for _ in range(40):
+        values = oracle._random_values()
+        params = space.sample(kt_engine._Chosen(values))
+        assert space.contains(params)  # exactly the active names, each in its range
+        assert set(values) == set(params)  # Keras Tuner chose nothing the model ignores
+        blocks = params["n_blocks"]
+        seen_blocks.add(blocks)
+        assert (f"filters_l{blocks}" not in values) and f"filters_l{blocks - 1}" in values
+        assert ("rotation" in values) == params["augment"]
+    assert seen_blocks == {1, 2, 3}
+    assert "filters_l2" in {p.name for p in hp.space}
+
+
+def test_hyperband_leaves_the_epochs_to_its_brackets():
+    space = load_space("mlp").with_max_epochs(9)
+    oracle = kt_engine.make_oracle(Settings(engine="kerastuner", tuner="hyperband"), space)
+    assert "epochs" not in {p.name for p in oracle.hyperparameters.space}
+    assert oracle.max_epochs == 9
+
+
+def _runs(tracker: Tracker) -> list:
+    return MlflowClient(tracker.uri).search_runs([tracker.experiment_id], "tags.run_kind = 'trial'")
+
+
+def _schema(runs: list, space) -> tuple[set, set, set]:
+    for run in runs:  # every run's parameters read back as a point of the space
+        assert space.contains({k: yaml.safe_load(v) for k, v in run.data.params.items()})
+    return ({k for r in runs for k in r.data.params}, {k for r in runs for k in r.data.metrics},
+            {k for r in runs for k in r.data.tags})
+
+
+def test_both_engines_write_the_same_mlflow_schema_for_the_same_space(tiny_mnist, tmp_path):
+    space = load_space("mlp").with_max_epochs(2)
+    data = search_data(tiny_mnist, val_size=60, seed=0)
+    schemas = {}
+    for engine in ("optuna", "keras-tuner"):
+        tracker = Tracker(f"sqlite:///{tmp_path / engine}.db", "test", tmp_path / engine)
+        tags = {"engine": engine, "study": "s", "sampler": "random", "pruner": "none", "data_digest": "d", "space": "mlp"}
+        parent = tracker.parent_run("s", tags)
+        if engine == "optuna":
+            study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
+            study.optimize(Objective(space, data, tracker, parent, tags, seed=0), n_trials=4)
+        else:
+            settings = Settings(engine="kerastuner", tuner="random", trials=4, storage=str(tmp_path / "kt"))
+            project = kt_engine.open_project(settings, space)
+            runner = TrialRunner(space, data, tracker, parent, tags, seed=0)
+            with Progress(4, 0) as progress:
+                kt_engine.search(settings, project, runner, progress, [])
+            assert project.finished() == 4 and project.best().value == max(
+                t["value"] for t in project.trials.values())
+        runs = _runs(tracker)
+        assert len(runs) == 4 and all(r.data.tags["outcome"] == "completed" for r in runs)
+        schemas[engine] = _schema(runs, space)
+    params_opt, metrics_opt, tags_opt = schemas["optuna"]
+    params_kt, metrics_kt, tags_kt = schemas["keras-tuner"]
+    assert metrics_opt == metrics_kt and tags_opt == tags_kt
+    assert params_opt <= {*space.to_dict()["parameters"], *(f"{n}_l{i}" for n in ("units", "dropout") for i in range(3))}
+    assert {"n_layers", "units_l0", "learning_rate", "epochs"} <= params_opt & params_kt
+
+
+def test_a_resumed_hyperband_project_continues_promoted_trials_from_saved_weights(tiny_mnist, tmp_path):
+    space = load_space("mlp").with_max_epochs(3)  # brackets of 1 and 3 epochs: 6 trials a round
+    data = search_data(tiny_mnist, val_size=60, seed=0)
+    tracker = Tracker(f"sqlite:///{tmp_path}/m.db", "test", tmp_path / "a")
+    parent = tracker.parent_run("s", {"engine": "keras-tuner"})
+    settings = Settings(engine="kerastuner", tuner="hyperband", trials=3, storage=str(tmp_path / "kt"))
+    runner = TrialRunner(space, data, tracker, parent, {"engine": "keras-tuner"}, seed=0)
+    project = kt_engine.open_project(settings, space)
+    with Progress(3, 0) as progress:
+        kt_engine.search(settings, project, runner, progress, [])
+    assert project.finished() == 3
+    more = Settings(engine="kerastuner", tuner="hyperband", trials=6, storage=str(tmp_path / "kt"))
+    project = kt_engine.open_project(more, space)  # a new process would read it back from disk
+    with Progress(6, 3) as progress:
+        kt_engine.search(more, project, runner, progress, [])
+    trials = project.trials
+    assert len(trials) == 6 and sorted(t["epochs"] for t in trials.values()) == [1, 1, 1, 3, 3, 3]
+    assert len(trials["3"]["learning_rates"]) == 3  # its parent's first epoch, then its own two
+    history = MlflowClient(tracker.uri).search_runs([tracker.experiment_id], "tags.trial = '3'")[0]
+    steps = [m.step for m in MlflowClient(tracker.uri).get_metric_history(history.info.run_id, "val_accuracy")]
+    assert steps == [2, 3]  # continued after the epoch its bracket's first round trained
+    assert np.isfinite(project.best().value)
