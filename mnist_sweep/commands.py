@@ -26,7 +26,8 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with a
 
 def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search with Optuna, then retrain the best once on the training set, test it once, export it."""
-    space, mnist, data, tracker = _inputs(settings)
+    space = _space(settings)
+    mnist, data, tracker = _inputs(settings)
     study = engine.open_study(settings, space)
     record = engine.Record(study)
     _check_digest(record, mnist)
@@ -48,7 +49,9 @@ def kerastuner(settings: Settings, args: argparse.Namespace) -> int:
     """The same sweep, searched by Keras Tuner, recorded the same way, finished by the same step."""
     from mnist_sweep.engines import kerastuner as kt_engine
 
-    space, mnist, data, tracker = _inputs(settings)
+    space = _space(settings)
+    kt_engine.check_tuner(settings.tuner, space)
+    mnist, data, tracker = _inputs(settings)
     project = kt_engine.open_project(settings, space)
     _check_digest(project, mnist)
     pruner = "hyperband" if settings.tuner == "hyperband" else "none"
@@ -66,11 +69,14 @@ def kerastuner(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _inputs(settings: Settings) -> tuple[SearchSpace, MNIST, SearchData, Tracker]:
-    space = load_space(settings.space).with_max_epochs(settings.max_epochs)
+def _space(settings: Settings) -> SearchSpace:
+    return load_space(settings.space).with_max_epochs(settings.max_epochs)
+
+
+def _inputs(settings: Settings) -> tuple[MNIST, SearchData, Tracker]:
     mnist = load_mnist(settings.data)  # checked before any trial starts
     data = search_data(mnist, settings.validation_size, settings.seed, settings.search_limit)
-    return space, mnist, data, _tracker(settings, settings.experiment)
+    return mnist, data, _tracker(settings, settings.experiment)
 
 
 def _tags(settings: Settings, mnist: MNIST, space: SearchSpace, engine_name: str,

@@ -33,6 +33,10 @@ def workdir(tmp_path, monkeypatch):
     (["optuna", "--data", "absent.npz"], "absent.npz: no such data file"),
     (["optuna", "--data", "small.npz"], "small.npz: 'x_train' has shape (300, 28, 28), expected (60000, 28, 28)"),
     (["final", "--study-name", "never-run"], "no Optuna storage at"),
+    (["kerastuner", "--tuner", "annealing"], "invalid choice: 'annealing'"),
+    (["kerastuner", "--trials", "0"], "--trials: must be a whole number greater than 0"),
+    (["kerastuner", "--tuner", "grid"], "the grid tuner needs a step on 'units'"),
+    (["kerastuner", "--data", "absent.npz"], "absent.npz: no such data file"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(workdir, capsys, argv, expected):
     assert main(argv) == 2

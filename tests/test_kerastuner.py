@@ -105,3 +105,15 @@ def test_a_resumed_hyperband_project_continues_promoted_trials_from_saved_weight
     steps = [m.step for m in MlflowClient(tracker.uri).get_metric_history(history.info.run_id, "val_accuracy")]
     assert steps == [2, 3]  # continued after the epoch its bracket's first round trained
     assert np.isfinite(project.best().value)
+
+
+def test_a_timeout_stops_starting_trials(tiny_mnist, tmp_path):
+    space = load_space("mlp").with_max_epochs(1)
+    data = search_data(tiny_mnist, val_size=60, seed=0)
+    tracker = Tracker(f"sqlite:///{tmp_path}/m.db", "test", tmp_path / "a")
+    runner = TrialRunner(space, data, tracker, tracker.parent_run("s", {}), {}, seed=0)
+    settings = Settings(engine="kerastuner", tuner="random", trials=50, timeout=0.5, storage=str(tmp_path / "kt"))
+    project = kt_engine.open_project(settings, space)
+    with Progress(50, 0) as progress:
+        kt_engine.search(settings, project, runner, progress, [])
+    assert 1 <= project.finished() <= 2  # the trial under way when time ran out still finishes

@@ -86,16 +86,17 @@ def project_exists(settings: Settings) -> bool:
 def open_project(settings: Settings, space: SearchSpace) -> Project:
     project = Project(settings.project_root, settings.study)
     begin_or_resume(project, space, settings, {"tuner": settings.tuner}, {})
-    if settings.tuner == "grid":
-        _check_grid(space)
     return project
 
 
-def _check_grid(space: SearchSpace) -> None:
+def check_tuner(tuner: str, space: SearchSpace) -> None:
+    """Refuse, before anything runs, a tuner the space cannot drive."""
+    if tuner != "grid":
+        return
     for p in space.params:
         if (p.kind == "float" and not p.step) or (p.kind == "int" and p.log and not p.step):
-            raise UserError(f"{space.source}: the grid tuner needs a step on '{p.name}' (a continuous "
-                            "range has no grid); add one, or use --tuner random, bayesian or hyperband")
+            raise UserError(f"{space.source}: the grid tuner needs a step on '{p.name}' to make a grid of "
+                            "its range; add one, or use --tuner random, bayesian or hyperband")
 
 
 # --- the space, as Keras Tuner hyperparameters ------------------------------------------------
