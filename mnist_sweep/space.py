@@ -61,8 +61,8 @@ class Param:
         return [f"{self.name}_l{i}" for i in range(values[self.per_layer])]
 
     def allows(self, value: Any) -> bool:
-        if self.kind == "categorical":
-            return value in self.choices
+        if self.kind == "categorical":  # 1 is not True here: the type is part of the choice
+            return any(value == c and type(value) is type(c) for c in self.choices)
         if self.kind == "fixed":
             return value == self.value
         number = isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -6,9 +6,11 @@ same parameters, metrics, tags and outcome, and can sit side by side in MLflow's
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mnist_sweep.data import SearchData
@@ -28,6 +30,15 @@ class OverBudget(Stopped):
     def __init__(self, mflops: float, limit: float):
         super().__init__(f"needs {mflops:.3g} MFLOPs per image, over max_mflops {limit:g}")
         self.mflops = float(f"{mflops:.3g}")
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (Linux's /proc; 0 where there is none)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 @dataclass
@@ -81,7 +92,8 @@ class TrialRunner:
             raise OverBudget(mflops, self.max_mflops)
 
     def _record(self, run_id: str, epochs: int, seconds: float, n_params: int | None) -> None:
-        metrics = {"epochs_run": epochs, "duration_s": seconds}
+        # The process's memory after each trial, so growth over a long sweep shows in MLflow.
+        metrics = {"epochs_run": epochs, "duration_s": seconds, "rss_mb": resident_mb()}
         if n_params is not None:
             metrics["parameter_count"] = n_params
         self.tracker.log_metrics(run_id, metrics, step=epochs)

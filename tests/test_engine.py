@@ -125,3 +125,4 @@ def test_a_model_over_max_mflops_is_refused_untrained_and_not_counted(objective)
     _, (run,) = trial_runs(objective)
     assert run.data.tags["outcome"] == "pruned" and "over max_mflops 0.1" in run.data.tags["prune_reason"]
     assert run.data.metrics["mflops"] == pytest.approx(0.105088)
+

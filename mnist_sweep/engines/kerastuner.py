@@ -155,7 +155,8 @@ class _Chosen:
         return float(self.values[name])
 
     def suggest_categorical(self, name: str, choices: list) -> Any:
-        return self.values[name]
+        # Keras Tuner hands booleans back as 0 and 1; answer with the space's own choice.
+        return next(c for c in choices if c == self.values[name])
 
 
 # --- oracles ----------------------------------------------------------------------------------
