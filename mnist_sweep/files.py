@@ -44,3 +44,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise UserError(f"{path}: expected a mapping of keys to values at the top level")
     return doc
+
+
+def make_folder(path: Path, option: str) -> None:
+    """Create `path` (and its parents) for a store, or say which option points somewhere unusable."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create {path} ({err.strerror}); pass a writable {option}") from None

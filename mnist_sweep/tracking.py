@@ -6,7 +6,9 @@ global "active run", so an interrupted trial can always be closed by id.
 
 from __future__ import annotations
 
+import logging
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,10 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from mnist_sweep.config import sqlite_file
 from mnist_sweep.errors import UserError
+from mnist_sweep.files import make_folder
+
+# MLflow announces on stderr each time it creates or checks its SQLite tables: noise here.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 # A trial's outcome is both a tag and the run's status, so the UI can filter on either.
 STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "killed": "KILLED"}
@@ -30,20 +36,35 @@ def failure(err: BaseException) -> tuple[str, str]:
     return ("failed" if isinstance(err, Exception) else "killed"), f"{type(err).__name__}: {err}"
 
 
+def _reason(message: str) -> str:
+    """MLflow's error, cut to what fits one line."""
+    return message.splitlines()[0].split(". ")[0][:200]
+
+
+def _check_server(uri: str) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when no server is there."""
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=10).close()
+    except (OSError, ValueError) as err:
+        raise UserError(f"tracking URI {uri}: no MLflow server answers ({getattr(err, 'reason', err)}); "
+                        "start it or pass another --tracking-uri") from None
+
+
 class Tracker:
     """One MLflow experiment, reached through `uri`."""
 
     def __init__(self, uri: str, experiment: str, artifact_root: Path | None = None):
         if (path := sqlite_file(uri)) is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(path.parent, "--tracking-uri")
+        if uri.startswith(("http://", "https://")):
+            _check_server(uri)
         mlflow.set_tracking_uri(uri)
         self.uri = uri
-        self.client = MlflowClient(uri)
         try:
+            self.client = MlflowClient(uri)
             self.experiment_id = self._experiment(experiment, artifact_root)
         except MlflowException as err:
-            raise UserError(f"tracking URI {uri}: {err.message.splitlines()[0]}; "
-                            "pass a writable --tracking-uri") from None
+            raise UserError(f"tracking URI {uri}: {_reason(err.message)}; pass a writable --tracking-uri") from None
 
     def _experiment(self, name: str, artifact_root: Path | None) -> str:
         found = self.client.get_experiment_by_name(name)

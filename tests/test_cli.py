@@ -37,8 +37,17 @@ def workdir(tmp_path, monkeypatch):
     (["kerastuner", "--trials", "0"], "--trials: must be a whole number greater than 0"),
     (["kerastuner", "--tuner", "grid"], "the grid tuner needs a step on 'units'"),
     (["kerastuner", "--data", "absent.npz"], "absent.npz: no such data file"),
+    # Stores that cannot be opened, found once valid data is loaded (REAL is the real file).
+    (["optuna", "--data", "REAL", "--storage", "sqlite:////proc/nope/optuna.db"], "cannot create /proc/nope"),
+    (["optuna", "--data", "REAL", "--storage", "postgresql://nobody@127.0.0.1:9/x"], "cannot open"),
+    (["optuna", "--data", "REAL", "--tracking-uri", "sqlite:////proc/nope/mlflow.db"], "cannot create /proc/nope"),
+    (["optuna", "--data", "REAL", "--tracking-uri", "http://127.0.0.1:9"], "no MLflow server answers"),
+    (["optuna", "--data", "REAL", "--tracking-uri", "file:///tmp/runs"], "filesystem tracking backend"),
+    (["kerastuner", "--data", "REAL", "--storage", "/proc/nope"], "cannot create /proc/nope"),
 ])
-def test_bad_input_is_one_line_and_exit_code_2(workdir, capsys, argv, expected):
+def test_bad_input_is_one_line_and_exit_code_2(workdir, capsys, argv, expected, request):
+    if "REAL" in argv:
+        argv = [str(request.getfixturevalue("real_data")) if a == "REAL" else a for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err
