@@ -27,8 +27,9 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with a
 def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search with Optuna, then retrain the best once on the training set, test it once, export it."""
     space = _space(settings)
-    mnist, data, tracker = _inputs(settings)
+    mnist, data = _inputs(settings)
     study = engine.open_study(settings, space)
+    tracker = _tracker(settings, settings.experiment)
     record = engine.Record(study)
     _check_digest(record, mnist)
     tags = _tags(settings, mnist, space, "optuna", settings.sampler, settings.pruner)
@@ -38,6 +39,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     objective = engine.Objective(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
     if settings.warm_start:
         _announce_warm_start(engine.warm_start(study, load_presets(), objective))
+    engine.prune_after_presets(study, settings.pruner, space)
     progress = Progress(settings.trials, engine.finished_count(study), _best_value(study))
     with tracker.ended_on_error(parent), progress:  # the parent is closed whatever stops the sweep
         engine.optimize(study, objective, settings.trials, settings.timeout, progress)
@@ -51,8 +53,9 @@ def kerastuner(settings: Settings, args: argparse.Namespace) -> int:
 
     space = _space(settings)
     kt_engine.check_tuner(settings.tuner, space)
-    mnist, data, tracker = _inputs(settings)
+    mnist, data = _inputs(settings)
     project = kt_engine.open_project(settings, space)
+    tracker = _tracker(settings, settings.experiment)
     _check_digest(project, mnist)
     pruner = "hyperband" if settings.tuner == "hyperband" else "none"
     tags = _tags(settings, mnist, space, "keras-tuner", settings.tuner, pruner)
@@ -73,10 +76,9 @@ def _space(settings: Settings) -> SearchSpace:
     return load_space(settings.space).with_max_epochs(settings.max_epochs)
 
 
-def _inputs(settings: Settings) -> tuple[MNIST, SearchData, Tracker]:
+def _inputs(settings: Settings) -> tuple[MNIST, SearchData]:
     mnist = load_mnist(settings.data)  # checked before any trial starts
-    data = search_data(mnist, settings.validation_size, settings.seed, settings.search_limit)
-    return mnist, data, _tracker(settings, settings.experiment)
+    return mnist, search_data(mnist, settings.validation_size, settings.seed, settings.search_limit)
 
 
 def _tags(settings: Settings, mnist: MNIST, space: SearchSpace, engine_name: str,

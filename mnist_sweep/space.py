@@ -106,6 +106,10 @@ class SearchSpace:
                 seen.add(name)
         return seen == set(values)
 
+    def max_epochs(self) -> int:
+        epochs = self.get("epochs")
+        return int(max(epochs.choices) if epochs.kind == "categorical" else epochs.high or epochs.value)
+
     def get(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
 

@@ -66,6 +66,16 @@ def test_a_pruned_trial_is_killed_and_tagged_pruned(objective):
     assert run.info.status == "KILLED" and run.data.tags["outcome"] == "pruned"
 
 
+def test_a_warm_start_preset_is_never_pruned_and_the_pruner_waits_for_the_samplers_trials(objective):
+    from mnist_sweep.engines.optuna import prune_after_presets
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
+    study.enqueue_trial(FIXED, user_attrs={"preset": "nb-test"})  # the floor a sweep cannot end below
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
+    prune_after_presets(study, "median", load_space("mlp"))
+    assert study.pruner._n_startup_trials == 5 + 1
+
+
 def test_resuming_with_another_space_or_split_is_refused(tmp_path):
     settings = Settings(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="r")
     space = load_space("mlp")

@@ -24,6 +24,7 @@ from keras_tuner.src.engine import trial as kt_trial
 
 from mnist_sweep.config import Settings
 from mnist_sweep.errors import UserError
+from mnist_sweep.files import make_folder
 from mnist_sweep.presets import Preset
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import Param, SearchSpace
@@ -84,6 +85,7 @@ def project_exists(settings: Settings) -> bool:
 
 
 def open_project(settings: Settings, space: SearchSpace) -> Project:
+    make_folder(settings.project_root, "--storage")
     project = Project(settings.project_root, settings.study)
     begin_or_resume(project, space, settings, {"tuner": settings.tuner}, {})
     return project
@@ -210,7 +212,7 @@ def make_oracle(settings: Settings, space: SearchSpace) -> kt.Oracle:
               # Failures are counted by the tuner below, where a refused model is not one.
               "max_consecutive_failed_trials": 10**9}
     if hyperband:  # one full round of brackets is 30 trials when the epochs reach 10 (factor 3)
-        oracle = _Hyperband(max_epochs=max_epochs(space), factor=3, hyperband_iterations=10**6, **common)
+        oracle = _Hyperband(max_epochs=space.max_epochs(), factor=3, hyperband_iterations=10**6, **common)
         oracle.max_trials = settings.trials
         return oracle
     if settings.tuner == "bayesian":  # a third of the trials explore at random before the GP leads
@@ -218,11 +220,6 @@ def make_oracle(settings: Settings, space: SearchSpace) -> kt.Oracle:
     if settings.tuner == "grid":
         return kt.oracles.GridSearchOracle(max_trials=settings.trials, **common)
     return _Random(max_trials=settings.trials, **common)
-
-
-def max_epochs(space: SearchSpace) -> int:
-    epochs = space.get("epochs")
-    return int(max(epochs.choices) if epochs.kind == "categorical" else epochs.high or epochs.value)
 
 
 # --- the tuner --------------------------------------------------------------------------------
@@ -308,7 +305,7 @@ def _check_failures(project: Project) -> None:
 def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool) -> list[Preset]:
     """The presets this search can try; under Hyperband the oracle sets the epochs."""
     def as_tried(p: Preset) -> Preset:
-        return replace(p, params={**p.params, "epochs": max_epochs(runner.space)}) if hyperband else p
+        return replace(p, params={**p.params, "epochs": runner.space.max_epochs()}) if hyperband else p
     return [p for p in presets if as_tried(p).fits(runner.space) and runner.affordable(as_tried(p).params)]
 
 

@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from mnist_sweep.config import Settings, sqlite_file
 from mnist_sweep.errors import UserError
+from mnist_sweep.files import make_folder
 from mnist_sweep.presets import Preset
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import SearchSpace
@@ -40,9 +41,11 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
 
 
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+def make_pruner(name: str, max_epochs: int, presets: int = 0) -> optuna.pruners.BasePruner:
     if name == "median":  # a few full trials and two epochs of grace before judging anyone
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+        # The startup counts the sampler's own trials: the warm-start presets, tuned by hand to
+        # converge fast, would otherwise set an epoch-2 median that pruned 41 of 50 trials.
+        return optuna.pruners.MedianPruner(n_startup_trials=5 + presets, n_warmup_steps=2)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
     return optuna.pruners.NopPruner()
@@ -52,7 +55,7 @@ def _storage(url: str, create: bool = True) -> RDBStorage:
     if (path := sqlite_file(url)) is not None:
         if not create and not path.is_file():
             raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent, "--storage")
     try:
         return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
@@ -62,12 +65,10 @@ def _storage(url: str, create: bool = True) -> RDBStorage:
 
 def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
     """Create the study, or load it to resume; a changed search space is refused."""
-    epochs = space.get("epochs")
-    max_epochs = int(max(epochs.choices) if epochs.kind == "categorical" else epochs.high or epochs.value)
     study = optuna.create_study(
         study_name=settings.study, storage=_storage(settings.storage_url), direction="maximize",
         load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
-        pruner=make_pruner(settings.pruner, max_epochs))
+        pruner=make_pruner(settings.pruner, space.max_epochs()))
     # The sampler and pruner may change on resume: the trials stay comparable.
     begin_or_resume(Record(study), space, settings, {}, {"sampler": settings.sampler, "pruner": settings.pruner})
     return study
@@ -95,7 +96,7 @@ class Objective(TrialRunner):
         def report(epoch: int, metrics: dict[str, float]) -> None:
             reached[0] = epoch
             trial.report(metrics["val_accuracy"], epoch)
-            if trial.should_prune():
+            if not preset and trial.should_prune():  # a preset is the floor: it always finishes
                 raise Stopped(f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}")
 
         began = time.perf_counter()
@@ -129,6 +130,13 @@ def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective)
     for preset in chosen:
         study.enqueue_trial(preset.params, user_attrs={"preset": preset.name})
     return [p.name for p in chosen]
+
+
+def prune_after_presets(study: optuna.Study, name: str, space: SearchSpace) -> None:
+    """Give the pruner its startup over the sampler's trials, counting the warm-start presets
+    in the study (run or still queued) apart."""
+    presets = sum("preset" in t.user_attrs for t in study.get_trials(deepcopy=False))
+    study.pruner = make_pruner(name, space.max_epochs(), presets)
 
 
 def recover_stale(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
