@@ -129,7 +129,7 @@ def wait_for_finished(cwd: Path, study: str, count: int, process: subprocess.Pop
     raise AssertionError(f"{count} trials did not finish in {limit} s")
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "kill", "kill-9"])
 def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path, how):
     args = ["optuna", "--trials", "4", "--study-name", "stop", "--data", str(real_data), *QUICK,
             "--max-epochs", "3"]
@@ -142,7 +142,7 @@ def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path
     assert len(kept) >= 2
     if how == signal.SIGKILL:  # the process had no chance to close its trial
         (stopped,) = study_of(tmp_path, "stop").get_trials(states=(optuna.trial.TrialState.RUNNING,))
-    if how == signal.SIGINT:
+    if how in (signal.SIGINT, signal.SIGTERM):  # the trial and the parent run are closed, not left RUNNING
         assert process.returncode == 130 and "resume with: python -m mnist_sweep optuna" in stderr
         assert runs(tmp_path, "stop")["study"][0].info.status == "KILLED"
 
