@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -129,11 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ui":
             return _ui(args)
-        from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
+        from mnist_sweep import commands, signals  # heavy: TensorFlow, Optuna, MLflow
 
         handler = {"optuna": commands.sweep, "kerastuner": commands.kerastuner, "final": commands.final,
                    "export": commands.export, "baselines": commands.baselines}[args.command]
-        signal.signal(signal.SIGTERM, _raise_interrupt)  # a plain `kill` ends trials as cleanly as Ctrl-C
+        signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
         return handler(_settings(args), args)
     except UserError as err:
         print(f"mnist-sweep: error: {err}", file=sys.stderr)
@@ -161,10 +160,6 @@ def _default_sweep(space: str | None, engine: str) -> str | None:
     except UserError:
         return None
     return name
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _ui(args: argparse.Namespace) -> int:

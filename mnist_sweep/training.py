@@ -11,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from mnist_sweep import signals
 from mnist_sweep.models import build_model
 
 EVAL_BATCH = 1024  # evaluation has no gradients, so a large batch is simply faster
@@ -48,6 +49,9 @@ class _Hook(keras.callbacks.Callback):
         super().__init__()
         self.hook = hook
         self.history: dict[str, list[float]] = {}
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        signals.check()  # called once per steps_per_execution batches: cheap
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         # The rate this epoch trains with, so a retrain can replay an annealed schedule.

@@ -116,3 +116,17 @@ def test_a_batch_normalised_cnn_is_judged_fairly_after_its_first_short_epoch():
     result = fit("cnn", params, x, y, validation=(x_val, y_val))
     # Measured: with Keras's default momentum (0.99) val_loss was 1.53 against 0.61 in training.
     assert result.history["val_loss"][0] < result.history["train_loss"][0]
+
+
+def test_a_stop_that_python_swallowed_still_stops_training(tiny_mnist, monkeypatch):
+    # A signal handler's KeyboardInterrupt is dropped when it lands in a garbage-collection
+    # callback; the remembered request must stop training within a few batches all the same.
+    import threading
+
+    from mnist_sweep import signals
+
+    monkeypatch.setattr(signals, "_requested", threading.Event())
+    signals._requested.set()
+    x = tiny_mnist.x_train.astype(np.float32) / 255
+    with pytest.raises(KeyboardInterrupt):
+        fit("mlp", {**PARAMS, "epochs": 5}, x, tiny_mnist.y_train)

@@ -22,6 +22,7 @@ from typing import Any
 import keras_tuner as kt
 from keras_tuner.src.engine import trial as kt_trial
 
+from mnist_sweep import signals
 from mnist_sweep.config import Settings
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
@@ -240,6 +241,7 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
             super().__init__(oracle, directory=str(project.folder.parent), project_name=project.name)
 
     def pre_create_trial(self) -> None:
+        signals.check()  # between trials: a stop asked for during the last one is not lost
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise _TimeUp
         # Only completed trials count towards --trials, as in an Optuna study.
