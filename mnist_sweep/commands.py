@@ -40,7 +40,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     if settings.warm_start:
         _announce_warm_start(engine.warm_start(study, load_presets(), objective))
     engine.prune_after_presets(study, settings.pruner, space)
-    progress = Progress(settings.trials, engine.finished_count(study), _best_value(study))
+    progress = Progress(settings.trials, engine.finished_count(study), record.best_value())
     with tracker.ended_on_error(parent), progress:  # the parent is closed whatever stops the sweep
         engine.optimize(study, objective, settings.trials, settings.timeout, progress)
         _finish(record, engine.finished_count(study), mnist, tracker, settings)
@@ -62,12 +62,13 @@ def kerastuner(settings: Settings, args: argparse.Namespace) -> int:
     parent = tracker.parent_run(settings.study, tags)
     project.set_attr("mlflow_parent_run_id", parent)
     runner = TrialRunner(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
-    presets = kt_engine.fitting_presets(load_presets(), runner, settings.tuner == "hyperband")
-    if settings.warm_start and settings.tuner != "grid" and not project.trials:
+    presets = kt_engine.fitting_presets(load_presets(), runner, settings.tuner == "hyperband") \
+        if settings.warm_start else []
+    if settings.tuner != "grid" and not project.trials:
         _announce_warm_start([p.name for p in presets])
     progress = Progress(settings.trials, project.finished(), project.best_value())
     with tracker.ended_on_error(parent), progress:
-        kt_engine.search(settings, project, runner, progress, presets if settings.warm_start else [])
+        kt_engine.search(settings, project, runner, progress, presets)
         _finish(project, project.finished(), mnist, tracker, settings)
     return 0
 
@@ -166,12 +167,6 @@ def _check_digest(study: Study, mnist: MNIST) -> None:
         raise UserError(f"study '{study.name}' was run on other data (digest {known[:12]}…); "
                         "pass the same --data or use a new --study-name")
 
-
-def _best_value(study: optuna.Study) -> float | None:
-    try:
-        return study.best_value
-    except ValueError:
-        return None
 
 
 def _extra(study: Study) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from mnist_sweep import signals
-
 
 class Progress:
     """Counts finished (completed or pruned) trials towards the study's target."""
@@ -29,7 +27,6 @@ class Progress:
         value = trial.value if trial.value is not None else _last(trial.intermediate_values)
         self.show(trial.number, outcome, value, attrs.get("epochs_run", 0), attrs.get("seconds", 0.0),
                   note, attrs.get("preset"))
-        signals.check()  # between trials: a stop asked for during the last one is not lost
 
     def show(self, number: int, outcome: str, value: float | None, epochs: int, seconds: float,
              note: str | None = None, preset: str | None = None) -> None:

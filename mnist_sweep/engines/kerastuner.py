@@ -306,9 +306,9 @@ def _check_failures(project: Project) -> None:
 
 def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool) -> list[Preset]:
     """The presets this search can try; under Hyperband the oracle sets the epochs."""
-    def as_tried(p: Preset) -> Preset:
-        return replace(p, params={**p.params, "epochs": runner.space.max_epochs()}) if hyperband else p
-    return [p for p in presets if as_tried(p).fits(runner.space) and runner.affordable(as_tried(p).params)]
+    tried = [replace(p, params={**p.params, "epochs": runner.space.max_epochs()}) if hyperband else p
+             for p in presets]
+    return [p for p, t in zip(presets, tried) if t.fits(runner.space) and runner.affordable(t.params)]
 
 
 def search(settings: Settings, project: Project, runner: TrialRunner, progress: Progress,

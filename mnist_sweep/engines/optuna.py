@@ -10,6 +10,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from mnist_sweep import signals
 from mnist_sweep.config import Settings, sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
@@ -168,7 +169,8 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
              progress: Progress) -> None:
     """Run trials until the study holds `target` finished ones, the time is up, or nothing works."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id)]
+    callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id),
+                 lambda s, t: signals.check()]  # between trials: a stop swallowed during one is not lost
     while (missing := target - finished_count(study)) > 0:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
@@ -203,6 +205,12 @@ class Record:
 
     def set_attr(self, key: str, value: Any) -> None:
         self.study.set_user_attr(key, value)
+
+    def best_value(self) -> float | None:
+        try:
+            return self.study.best_value
+        except ValueError:
+            return None
 
     def best(self) -> Best:
         try:
