@@ -38,7 +38,8 @@ def test_every_space_file_loads_and_samples(path):
 def test_per_layer_parameters_exist_only_for_layers_the_trial_has():
     space = load_space("mlp")
     fixed = {"n_layers": 1, "units_l0": 64, "dropout_l0": 0.1, "optimizer": "adam",
-             "learning_rate": 1e-3, "batch_size": 64, "epochs": 3, "anneal": False, "early_stopping": False}
+             "learning_rate": 1e-3, "batch_size": 64, "epochs": 3, "anneal": False, "augment": False,
+             "early_stopping": False}
     values = space.sample(optuna.trial.FixedTrial(fixed))
     assert values == fixed  # no units_l1 / dropout_l1 for a one-layer trial
 
