@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 from mnist_sweep.config import PRUNERS, SAMPLERS, TUNERS, Settings, load_settings  # noqa: E402
 from mnist_sweep.errors import UserError  # noqa: E402
 from mnist_sweep.files import find_file  # noqa: E402
+from mnist_sweep.memory import Recycle, restart, restart_command  # noqa: E402
+
+RECYCLE_EXIT = 75  # EX_TEMPFAIL: nothing is wrong, run the same command again to go on
 
 
 class _Parser(argparse.ArgumentParser):
@@ -80,6 +84,9 @@ def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
                    help="do not start a new study with the notebooks' presets that fit its space")
     p.add_argument("--max-mflops", type=_positive_float,
                    help="refuse, untrained and uncounted, any sampled model needing more MFLOPs per image")
+    p.add_argument("--recycle-mb", type=_positive_float,
+                   help="after a trial, if memory grew by more than this since the first (default: 150), "
+                        "go on in a fresh process, same PID: Keras keeps ~7 MB of every model it built")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    program = argv is None  # only the program itself may replace its process, never a caller's
     argv = sys.argv[1:] if argv is None else argv
+    started = time.monotonic()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error already printed on one line
@@ -133,13 +142,25 @@ def main(argv: list[str] | None = None) -> int:
         handler = {"optuna": commands.sweep, "kerastuner": commands.kerastuner, "final": commands.final,
                    "export": commands.export, "baselines": commands.baselines}[args.command]
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
-        return handler(_settings(args), args)
+        settings = _settings(args)
+        return handler(settings, args)
+    except Recycle as grown:
+        return _recycle(grown, restart_command(argv, settings.timeout, started), program)
     except UserError as err:
         print(f"mnist-sweep: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted; resume with: python -m mnist_sweep {' '.join(argv)}", file=sys.stderr)
         return 130
+
+
+def _recycle(grown: Recycle, command: list[str], program: bool) -> int:
+    how = " ".join(["python", *command[1:]])
+    if not program:  # called from Python: hand back, do not replace the caller's process
+        print(f"mnist-sweep: {grown}; continue with: {how}", file=sys.stderr)
+        return RECYCLE_EXIT
+    print(f"\n{grown}; going on in a fresh process, same pid {os.getpid()}: {how}", file=sys.stderr)
+    restart(command)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

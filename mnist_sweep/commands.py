@@ -14,6 +14,7 @@ from mnist_sweep.engines import optuna as engine
 from mnist_sweep.errors import UserError
 from mnist_sweep.export import write_export
 from mnist_sweep.final import FinalResult, run_final
+from mnist_sweep.memory import MemoryBudget
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import SearchSpace, load_space
@@ -42,7 +43,8 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     engine.prune_after_presets(study, settings.pruner, space)
     progress = Progress(settings.trials, engine.finished_count(study), record.best_value())
     with tracker.ended_on_error(parent), progress:  # the parent is closed whatever stops the sweep
-        engine.optimize(study, objective, settings.trials, settings.timeout, progress)
+        engine.optimize(study, objective, settings.trials, settings.timeout, progress,
+                        MemoryBudget(settings.recycle_mb))
         _finish(record, engine.finished_count(study), mnist, tracker, settings)
     return 0
 

@@ -40,6 +40,7 @@ class Settings:
     data: str | None = None
     warm_start: bool = True          # enqueue the notebooks' presets that fit the space first
     max_mflops: float | None = None  # refuse sampled models dearer than this per image
+    recycle_mb: float = 150.0        # growth after which a sweep continues in a fresh process
 
     @property
     def study(self) -> str:
@@ -77,8 +78,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "validation_size": (int,), "study_name": (str,), "storage": (str,), "experiment": (str,),
     "tracking_uri": (str,), "timeout": (int, float), "max_epochs": (int,), "train_limit": (int,), "trial_images": (int,),
     "export_dir": (str,), "data": (str,), "warm_start": (bool,), "max_mflops": (int, float),
+    "recycle_mb": (int, float),
 }
-_POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "max_mflops")
+_POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "max_mflops",
+             "recycle_mb")
 
 
 def runs_dir() -> Path:

@@ -23,6 +23,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mnist_sweep.config import sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
+from mnist_sweep.memory import Recycle
 
 # MLflow announces on stderr each time it creates or checks its SQLite tables: noise here.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
@@ -112,9 +113,13 @@ class Tracker:
 
     @contextmanager
     def ended_on_error(self, run_id: str) -> Iterator[None]:
-        """If the block raises, end the run as failed (an error) or killed (Ctrl-C, SIGTERM)."""
+        """If the block raises, end the run as failed (an error) or killed (Ctrl-C, SIGTERM).
+
+        A recycle is no end: the fresh process resumes the same run."""
         try:
             yield
+        except Recycle:
+            raise
         except BaseException as err:
             self.end_run(run_id, *failure(err))
             raise

@@ -6,14 +6,13 @@ same parameters, metrics, tags and outcome, and can sit side by side in MLflow's
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mnist_sweep.data import SearchData
+from mnist_sweep.memory import resident_mb
 from mnist_sweep.models import forward_mflops, model_mflops
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.tracking import Tracker, failure
@@ -30,15 +29,6 @@ class OverBudget(Stopped):
     def __init__(self, mflops: float, limit: float):
         super().__init__(f"needs {mflops:.3g} MFLOPs per image, over max_mflops {limit:g}")
         self.mflops = float(f"{mflops:.3g}")
-
-
-def resident_mb() -> float:
-    """This process's resident memory now (Linux's /proc; 0 where there is none)."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 @dataclass

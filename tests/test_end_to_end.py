@@ -191,6 +191,21 @@ def test_a_killed_kerastuner_sweep_resumes_and_ends_like_an_optuna_one(real_data
     assert again.returncode == 0 and "as recorded earlier" in again.stdout
 
 
+@pytest.mark.parametrize("engine", ["optuna", "kerastuner"])
+def test_a_sweep_past_its_memory_budget_goes_on_in_a_fresh_process_and_loses_nothing(real_data, tmp_path, engine):
+    quick = QUICK if engine == "optuna" else ["--tuner", "random", "--train-limit", "3000",
+                                              "--validation-size", "2000", "--max-epochs", "2"]
+    process = cli(tmp_path, engine, "--trials", "4", "--study-name", "mem", "--data", str(real_data), *quick,
+                  "--recycle-mb", "0.01", "--no-warm-start", popen=True)  # any growth after trial 1 recycles
+    _, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr[-2000:]
+    assert f"going on in a fresh process, same pid {process.pid}" in stderr  # replaced itself: no orphan
+    kinds = runs(tmp_path, "mem")
+    assert len(kinds["study"]) == 1 and kinds["study"][0].info.status == "FINISHED"  # one parent, resumed
+    assert len(kinds["trial"]) == 4 and all(r.info.status == "FINISHED" for r in kinds["trial"])
+    assert len(kinds["final"]) == 1
+
+
 def test_ui_serves_the_project_store_on_localhost(tmp_path):
     import socket
     import urllib.request

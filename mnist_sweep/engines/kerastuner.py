@@ -26,6 +26,7 @@ from mnist_sweep import signals
 from mnist_sweep.config import Settings
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
+from mnist_sweep.memory import MemoryBudget
 from mnist_sweep.presets import Preset
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import Param, SearchSpace
@@ -233,9 +234,9 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
     """Runs each trial Keras Tuner chooses through the shared TrialRunner."""
 
     def __init__(self, oracle: kt.Oracle, project: Project, runner: TrialRunner, target: int,
-                 progress: Progress, presets: list[Preset], deadline: float | None):
+                 progress: Progress, presets: list[Preset], deadline: float | None, budget: MemoryBudget):
         self.project, self.runner, self.target, self.progress = project, runner, target, progress
-        self.presets, self.deadline = presets, deadline
+        self.presets, self.deadline, self.budget = presets, deadline, budget
         self.hyperband = isinstance(oracle, kt.oracles.HyperbandOracle)
         with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner" line; we say "resuming"
             super().__init__(oracle, directory=str(project.folder.parent), project_name=project.name)
@@ -248,6 +249,10 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
         ended = [t for t in self.project.trials.values() if t["outcome"] != "completed"]
         self.oracle.max_trials = self.target + len(ended)
         _check_failures(self.project)
+
+    def on_trial_end(self, trial: kt_trial.Trial) -> None:
+        super().on_trial_end(trial)  # the oracle has saved the trial's end
+        self.budget.after_trial()
 
     def run_trial(self, trial: kt_trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
         values = dict(trial.hyperparameters.values)
@@ -322,7 +327,8 @@ def search(settings: Settings, project: Project, runner: TrialRunner, progress: 
     if isinstance(oracle, _Presets) and runner.max_mflops is not None:
         oracle.accept = lambda values: runner.affordable(runner.space.sample(_Chosen({"epochs": 1, **values})))
     deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
-    tuner = SweepTuner(oracle, project, runner, settings.trials, progress, presets, deadline)
+    tuner = SweepTuner(oracle, project, runner, settings.trials, progress, presets, deadline,
+                       MemoryBudget(settings.recycle_mb))
     close_dead_runs(project, runner.tracker, runner.parent_id)
     with contextlib.suppress(_TimeUp):
         tuner.search(verbose=0)

@@ -14,6 +14,7 @@ from mnist_sweep import signals
 from mnist_sweep.config import Settings, sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
+from mnist_sweep.memory import MemoryBudget
 from mnist_sweep.presets import Preset
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import SearchSpace
@@ -166,11 +167,12 @@ def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> No
 
 
 def optimize(study: optuna.Study, objective: Objective, target: int, timeout: float | None,
-             progress: Progress) -> None:
+             progress: Progress, budget: MemoryBudget) -> None:
     """Run trials until the study holds `target` finished ones, the time is up, or nothing works."""
     deadline = None if timeout is None else time.monotonic() + timeout
     callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id),
-                 lambda s, t: signals.check()]  # between trials: a stop swallowed during one is not lost
+                 lambda s, t: signals.check(),  # between trials: a stop swallowed during one is not lost
+                 lambda s, t: budget.after_trial()]
     while (missing := target - finished_count(study)) > 0:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:

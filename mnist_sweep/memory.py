@@ -1,0 +1,66 @@
+"""A sweep that outgrows its memory budget carries on in a fresh process: same PID, same command.
+
+Keras 3.15 on TensorFlow 2.21 keeps about 7 MB of every model it builds for the life of the
+process; `clear_session`, garbage collection and `malloc_trim` give none of it back (see
+keras-team/keras#17458 and #20552). A 50-trial MLP sweep grew by 370 MB that way. So, like
+Celery's `worker_max_memory_per_child`, the sweep checks its growth after each trial and, past
+the budget, replaces itself with `os.execv`. Nothing needs handing over: running the same
+command again resumes the study, its MLflow parent run and its Keras Tuner project.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+
+class Recycle(Exception):
+    """Raised between trials when the process has grown past its budget."""
+
+    def __init__(self, baseline_mb: float, now_mb: float, trials: int):
+        super().__init__(f"memory grew from {baseline_mb:.0f} MB after this process's first trial "
+                         f"to {now_mb:.0f} MB after its trial {trials}")
+
+
+def resident_mb() -> float:
+    """This process's resident memory now (Linux's /proc; 0 where there is none)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class MemoryBudget:
+    """How much a sweep process may grow beyond its size after its first trial."""
+
+    def __init__(self, growth_mb: float | None):
+        self.growth_mb = growth_mb
+        self.baseline: float | None = None  # after one trial: TensorFlow's own start-up is in it
+        self.trials = 0
+
+    def after_trial(self) -> None:
+        self.trials += 1
+        now = resident_mb()
+        if self.baseline is None:
+            self.baseline = now
+        elif self.growth_mb is not None and now - self.baseline > self.growth_mb:
+            raise Recycle(self.baseline, now, self.trials)
+
+
+def restart_command(argv: list[str], timeout: float | None, started: float) -> list[str]:
+    """The command that continues this sweep; a --timeout keeps counting from the first start."""
+    command = [sys.executable, "-m", "mnist_sweep", *argv]
+    if timeout is not None:  # argparse keeps the last of a repeated option
+        command += ["--timeout", str(max(1, math.ceil(timeout - (time.monotonic() - started))))]
+    return command
+
+
+def restart(command: list[str]) -> NoReturn:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)

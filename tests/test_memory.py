@@ -1,0 +1,43 @@
+"""The memory budget: when a sweep process replaces itself, and with what command."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from mnist_sweep import memory
+from mnist_sweep.memory import MemoryBudget, Recycle, restart_command
+
+
+def test_the_budget_counts_growth_from_after_the_first_trial(monkeypatch):
+    sizes = iter([900.0, 1000.0, 1040.0, 1100.0])  # the first trial's own 100 MB are not growth
+    monkeypatch.setattr(memory, "resident_mb", lambda: next(sizes))
+    budget = MemoryBudget(growth_mb=150)
+    budget.after_trial()
+    budget.after_trial()
+    budget.after_trial()
+    with pytest.raises(Recycle, match="from 900 MB .* to 1100 MB after its trial 4"):
+        budget.after_trial()
+
+
+def test_the_fresh_process_runs_the_same_command_with_the_time_that_is_left():
+    started = time.monotonic() - 100.5
+    command = restart_command(["optuna", "--trials", "50", "--timeout", "300"], 300, started)
+    assert command[:3] == [sys.executable, "-m", "mnist_sweep"]
+    assert command[3:-2] == ["optuna", "--trials", "50", "--timeout", "300"]
+    assert command[-2:] == ["--timeout", "200"]  # argparse keeps the last one
+    assert restart_command(["optuna"], None, started) == [sys.executable, "-m", "mnist_sweep", "optuna"]
+    assert restart_command(["optuna"], 60, started)[-1] == "1"  # time is up: it only finishes
+
+
+def test_a_caller_of_main_gets_an_exit_code_instead_of_having_its_process_replaced(monkeypatch, capsys):
+    from mnist_sweep import cli, commands
+
+    def grown(settings, args):
+        raise Recycle(900, 1100, 7)
+
+    monkeypatch.setattr(commands, "sweep", grown)
+    assert cli.main(["optuna", "--trials", "3"]) == cli.RECYCLE_EXIT
+    assert "continue with: python -m mnist_sweep optuna --trials 3" in capsys.readouterr().err
