@@ -57,6 +57,28 @@ def test_a_diverging_trial_is_failed_with_its_reason(objective):
     assert "non-finite" in run.data.tags["fail_reason"]
 
 
+def test_a_sweep_goes_on_past_a_diverging_trial_to_its_target(objective):
+    from mnist_sweep.engines.optuna import optimize
+    from mnist_sweep.memory import MemoryBudget
+    from mnist_sweep.progress import Progress
+
+    doc = load_space("mlp").to_dict()
+    doc["parameters"].update(optimizer="sgd", learning_rate={"type": "categorical", "choices": [1e4, 1e-2]})
+    objective.space = parse_space(doc)
+    study = optuna.create_study(direction="maximize")
+    fixed = {k: v for k, v in FIXED.items() if k not in ("optimizer", "learning_rate")}
+    study.enqueue_trial({**fixed, "learning_rate": 1e4})  # diverges in its first epoch
+    study.enqueue_trial({**fixed, "learning_rate": 1e-2})
+    study.enqueue_trial({**fixed, "learning_rate": 1e-2, "units_l0": 128})
+    with Progress(2, 0) as progress:
+        optimize(study, objective, 2, None, progress, MemoryBudget(None))
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    _, runs = trial_runs(objective)
+    reasons = {r.data.tags["trial"]: (r.data.tags["outcome"], r.data.tags.get("fail_reason", "")) for r in runs}
+    assert reasons["0"][0] == "failed" and "non-finite" in reasons["0"][1]
+    assert reasons["1"][0] == reasons["2"][0] == "completed"
+
+
 def test_a_pruned_trial_is_killed_and_tagged_pruned(objective):
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
     study.enqueue_trial(FIXED)
