@@ -46,7 +46,8 @@ def _tracking_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help="MNIST .npz in Keras's layout (default: $MNIST_SWEEP_DATA, else Keras's download)")
+    p.add_argument("--data", help="MNIST as a Keras .npz, a folder of LeCun's IDX files (.gz or not) or Kaggle's "
+                                  "train.csv (default: $MNIST_SWEEP_DATA, else Keras's download)")
     _tracking_arg(p)
 
 

@@ -88,7 +88,7 @@ def _tags(settings: Settings, mnist: MNIST, space: SearchSpace, engine_name: str
           sampler: str, pruner: str) -> dict[str, str]:
     """The tags of the parent and of every trial run: the same keys for both engines."""
     return {"engine": engine_name, "study": settings.study, "sampler": sampler, "pruner": pruner,
-            "data_digest": mnist.digest, "space": space.model}
+            "data_digest": mnist.digest, "space": space.model, "test_set": mnist.test_set}
 
 
 def _finish(study: Study, finished: int, mnist: MNIST, tracker: Tracker, settings: Settings) -> None:

@@ -1,16 +1,19 @@
-"""MNIST from a local .npz or Keras's download: checked, digested, split. No TensorFlow at import."""
+"""MNIST from a local file (see formats.py) or Keras's download: checked, digested, split.
+
+No TensorFlow at import."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mnist_sweep.errors import UserError
+from mnist_sweep.formats import read
+from mnist_sweep.splits import stratified_split
 
 ENV_VAR = "MNIST_SWEEP_DATA"
 ARRAYS = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
@@ -26,6 +29,7 @@ class MNIST:
     y_test: np.ndarray
     digest: str
     source: str
+    test_set: str = "MNIST's 10,000 test images"  # where the test images come from, for the record
 
 
 @dataclass(frozen=True)
@@ -41,23 +45,13 @@ class SearchData:
 def load_mnist(path: str | None = None) -> MNIST:
     """Read `path`, else $MNIST_SWEEP_DATA, else Keras's cached download."""
     path = path or os.environ.get(ENV_VAR)
-    arrays = _read_npz(Path(path)) if path else _download()
-    source = str(path) if path else "keras.datasets.mnist"
-    check_arrays(arrays, source)
-    return MNIST(**arrays, digest=digest(arrays), source=source)
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise UserError(f"{path}: no such data file; pass --data with the path of an MNIST .npz")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in ARRAYS if k not in npz.files]
-            if missing:
-                raise UserError(f"{path}: array '{missing[0]}' is missing; expected {', '.join(ARRAYS)}")
-            return {k: npz[k] for k in ARRAYS}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise UserError(f"{path}: not a readable .npz ({err}); download MNIST again") from None
+    if not path:
+        arrays = _download()
+        check_arrays(arrays, "keras.datasets.mnist")
+        return MNIST(**arrays, digest=digest(arrays), source="keras.datasets.mnist")
+    arrays, test_set = read(Path(path))
+    check_arrays(arrays, str(path), sized=not str(path).endswith(".csv"))  # Kaggle's set has its own size
+    return MNIST(**arrays, digest=digest(arrays), source=str(path), test_set=test_set)
 
 
 def _download() -> dict[str, np.ndarray]:
@@ -73,12 +67,14 @@ def _download() -> dict[str, np.ndarray]:
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
-def check_arrays(arrays: dict[str, np.ndarray], source: str) -> None:
-    """Refuse wrong shapes, dtypes or labels before any trial starts."""
+def check_arrays(arrays: dict[str, np.ndarray], source: str, sized: bool = True) -> None:
+    """Refuse wrong shapes, dtypes or labels before any trial starts; `sized`: MNIST's own counts."""
     for name, shape in ARRAYS.items():
         array = arrays[name]
         if array.dtype != np.uint8:
             raise UserError(f"{source}: '{name}' has dtype {array.dtype}, expected uint8 (MNIST's raw bytes)")
+        if not sized:
+            shape = (len(array), *shape[1:])
         if array.shape != shape:
             raise UserError(f"{source}: '{name}' has shape {array.shape}, expected {shape}")
     for name in ("y_train", "y_test"):
@@ -99,23 +95,6 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
 def scale(images: np.ndarray) -> np.ndarray:
     """uint8 pixels to float32 in [0, 1], the input every model expects."""
     return images.astype(np.float32) / 255.0
-
-
-def stratified_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation indices with each digit's share kept in the validation set."""
-    if not 0 < val_size < len(labels):
-        raise UserError(f"validation size {val_size} must be between 1 and {len(labels) - 1}")
-    rng = np.random.default_rng(seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    quota = counts * val_size / len(labels)
-    take = np.floor(quota).astype(int)
-    # Hand the rounding remainder to the classes with the largest fractional parts.
-    take[np.argsort(quota - take)[::-1][: val_size - take.sum()]] += 1
-    val = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take)])
-    val = rng.permutation(val)
-    mask = np.ones(len(labels), bool)
-    mask[val] = False
-    return np.flatnonzero(mask), val
 
 
 def search_data(mnist: MNIST, val_size: int, seed: int, train_limit: int | None = None) -> SearchData:

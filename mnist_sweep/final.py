@@ -30,7 +30,7 @@ def run_final(study: Study, mnist: MNIST, tracker: Tracker, train_limit: int | N
         return FinalResult(record=recorded, model=None, reused=True)
     best = study.best()
     x_train, y_train = mnist.x_train[:train_limit], mnist.y_train[:train_limit]
-    run_id = _start_run(study, tracker, best, len(y_train), force)
+    run_id = _start_run(study, tracker, best, len(y_train), force, mnist.test_set)
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         tracker.log_metrics(run_id, metrics, step=epoch)
@@ -50,10 +50,10 @@ def run_final(study: Study, mnist: MNIST, tracker: Tracker, train_limit: int | N
     return FinalResult(record=record, model=result.model, reused=False)
 
 
-def _start_run(study: Study, tracker: Tracker, best: Best, train_size: int, force: bool) -> str:
+def _start_run(study: Study, tracker: Tracker, best: Best, train_size: int, force: bool, test_set: str) -> str:
     params = {**best.params, "train_size": train_size, "epochs_run": best.epochs}
     tags = {"run_kind": "final", "study": study.name, "best_trial": best.number,
-            "forced": str(force).lower(), "data_digest": study.attrs.get("data_digest", "")}
+            "forced": str(force).lower(), "data_digest": study.attrs.get("data_digest", ""), "test_set": test_set}
     return tracker.start_child(study.attrs["mlflow_parent_run_id"], "final", params,
                                {k: str(v) for k, v in tags.items()})
 

@@ -53,6 +53,7 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     kinds = runs(tmp_path, "e2e")
     (parent,), (final,) = kinds["study"], kinds["final"]
     assert len(kinds["trial"]) == 3 and parent.info.status == "FINISHED"
+    assert final.data.tags["test_set"] == "the .npz's 10,000 test images"
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     for run in kinds["trial"]:
         assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parent.info.run_id
