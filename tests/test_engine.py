@@ -79,6 +79,19 @@ def test_a_sweep_goes_on_past_a_diverging_trial_to_its_target(objective):
     assert reasons["1"][0] == reasons["2"][0] == "completed"
 
 
+def test_a_resumed_study_draws_new_configurations_not_the_ones_it_tried(tmp_path):
+    space = load_space("mlp")
+    settings = Settings(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="r", sampler="random")
+    tried = []
+    for _ in range(2):  # the same command twice, as after Ctrl-C or a memory recycle
+        study = open_study(settings, space)
+        for _ in range(3):
+            trial = study.ask()
+            tried.append(space.sample(trial))
+            study.tell(trial, 0.5)
+    assert all(tried[i] != tried[i + 3] for i in range(3))
+
+
 def test_a_pruned_trial_is_killed_and_tagged_pruned(objective):
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
     study.enqueue_trial(FIXED)

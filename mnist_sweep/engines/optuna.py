@@ -73,6 +73,9 @@ def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
         pruner=make_pruner(settings.pruner, space.max_epochs()))
     # The sampler and pruner may change on resume: the trials stay comparable.
     begin_or_resume(Record(study), space, settings, {}, {"sampler": settings.sampler, "pruner": settings.pruner})
+    # A resumed process (Ctrl-C, kill, a memory recycle) seeded like the first would draw the
+    # same random start-up configurations again; offset by the trials so far, it goes on.
+    study.sampler = make_sampler(settings.sampler, settings.seed + len(study.trials))
     return study
 
 
