@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--only", metavar="NAME", help="train one preset")
     _data_args(base)
     _protocol_args(base)
+    predict = sub.add_parser("predict", help="classify PNG/JPEG images of digits with an exported or registered model")
+    predict.add_argument("files", nargs="+", metavar="FILE", help="images of one digit each, any size; "
+                                                                  "dark on light (paper) is inverted")
+    predict.add_argument("--model", default="models/mlp-optuna/model.keras",
+                         help="an exported model.keras or a registered model, models:/NAME/latest "
+                              "(default: models/mlp-optuna/model.keras, the default sweep's export)")
+    _tracking_arg(predict)
     ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
     _tracking_arg(ui)
     ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
@@ -141,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         from mnist_sweep import commands, signals  # heavy: TensorFlow, Optuna, MLflow
 
         handler = {"optuna": commands.sweep, "kerastuner": commands.kerastuner, "final": commands.final,
-                   "export": commands.export, "baselines": commands.baselines}[args.command]
+                   "export": commands.export, "baselines": commands.baselines,
+                   "predict": commands.predict}[args.command]
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
         settings = _settings(args)
         return handler(settings, args)

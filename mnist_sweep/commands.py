@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import optuna
 
 from mnist_sweep.baselines import run_baselines, table
 from mnist_sweep.config import Settings, runs_dir
-from mnist_sweep.data import MNIST, SearchData, load_mnist, search_data
+from mnist_sweep.data import MNIST, SearchData, load_mnist, scale, search_data
 from mnist_sweep.engines import optuna as engine
 from mnist_sweep.errors import UserError
 from mnist_sweep.export import write_export
@@ -145,6 +146,37 @@ def baselines(settings: Settings, args: argparse.Namespace) -> int:
                          settings.max_epochs)
     print(table(rows))
     return 0
+
+
+def predict(settings: Settings, args: argparse.Namespace) -> int:
+    """Classify image files with an exported model or a registered one, one line per file."""
+    import numpy as np
+
+    from mnist_sweep.images import read_digit
+
+    images = np.stack([read_digit(Path(name)) for name in args.files])  # bad files fail before the model loads
+    model = _predictor(args.model, settings)
+    for name, p in zip(args.files, model.predict(scale(images), verbose=0)):
+        print(f"{name}: {int(p.argmax())} (probability {float(p.max()):.3f})")
+    return 0
+
+
+def _predictor(source: str, settings: Settings) -> Any:
+    if source.startswith(("models:/", "runs:/")):
+        try:
+            return _tracker(settings, settings.experiment).load_keras_model(source)
+        except Exception as err:  # MLflow raises several types for "no such model"
+            raise UserError(f"{source}: cannot load it from {settings.tracking} ({type(err).__name__}); "
+                            "check the name and --tracking-uri") from None
+    if not Path(source).is_file():
+        raise UserError(f"{source}: no such model file; pass --model with an exported model.keras or "
+                        "models:/NAME/latest")
+    import keras
+
+    try:
+        return keras.saving.load_model(source, safe_mode=True)  # no code from a file someone handed over
+    except (OSError, ValueError) as err:
+        raise UserError(f"{source}: not a loadable Keras model ({type(err).__name__})") from None
 
 
 def _tracker(settings: Settings, experiment: str) -> Tracker:

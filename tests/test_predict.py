@@ -1,0 +1,77 @@
+"""`predict`: image files of digits in, the digit and its probability out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_sweep.errors import UserError
+from mnist_sweep.images import read_digit
+
+
+def save(path, pixels: np.ndarray):
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+    return path
+
+
+def test_a_28x28_image_is_read_exactly_as_it_is(tmp_path):
+    digit = np.random.default_rng(0).integers(0, 256, (28, 28)).astype(np.uint8)
+    digit[0], digit[-1], digit[:, 0], digit[:, -1] = 0, 0, 0, 0  # MNIST's dark border
+    assert np.array_equal(read_digit(save(tmp_path / "d.png", digit)), digit)
+
+
+def test_dark_ink_on_light_paper_is_inverted_and_any_size_is_fitted_and_centred(tmp_path):
+    paper = np.full((120, 90), 255, np.uint8)
+    paper[10:70, 20:40] = 0  # a dark bar in the top-left part of a large light page
+    digit = read_digit(save(tmp_path / "scan.jpg", paper))
+    assert digit.shape == (28, 28) and digit[0].max() == 0  # light on dark now, border empty
+    rows, cols = np.nonzero(digit > 128)
+    assert rows.max() - rows.min() + 1 == 20  # the longer side fills MNIST's 20-pixel box
+    assert abs(rows.mean() - 13.5) < 1.5 and abs(cols.mean() - 13.5) < 1.5  # centred by mass
+
+
+def test_a_file_that_is_not_an_image_is_refused_in_one_line(tmp_path):
+    (tmp_path / "x.png").write_text("not an image")
+    with pytest.raises(UserError, match="x.png: not a readable image"):
+        read_digit(tmp_path / "x.png")
+
+
+@pytest.mark.slow
+def test_predict_gives_the_models_digit_for_files_and_for_the_registered_model(real_data, tmp_path):
+    import keras
+
+    from mnist_sweep.data import load_mnist, scale
+    from mnist_sweep.models import build_model
+    from mnist_sweep.tracking import Tracker
+
+    mnist = load_mnist(str(real_data))
+    keras.utils.set_random_seed(0)
+    model = build_model("mlp", {"n_layers": 1, "units_l0": 256, "optimizer": "adam", "learning_rate": 1e-3})
+    model.fit(scale(mnist.x_train[:20000]), mnist.y_train[:20000], batch_size=128, epochs=2, verbose=0)
+    model.save(tmp_path / "model.keras")
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "mnist-sweep", tmp_path / "artifacts")
+    run = tracker.start_child(tracker.parent_run("p", {}), "final", {}, {})
+    tracker.log_keras_model(run, model, "mnist-sweep-p", scale(mnist.x_test[:2]))
+
+    images = mnist.x_test[:10]
+    expected = model.predict(scale(images), verbose=0)
+    files = [str(save(tmp_path / f"{i}.png", x)) for i, x in enumerate(images)]
+    sure = int(np.flatnonzero(expected.max(axis=1) > 0.99)[0])  # a digit the model is sure of
+    paper = np.kron(255 - images[sure], np.ones((3, 3), np.uint8))  # 84x84, dark ink on light paper
+    files += [str(save(tmp_path / "paper.png", paper))]
+
+    def predict(*source):
+        done = subprocess.run([sys.executable, "-m", "mnist_sweep", "predict", *files, *source,
+                               "--tracking-uri", tracker.uri], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.splitlines()
+
+    lines = predict("--model", str(tmp_path / "model.keras"))
+    for line, p in zip(lines, expected):
+        assert line.endswith(f": {int(p.argmax())} (probability {p.max():.3f})"), line
+    assert lines[-1].startswith(f"{files[-1]}: {int(expected[sure].argmax())} ")
+    assert predict("--model", "models:/mnist-sweep-p/latest") == lines
