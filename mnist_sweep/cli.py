@@ -41,6 +41,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    from mnist_sweep.export import FORMATS  # light: no TensorFlow at import
+
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown format '{unknown[0] if unknown else text}'; "
+                                         f"choose from {', '.join(FORMATS)}")
+    return names
+
+
 def _tracking_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)")
 
@@ -115,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a finished study's final model and its records again")
     _store_args(export)
     export.add_argument("--export-dir", help="default: models/<study>/")
+    export.add_argument("--format", dest="formats", type=_formats, default=("keras",),
+                        help="one or more of keras, savedmodel, tflite, onnx, comma-separated (default: keras); "
+                             "onnx needs pip install -e '.[onnx]'")
     base = sub.add_parser("baselines", help="train the notebooks' presets under this project's protocol")
     base.add_argument("--list", action="store_true", help="print the presets without training")
     base.add_argument("--only", metavar="NAME", help="train one preset")

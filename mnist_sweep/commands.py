@@ -13,7 +13,7 @@ from mnist_sweep.config import Settings, runs_dir
 from mnist_sweep.data import MNIST, SearchData, load_mnist, scale, search_data
 from mnist_sweep.engines import optuna as engine
 from mnist_sweep.errors import UserError
-from mnist_sweep.export import write_export
+from mnist_sweep.export import FILES, write_export
 from mnist_sweep.final import FinalResult, run_final
 from mnist_sweep.memory import MemoryBudget
 from mnist_sweep.presets import load_presets, select
@@ -127,8 +127,8 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
                         f"`python -m mnist_sweep final --study-name {study.name}` first")
     tracker = _tracker(settings, study.attrs["settings"]["experiment"])
     model = tracker.load_keras_model(record["model_uri"])
-    folder = write_export(settings.export_path, model, record, study.attrs["space"], _extra(study))
-    print(f"exported to {folder}")
+    folder = write_export(settings.export_path, model, record, study.attrs["space"], _extra(study), args.formats)
+    print(f"exported to {folder}: {', '.join(FILES[f] for f in args.formats)}")
     return 0
 
 

@@ -8,24 +8,73 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
+from mnist_sweep.errors import UserError
+
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+FILES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite", "onnx": "model.onnx"}
 METRIC_KEYS = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size",
                "evaluated_at", "run_id", "model_uri")
 
 
 def write_export(folder: Path, model: Any, record: dict[str, Any], space: dict[str, Any],
-                 extra: dict[str, Any]) -> Path:
-    """model.keras, params.json, search_space.yaml and metrics.json in `folder`, replaced whole."""
+                 extra: dict[str, Any], formats: tuple[str, ...] = ("keras",)) -> Path:
+    """The model in `formats`, params.json, search_space.yaml and metrics.json in `folder`."""
     partial = folder / ".partial"  # written aside first, so a failure leaves the old export intact
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    model.save(partial / "model.keras")
+    for name in formats:
+        _WRITERS[name](model, partial / FILES[name])
     (partial / "params.json").write_text(json.dumps(record["params"], indent=2, sort_keys=True) + "\n")
     (partial / "search_space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
     metrics = {k: record[k] for k in METRIC_KEYS if k in record} | extra
     (partial / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     for path in partial.iterdir():
+        if (folder / path.name).is_dir():  # a savedmodel folder from an earlier export
+            shutil.rmtree(folder / path.name)
         os.replace(path, folder / path.name)
     partial.rmdir()
     return folder
+
+
+def serving_model(model: Any) -> Any:
+    """The trained network without its training-only random layers (augmentation).
+
+    They pass images through unchanged at inference, but their random ops stay in an exported
+    graph, and TFLite has no kernels for them.
+    """
+    import keras
+
+    random = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
+    kept = [layer for layer in model.layers if not isinstance(layer, random)]
+    served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=model.name)
+    served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
+    return served
+
+
+def _savedmodel(model: Any, path: Path) -> None:
+    serving_model(model).export(str(path), format="tf_saved_model", verbose=False)
+
+
+def _tflite(model: Any, path: Path) -> None:
+    import tempfile
+
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as folder:
+        _savedmodel(model, Path(folder) / "savedmodel")
+        path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(f"{folder}/savedmodel").convert())
+
+
+def _onnx(model: Any, path: Path) -> None:
+    try:
+        import tf2onnx  # noqa: F401  (Keras's ONNX export converts through it)
+    except ImportError:
+        raise UserError("--format onnx needs tf2onnx: pip install -e '.[onnx]'") from None
+    serving_model(model).export(str(path), format="onnx", verbose=False)
+
+
+_WRITERS = {"keras": lambda model, path: model.save(path), "savedmodel": _savedmodel, "tflite": _tflite,
+            "onnx": _onnx}
