@@ -41,7 +41,7 @@ def tracking_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_data() -> Path:
     """The real MNIST file; missing is a skip on a laptop but a failure in CI."""
     if not REAL_DATA.is_file():
