@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--only", metavar="NAME", help="train one preset")
     _data_args(base)
     _protocol_args(base)
+    rep = sub.add_parser("report", help="a finished study's trial table, range warnings and plots")
+    _store_args(rep)
+    rep.add_argument("--report-dir", help="default: reports/<study>/")
     predict = sub.add_parser("predict", help="classify PNG/JPEG images of digits with an exported or registered model")
     predict.add_argument("files", nargs="+", metavar="FILE", help="images of one digit each, any size; "
                                                                   "dark on light (paper) is inverted")
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
         handler = {"optuna": commands.sweep, "kerastuner": commands.kerastuner, "final": commands.final,
                    "export": commands.export, "baselines": commands.baselines,
-                   "predict": commands.predict}[args.command]
+                   "predict": commands.predict, "report": commands.report}[args.command]
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
         settings = _settings(args)
         return handler(settings, args)

@@ -154,9 +154,18 @@ class Tracker:
                                           pip_requirements=requirements)
         return info.model_uri
 
-    def log_files(self, run_id: str, paths: list[Path]) -> None:
+    def log_files(self, run_id: str, paths: list[Path], folder: str | None = None) -> None:
         for path in paths:
-            self.client.log_artifact(run_id, str(path))
+            self.client.log_artifact(run_id, str(path), folder)
+
+    def trial_runs(self, parent_id: str) -> list[Any]:
+        """The parent's trial runs, as MLflow gives them (params as text)."""
+        return self.client.search_runs(
+            [self.experiment_id], max_results=10000,
+            filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and tags.run_kind = 'trial'")
+
+    def history(self, run_id: str, metric: str) -> list[float]:
+        return [m.value for m in sorted(self.client.get_metric_history(run_id, metric), key=lambda m: m.step)]
 
     def load_keras_model(self, model_uri: str) -> Any:
         import mlflow.keras

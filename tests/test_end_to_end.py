@@ -105,6 +105,15 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     sample = scale(mnist.x_test[:200])
     assert np.array_equal(copy.predict(sample, verbose=0), latest.predict(sample, verbose=0))
 
+    # `report` tabulates the three trials, draws the plots and logs them on the parent run.
+    reported = cli(tmp_path, "report", "--study-name", "e2e")
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    folder = tmp_path / "reports" / "e2e"
+    assert {"trials.csv", "trials.md", "history.png", "parameters.png", "curves.png", "warnings.txt"} <= {
+        p.name for p in folder.iterdir()}
+    assert len((folder / "trials.csv").read_text().splitlines()) == 1 + 3
+    assert "report/history.png" in {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
+
 
 def completed_optuna(cwd: Path, study: str) -> int:
     try:
