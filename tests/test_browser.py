@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.test_end_to_end import QUICK, cli
 
@@ -73,20 +75,14 @@ def ui(tmp_path):
 
 
 def body(driver) -> str:
-    from selenium.webdriver.common.by import By
-
     return driver.find_element(By.TAG_NAME, "body").text
 
 
 def wait_for(driver, text: str) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
     WebDriverWait(driver, 90).until(lambda d: text in body(d), f"'{text}' never appeared")
 
 
 def test_both_engines_trials_sit_side_by_side_in_the_mlflow_compare_view(real_data, tmp_path, ui, browser):
-    from selenium.webdriver.common.by import By
-
     for engine, extra in (("optuna", QUICK), ("kerastuner", ["--tuner", "random", *QUICK[:6]])):
         done = cli(tmp_path, engine, "--trials", "2", "--study-name", engine, "--data", str(real_data), *extra,
                    "--no-warm-start")
@@ -100,9 +96,13 @@ def test_both_engines_trials_sit_side_by_side_in_the_mlflow_compare_view(real_da
     runs_page = browser.find_element(By.XPATH, "//a[.//text()='Training runs']").get_attribute("href")
     query = urllib.parse.quote("tags.run_kind = 'trial'")
     browser.get(runs_page.replace("workflowType=genai", "workflowType=machine_learning") + f"&searchFilter={query}")
-    wait_for(browser, "matching runs")
-    for expand in browser.find_elements(By.CSS_SELECTOR, ".ag-row button.du-bois-light-btn-link"):
-        expand.click()  # each study's parent run folds its trials under it
+    # Each study's parent run folds its trials under it. The count of matching runs shows
+    # before the rows do (a CI run failed on that race), so wait for both parents' expanders.
+    expanders = lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row button.du-bois-light-btn-link")
+    WebDriverWait(browser, 90).until(lambda d: len(expanders(d)) >= 2, "the two parent runs never appeared")
+    for i in range(2):
+        expanders(browser)[i].click()  # found again: the grid re-renders after each click
+        time.sleep(1)
     wait_for(browser, "trial-001")
     rows = [row.text for row in browser.find_elements(By.CSS_SELECTOR, ".ag-row")]
     assert sum(row.startswith("Pin run") for row in rows) and sum("trial-00" in row for row in rows) == 4
