@@ -32,6 +32,7 @@ from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
 
 TARGET = 1.05
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # as the CLI runs it: one line per trial, ours
 
 
 def configurations(epochs: int) -> list[dict]:
