@@ -187,45 +187,18 @@ def report(settings: Settings, args: argparse.Namespace) -> int:
     study = _load(settings)
     tracker = _tracker(settings, study.attrs["settings"]["experiment"])
     parent = study.attrs["mlflow_parent_run_id"]
-    trials = [_report_trial(run) for run in tracker.trial_runs(parent)]
+    trials = [rep.trial_from_run(run) for run in tracker.trial_runs(parent)]
     trials = [t for t in trials if t.outcome != "failed"] or trials  # a retried failure has a finished twin
-    frame = rep.table(trials)
-    folder = Path(args.report_dir or Path("reports") / study.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(folder / "trials.csv", index=False)
-    (folder / "trials.md").write_text(rep.markdown(frame))
-    top = [t for t in sorted(trials, key=lambda t: t.value or -1, reverse=True) if t.value is not None][:rep.TOP_CURVES]
+    top = rep.top(trials)
     curves = {t.number: tracker.history(t.run_id, "val_accuracy") for t in top}
-    files = [folder / "trials.csv", folder / "trials.md", *rep.plots(trials, curves, folder)]
-    warnings = rep.edge_warnings(top[0].params, parse_space(study.attrs["space"])) if top else []
-    (folder / "warnings.txt").write_text("".join(f"{w}\n" for w in warnings))
-    tracker.log_files(parent, files + [folder / "warnings.txt"], "report")
+    folder = Path(args.report_dir or Path("reports") / study.name)
+    frame, files, warnings = rep.write(folder, trials, curves, parse_space(study.attrs["space"]))
+    tracker.log_files(parent, files, "report")
     print(frame.head(10).to_string(index=False, max_colwidth=12))
     for warning in warnings:
         print(f"warning: {warning}")
     print(f"report in {folder} ({', '.join(p.name for p in files)}), also on the study's parent run")
     return 0
-
-
-def _report_trial(run: Any) -> Any:
-    from mnist_sweep.report import Trial
-
-    metrics, tags = run.data.metrics, run.data.tags
-    return Trial(int(tags["trial"]), tags.get("outcome", "?"), metrics.get("val_accuracy"),
-                 int(metrics.get("epochs_run", 0)), metrics.get("duration_s", 0.0),
-                 {k: _parsed(v) for k, v in run.data.params.items()}, run.info.run_id)
-
-
-def _parsed(text: str) -> Any:
-    """MLflow keeps parameters as text; the report plots them as the numbers they were."""
-    if text in ("True", "False"):
-        return text == "True"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def _tracker(settings: Settings, experiment: str) -> Tracker:

@@ -28,6 +28,46 @@ class Trial:
     run_id: str
 
 
+def trial_from_run(run: Any) -> Trial:
+    """A trial as its MLflow run records it (either engine writes the same)."""
+    metrics, tags = run.data.metrics, run.data.tags
+    return Trial(int(tags["trial"]), tags.get("outcome", "?"), metrics.get("val_accuracy"),
+                 int(metrics.get("epochs_run", 0)), metrics.get("duration_s", 0.0),
+                 {k: _parsed(v) for k, v in run.data.params.items()}, run.info.run_id)
+
+
+def _parsed(text: str) -> Any:
+    """MLflow keeps parameters as text; the report plots them as the numbers they were."""
+    if text in ("True", "False"):
+        return text == "True"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def top(trials: list[Trial]) -> list[Trial]:
+    """The best scored trials, best first."""
+    scored = [t for t in trials if t.value is not None]
+    return sorted(scored, key=lambda t: t.value, reverse=True)[:TOP_CURVES]
+
+
+def write(folder: Path, trials: list[Trial], curves: dict[int, list[float]],
+          space: SearchSpace) -> tuple[Any, list[Path], list[str]]:
+    """trials.csv, trials.md, the plots and warnings.txt in `folder`: the table, files, warnings."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = table(trials)
+    frame.to_csv(folder / "trials.csv", index=False)
+    (folder / "trials.md").write_text(markdown(frame))
+    best = top(trials)
+    warnings = edge_warnings(best[0].params, space) if best else []
+    (folder / "warnings.txt").write_text("".join(f"{w}\n" for w in warnings))
+    files = [folder / "trials.csv", folder / "trials.md", *plots(trials, curves, folder), folder / "warnings.txt"]
+    return frame, files, warnings
+
+
 def table(trials: list[Trial]) -> Any:
     """All trials, best first: rank, outcome, validation accuracy, epochs, time, parameters."""
     import pandas as pd
