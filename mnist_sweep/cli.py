@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--only", metavar="NAME", help="train one preset")
     _data_args(base)
     _protocol_args(base)
-    rep = sub.add_parser("report", help="a finished study's trial table, range warnings and plots")
+    rep = sub.add_parser("report", help="a study's trial table, gain over the presets, range warnings and "
+                                        "plots (every sweep writes it at its end)")
     _store_args(rep)
     rep.add_argument("--report-dir", help="default: reports/<study>/")
     predict = sub.add_parser("predict", help="classify PNG/JPEG images of digits with an exported or registered model")

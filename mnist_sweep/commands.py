@@ -93,11 +93,12 @@ def _tags(settings: Settings, mnist: MNIST, space: SearchSpace, engine_name: str
 
 
 def _finish(study: Study, finished: int, mnist: MNIST, tracker: Tracker, settings: Settings) -> None:
-    """Record the best trial on the parent run, run the final step, export, close the parent."""
+    """Record the best trial on the parent run, run the final step, export, report, close the parent."""
     parent = study.attrs["mlflow_parent_run_id"]
     best = study.best()
     tracker.record_best(parent, best.number, best.value, best.params, finished)
     _report(study, run_final(study, mnist, tracker, settings.train_limit), settings, tracker)
+    _write_report(study, tracker, mnist, Path("reports") / study.name)
     tracker.end_run(parent, "completed")
 
 
@@ -180,25 +181,27 @@ def _predictor(source: str, settings: Settings) -> Any:
 
 
 def report(settings: Settings, args: argparse.Namespace) -> int:
-    """The study's trial table, range warnings and plots, written out and logged to its parent run."""
-    from mnist_sweep import report as rep
-    from mnist_sweep.space import parse_space
-
+    """The study's report, written out and logged to its parent run."""
     study = _load(settings)
     tracker = _tracker(settings, study.attrs["settings"]["experiment"])
-    parent = study.attrs["mlflow_parent_run_id"]
-    trials = [rep.trial_from_run(run) for run in tracker.trial_runs(parent)]
-    trials = [t for t in trials if t.outcome != "failed"] or trials  # a retried failure has a finished twin
-    top = rep.top(trials)
-    curves = {t.number: tracker.history(t.run_id, "val_accuracy") for t in top}
-    folder = Path(args.report_dir or Path("reports") / study.name)
-    frame, files, warnings = rep.write(folder, trials, curves, parse_space(study.attrs["space"]))
-    tracker.log_files(parent, files, "report")
-    print(frame.head(10).to_string(index=False, max_colwidth=12))
-    for warning in warnings:
-        print(f"warning: {warning}")
-    print(f"report in {folder} ({', '.join(p.name for p in files)}), also on the study's parent run")
+    mnist = None
+    if study.attrs.get("final"):  # its test images, for the final model's confusion matrix and errors
+        mnist = load_mnist(settings.data)
+        _check_digest(study, mnist)
+    _write_report(study, tracker, mnist, Path(args.report_dir or Path("reports") / study.name))
     return 0
+
+
+def _write_report(study: Study, tracker: Tracker, mnist: MNIST | None, folder: Path) -> None:
+    from mnist_sweep import report as rep
+
+    written = rep.build(study, tracker, mnist, folder)
+    print(written.table.head(10).to_string(index=False, max_colwidth=12))
+    if written.gain:
+        print(written.gain)
+    for warning in written.warnings:
+        print(f"warning: {warning}")
+    print(f"report in {folder} ({', '.join(p.name for p in written.files)}), also on the study's parent run")
 
 
 def _tracker(settings: Settings, experiment: str) -> Tracker:

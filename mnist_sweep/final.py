@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnist_sweep.data import MNIST, scale
-from mnist_sweep.studies import Best, Study
+from mnist_sweep.studies import TEST_PREDICTIONS, Best, Study
 from mnist_sweep.tracking import Tracker
-from mnist_sweep.training import evaluate, fit
+from mnist_sweep.training import evaluate_with_predictions, fit
 
 
 @dataclass
@@ -39,7 +39,8 @@ def run_final(study: Study, mnist: MNIST, tracker: Tracker, train_limit: int | N
         result = fit(study.attrs["space"]["model"], best.params, scale(x_train), y_train, hook=on_epoch,
                      seed=study.attrs["settings"]["seed"] + best.number, epochs=best.epochs,
                      learning_rates=best.learning_rates)
-        test = evaluate(result.model, scale(mnist.x_test), mnist.y_test)
+        test, predicted = evaluate_with_predictions(result.model, scale(mnist.x_test), mnist.y_test)
+    tracker.log_array(run_id, TEST_PREDICTIONS, predicted)  # for the report's test-set plots
     tracker.log_metrics(run_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}, step=best.epochs)
     record = _record(study, best, run_id, test, len(y_train), force)
     record["model_uri"] = tracker.log_keras_model(run_id, result.model, f"mnist-sweep-{study.name}",

@@ -1,4 +1,4 @@
-"""A study's report from its MLflow record: the trial table, range warnings, plots.
+"""A study's report from its MLflow record: trial table, presets, range warnings, plots.
 
 It reads what both engines write the same way (the trial runs under the study's parent),
 so one report serves Optuna and Keras Tuner studies alike.
@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnist_sweep.space import SearchSpace
+from mnist_sweep.presets import load_presets
+from mnist_sweep.space import SearchSpace, parse_space
+from mnist_sweep.studies import TEST_PREDICTIONS, Study
 
 TOP_CURVES = 5
 EDGE = 0.05  # within 5% of a range's span (on its own scale) counts as its edge
@@ -26,6 +28,34 @@ class Trial:
     seconds: float
     params: dict[str, Any]
     run_id: str
+    preset: str | None = None  # the notebook preset a warm-started trial ran
+
+
+@dataclass
+class Baseline:
+    """A notebook preset as it scored under this project's protocol: a trial or a `baselines` run."""
+
+    preset: str
+    source: str
+    val_accuracy: float
+    test_accuracy: float | None = None
+
+
+@dataclass
+class Predictions:
+    """The final step's one evaluation: the test images, their labels and the model's digits."""
+
+    images: Any
+    truth: Any
+    predicted: Any
+
+
+@dataclass
+class Written:
+    table: Any
+    files: list[Path]
+    warnings: list[str]
+    gain: str | None
 
 
 def trial_from_run(run: Any) -> Trial:
@@ -33,7 +63,12 @@ def trial_from_run(run: Any) -> Trial:
     metrics, tags = run.data.metrics, run.data.tags
     return Trial(int(tags["trial"]), tags.get("outcome", "?"), metrics.get("val_accuracy"),
                  int(metrics.get("epochs_run", 0)), metrics.get("duration_s", 0.0),
-                 {k: _parsed(v) for k, v in run.data.params.items()}, run.info.run_id)
+                 {k: _parsed(v) for k, v in run.data.params.items()}, run.info.run_id, tags.get("preset"))
+
+
+def baseline_from_run(run: Any) -> Baseline:
+    metrics = run.data.metrics
+    return Baseline(run.data.tags["preset"], "baselines", metrics["val_accuracy"], metrics.get("test_accuracy"))
 
 
 def _parsed(text: str) -> Any:
@@ -54,9 +89,36 @@ def top(trials: list[Trial]) -> list[Trial]:
     return sorted(scored, key=lambda t: t.value, reverse=True)[:TOP_CURVES]
 
 
-def write(folder: Path, trials: list[Trial], curves: dict[int, list[float]],
-          space: SearchSpace) -> tuple[Any, list[Path], list[str]]:
-    """trials.csv, trials.md, the plots and warnings.txt in `folder`: the table, files, warnings."""
+def build(study: Study, tracker: Any, mnist: Any | None, folder: Path) -> Written:
+    """The report of `study` from its MLflow record, written to `folder` and logged on its parent run.
+
+    `mnist` gives the test images for the final model's plots; without it they are left out.
+    """
+    parent = study.attrs["mlflow_parent_run_id"]
+    trials = [trial_from_run(run) for run in tracker.trial_runs(parent)]
+    trials = [t for t in trials if t.outcome != "failed"] or trials  # a retried failure has a finished twin
+    curves = {t.number: tracker.history(t.run_id, "val_accuracy") for t in top(trials)}
+    space = parse_space(study.attrs["space"])
+    final = study.attrs.get("final")
+    predicted = tracker.load_array(final["run_id"], TEST_PREDICTIONS) if final and mnist else None
+    test = Predictions(mnist.x_test, mnist.y_test, predicted) if predicted is not None else None
+    written = write(folder, trials, curves, space, _baselines(tracker, space, study.attrs["data_digest"]),
+                    final, test)
+    tracker.log_files(parent, written.files, "report")
+    return written
+
+
+def _baselines(tracker: Any, space: SearchSpace, digest: str) -> list[Baseline]:
+    """The `baselines` runs of this space's presets on the same data."""
+    names = {p.name for p in load_presets() if p.model == space.model}
+    runs = tracker.runs(f"tags.run_kind = 'baseline' and tags.data_digest = '{digest}'")
+    return [baseline_from_run(r) for r in runs if r.data.tags.get("preset") in names
+            and "val_accuracy" in r.data.metrics]
+
+
+def write(folder: Path, trials: list[Trial], curves: dict[int, list[float]], space: SearchSpace,
+          baselines: list[Baseline], final: dict[str, Any] | None, test: Predictions | None) -> Written:
+    """Every file of the report in `folder`: tables, plots, warnings, the interactive page."""
     folder.mkdir(parents=True, exist_ok=True)
     frame = table(trials)
     frame.to_csv(folder / "trials.csv", index=False)
@@ -64,8 +126,63 @@ def write(folder: Path, trials: list[Trial], curves: dict[int, list[float]],
     best = top(trials)
     warnings = edge_warnings(best[0].params, space) if best else []
     (folder / "warnings.txt").write_text("".join(f"{w}\n" for w in warnings))
-    files = [folder / "trials.csv", folder / "trials.md", *plots(trials, curves, folder), folder / "warnings.txt"]
-    return frame, files, warnings
+    rows = baselines + [Baseline(t.preset, f"trial {t.number}", t.value) for t in trials
+                        if t.preset and t.value is not None]
+    gain = against_presets(best[0], final, rows) if best and rows else None
+    (folder / "presets.md").write_text(presets_markdown(rows, gain))
+    files = [folder / "trials.csv", folder / "trials.md", folder / "presets.md", folder / "warnings.txt",
+             *_figures(trials, curves, space, test, folder)]
+    return Written(frame, files, warnings, gain)
+
+
+def _figures(trials: list[Trial], curves: dict[int, list[float]], space: SearchSpace,
+             test: Predictions | None, folder: Path) -> list[Path]:
+    """The PNGs, and report.html where plotly is installed."""
+    from mnist_sweep import analysis, plots
+
+    scored = sorted((t for t in trials if t.value is not None), key=lambda t: t.number)
+    study = analysis.as_study(trials, space)
+    weights = analysis.importances(study)
+    with plots.pyplot() as plt:
+        written = [plots.history(plt, scored, folder / "history.png"),
+                   plots.parameters(plt, scored, folder / "parameters.png"),
+                   plots.curves(plt, curves, folder / "curves.png")]
+        if weights:
+            written += [plots.importances(plt, weights, folder / "importances.png"),
+                        analysis.parallel_coordinates(study, list(weights), folder / "parallel.png")]
+        if test is not None:
+            matrix = plots.confusion_matrix(test.truth, test.predicted)
+            written += [plots.confusion(plt, matrix, folder / "confusion.png"),
+                        plots.misclassified(plt, test.images, test.truth, test.predicted,
+                                            folder / "misclassified.png")]
+    page = analysis.html(study, list(weights), f"Study {folder.name}", folder / "report.html") if weights else None
+    return written + ([page] if page else [])
+
+
+def against_presets(best: Trial, final: dict[str, Any] | None, rows: list[Baseline]) -> str:
+    """One sentence: how far the sweep's best trial is above the best notebook preset."""
+    preset = max(rows, key=lambda r: r.val_accuracy)
+    text = (f"best trial {best.number} reached {best.value:.4f} validation accuracy, "
+            f"{100 * (best.value - preset.val_accuracy):+.2f} points against the best preset, "
+            f"{preset.preset} ({preset.val_accuracy:.4f}, {preset.source})")
+    tested = [r for r in rows if r.test_accuracy is not None]
+    if final and tested:
+        test = max(tested, key=lambda r: r.test_accuracy)
+        text += (f"; on the test set the final model scored {final['test_accuracy']:.4f}, "
+                 f"{100 * (final['test_accuracy'] - test.test_accuracy):+.2f} points against "
+                 f"{test.preset} ({test.test_accuracy:.4f})")
+    return text
+
+
+def presets_markdown(rows: list[Baseline], gain: str | None) -> str:
+    if not rows:
+        return ("No notebook preset has been run on this space and data yet: `python -m mnist_sweep "
+                "baselines` runs them, or a sweep with warm start tries those that fit.\n")
+    lines = ["| preset | source | val_accuracy | test_accuracy |", "| --- | --- | --- | --- |"]
+    for r in sorted(rows, key=lambda r: r.val_accuracy, reverse=True):
+        tested = "" if r.test_accuracy is None else f"{r.test_accuracy:.4f}"
+        lines.append(f"| {r.preset} | {r.source} | {r.val_accuracy:.4f} | {tested} |")
+    return "\n".join(lines) + f"\n\n{gain}.\n"
 
 
 def table(trials: list[Trial]) -> Any:
@@ -113,62 +230,3 @@ def _edge(value: float, low: float, high: float, log: bool) -> str | None:
         return None
     position = (scale(value) - scale(low)) / span
     return "low" if position <= EDGE else "high" if position >= 1 - EDGE else None
-
-
-def plots(trials: list[Trial], curves: dict[int, list[float]], folder: Path) -> list[Path]:
-    """history.png, parameters.png and curves.png in `folder`."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    scored = sorted((t for t in trials if t.value is not None), key=lambda t: t.number)
-    written = [_history(plt, scored, folder / "history.png"), _parameters(plt, scored, folder / "parameters.png"),
-               _curves(plt, curves, folder / "curves.png")]
-    plt.close("all")
-    return written
-
-
-def _history(plt: Any, scored: list[Trial], path: Path) -> Path:
-    figure, axis = plt.subplots(figsize=(8, 4.5))
-    colours = {"completed": "tab:blue", "pruned": "tab:gray"}
-    for outcome, colour in colours.items():
-        chosen = [t for t in scored if t.outcome == outcome]
-        axis.scatter([t.number for t in chosen], [t.value for t in chosen], c=colour, s=18, label=outcome)
-    best, so_far = [], -1.0
-    for t in scored:
-        so_far = max(so_far, t.value) if t.outcome == "completed" else so_far
-        best.append(so_far if so_far >= 0 else None)
-    axis.plot([t.number for t in scored], best, c="tab:red", label="best completed so far")
-    axis.set(xlabel="trial", ylabel="validation accuracy", title="Optimization history")
-    axis.legend(loc="lower right")
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    return path
-
-
-def _parameters(plt: Any, scored: list[Trial], path: Path) -> Path:
-    names = sorted({k for t in scored for k in t.params})
-    cols = 4
-    rows = max(1, math.ceil(len(names) / cols))
-    figure, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    for axis, name in zip(axes.flat, names):
-        pairs = [(t.params[name], t.value) for t in scored if name in t.params]
-        xs = [str(x) if isinstance(x, (bool, str)) else x for x, _ in pairs]
-        axis.scatter(xs, [v for _, v in pairs], s=12)
-        axis.set_title(name, fontsize=9)
-    for axis in list(axes.flat)[len(names):]:
-        axis.set_visible(False)
-    figure.suptitle("Each parameter against validation accuracy")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    return path
-
-
-def _curves(plt: Any, curves: dict[int, list[float]], path: Path) -> Path:
-    figure, axis = plt.subplots(figsize=(8, 4.5))
-    for number, values in curves.items():
-        axis.plot(range(1, len(values) + 1), values, marker=".", label=f"trial {number}")
-    axis.set(xlabel="epoch", ylabel="validation accuracy", title=f"Learning curves of the top {len(curves)} trials")
-    axis.legend(loc="lower right")
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    return path

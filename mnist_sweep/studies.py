@@ -14,6 +14,9 @@ from mnist_sweep.errors import UserError
 from mnist_sweep.space import SearchSpace
 
 
+TEST_PREDICTIONS = "test_predictions.npy"  # on the final run: its model's digit for each test image
+
+
 @dataclass(frozen=True)
 class Best:
     """The best trial, as the final retrain needs it."""

@@ -7,6 +7,7 @@ global "active run", so an interrupted trial can always be closed by id.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -158,11 +159,28 @@ class Tracker:
         for path in paths:
             self.client.log_artifact(run_id, str(path), folder)
 
+    def log_array(self, run_id: str, name: str, array: Any) -> None:
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as folder:
+            np.save(Path(folder) / name, array)
+            self.client.log_artifact(run_id, str(Path(folder) / name))
+
+    def load_array(self, run_id: str, name: str) -> Any | None:
+        """An array `log_array` saved, or None when the run has none (runs from older versions)."""
+        import numpy as np
+
+        if name not in {f.path for f in self.client.list_artifacts(run_id)}:
+            return None
+        with tempfile.TemporaryDirectory() as folder:
+            return np.load(self.client.download_artifacts(run_id, name, folder))
+
+    def runs(self, filter_string: str) -> list[Any]:
+        return self.client.search_runs([self.experiment_id], filter_string, max_results=10000)
+
     def trial_runs(self, parent_id: str) -> list[Any]:
         """The parent's trial runs, as MLflow gives them (params as text)."""
-        return self.client.search_runs(
-            [self.experiment_id], max_results=10000,
-            filter_string=f"tags.mlflow.parentRunId = '{parent_id}' and tags.run_kind = 'trial'")
+        return self.runs(f"tags.mlflow.parentRunId = '{parent_id}' and tags.run_kind = 'trial'")
 
     def history(self, run_id: str, metric: str) -> list[float]:
         return [m.value for m in sorted(self.client.get_metric_history(run_id, metric), key=lambda m: m.step)]

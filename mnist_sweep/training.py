@@ -120,5 +120,17 @@ def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, floa
     return {"loss": float(loss), "accuracy": float(accuracy)}
 
 
+def evaluate_with_predictions(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+    """One pass over `x`: the loss and accuracy `evaluate` gives, and each image's predicted digit.
+
+    The final step needs both from its single look at the test set (the report draws the
+    confusion matrix and the misclassified digits from the predictions).
+    """
+    probabilities = model.predict(x, batch_size=EVAL_BATCH, verbose=0)
+    predicted = probabilities.argmax(axis=1).astype(np.uint8)
+    likelihood = np.clip(probabilities[np.arange(len(y)), y], keras.config.epsilon(), 1.0)
+    return {"loss": float(-np.log(likelihood).mean()), "accuracy": float((predicted == y).mean())}, predicted
+
+
 def parameter_count(model: keras.Model) -> int:
     return int(model.count_params())

@@ -77,6 +77,13 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     _, accuracy = model.evaluate(scale(mnist.x_test), mnist.y_test, verbose=0)
     assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-4)
     assert json.loads((export / "params.json").read_text()) == study.best_trial.user_attrs["params"]
+    # The final step's one pass over the test set kept each image's digit: the model's, and the accuracy's.
+    predicted = np.load(client.download_artifacts(final.info.run_id, "test_predictions.npy", str(tmp_path)))
+    assert np.array_equal(predicted, model.predict(scale(mnist.x_test), verbose=0).argmax(axis=1))
+    assert (predicted == mnist.y_test).mean() == pytest.approx(record["test_accuracy"])
+    # The sweep wrote its report at its end, the final model's test-set plots included.
+    assert {"confusion.png", "misclassified.png", "importances.png", "parallel.png", "report.html"} <= {
+        p.name for p in (tmp_path / "reports" / "e2e").iterdir()}
     logged = {f.path for f in client.list_artifacts(final.info.run_id)}
     assert {"params.json", "search_space.yaml", "metrics.json"} <= logged
     (version,) = client.search_model_versions("name = 'mnist-sweep-e2e'")
@@ -106,13 +113,16 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     assert np.array_equal(copy.predict(sample, verbose=0), latest.predict(sample, verbose=0))
 
     # `report` tabulates the three trials, draws the plots and logs them on the parent run.
-    reported = cli(tmp_path, "report", "--study-name", "e2e")
+    reported = cli(tmp_path, "report", "--study-name", "e2e", "--data", str(real_data), "--report-dir", "again")
     assert reported.returncode == 0, reported.stderr[-2000:]
-    folder = tmp_path / "reports" / "e2e"
-    assert {"trials.csv", "trials.md", "history.png", "parameters.png", "curves.png", "warnings.txt"} <= {
+    folder = tmp_path / "again"
+    drawn = {"history.png", "parameters.png", "curves.png", "importances.png", "parallel.png", "confusion.png",
+             "misclassified.png"}
+    assert drawn | {"trials.csv", "trials.md", "presets.md", "warnings.txt", "report.html"} <= {
         p.name for p in folder.iterdir()}
     assert len((folder / "trials.csv").read_text().splitlines()) == 1 + 3
-    assert "report/history.png" in {f.path for f in client.list_artifacts(parent.info.run_id, "report")}
+    assert {f"report/{name}" for name in drawn} <= {
+        f.path for f in client.list_artifacts(parent.info.run_id, "report")}
 
 
 def completed_optuna(cwd: Path, study: str) -> int:
