@@ -50,8 +50,10 @@ def _distribution(param: Param) -> BaseDistribution:
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
-    """fANOVA importances of the parameters every completed trial has, largest first ({} if too few)."""
-    if len(study.trials) < 2:
+    """fANOVA importances of the parameters every completed trial has, largest first.
+
+    Empty when there is nothing to explain: fewer than two trials, or all with one value."""
+    if len({t.value for t in study.trials}) < 2:
         return {}
     return optuna.importance.get_param_importances(study, evaluator=_evaluator())
 

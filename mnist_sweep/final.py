@@ -10,8 +10,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from mnist_sweep.data import MNIST, scale
-from mnist_sweep.studies import TEST_PREDICTIONS, Best, Study
+from mnist_sweep.studies import GRID_IMAGES, TEST_RESULTS, Best, Study
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.training import evaluate_with_predictions, fit
 
@@ -40,7 +42,9 @@ def run_final(study: Study, mnist: MNIST, tracker: Tracker, train_limit: int | N
                      seed=study.attrs["settings"]["seed"] + best.number, epochs=best.epochs,
                      learning_rates=best.learning_rates)
         test, predicted = evaluate_with_predictions(result.model, scale(mnist.x_test), mnist.y_test)
-    tracker.log_array(run_id, TEST_PREDICTIONS, predicted)  # for the report's test-set plots
+    wrong = np.flatnonzero(predicted != mnist.y_test)[:GRID_IMAGES]
+    tracker.log_arrays(run_id, TEST_RESULTS, truth=mnist.y_test, predicted=predicted, wrong=wrong,
+                       wrong_images=mnist.x_test[wrong])
     tracker.log_metrics(run_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}, step=best.epochs)
     record = _record(study, best, run_id, test, len(y_train), force)
     record["model_uri"] = tracker.log_keras_model(run_id, result.model, f"mnist-sweep-{study.name}",

@@ -100,17 +100,16 @@ def confusion(plt: Any, matrix: np.ndarray, path: Path) -> Path:
     return path
 
 
-def misclassified(plt: Any, images: np.ndarray, truth: np.ndarray, predicted: np.ndarray, path: Path) -> Path:
+def misclassified(plt: Any, test: Any, path: Path) -> Path:
     """The first wrongly classified test digits, each titled with the true and predicted digit."""
-    wrong = np.flatnonzero(truth != predicted)[: GRID[0] * GRID[1]]
     figure, axes = plt.subplots(*GRID, figsize=(1.4 * GRID[1], 1.6 * GRID[0]), squeeze=False)
     for axis in axes.flat:
         axis.axis("off")
-    for axis, index in zip(axes.flat, wrong):
-        axis.imshow(images[index], cmap="gray_r")
-        axis.set_title(f"#{index}: {truth[index]} as {predicted[index]}", fontsize=8)
-    figure.suptitle(f"{len(np.flatnonzero(truth != predicted))} misclassified test digits "
-                    f"(the first {len(wrong)}: true digit as predicted)")
+    for axis, index, image in zip(axes.flat, test.wrong, test.wrong_images):
+        axis.imshow(image, cmap="gray_r")
+        axis.set_title(f"#{index}: {test.truth[index]} as {test.predicted[index]}", fontsize=8)
+    errors = int((test.truth != test.predicted).sum())
+    figure.suptitle(f"{errors} misclassified test digits (the first {len(test.wrong)}: true digit as predicted)")
     figure.savefig(path, dpi=110, bbox_inches="tight")
     return path
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from mnist_sweep.presets import load_presets
 from mnist_sweep.space import SearchSpace, parse_space
-from mnist_sweep.studies import TEST_PREDICTIONS, Study
+from mnist_sweep.studies import TEST_RESULTS, Study
 
 TOP_CURVES = 5
 EDGE = 0.05  # within 5% of a range's span (on its own scale) counts as its edge
@@ -43,11 +43,12 @@ class Baseline:
 
 @dataclass
 class Predictions:
-    """The final step's one evaluation: the test images, their labels and the model's digits."""
+    """What the final step kept of its one evaluation: true and predicted digits, the first errors."""
 
-    images: Any
     truth: Any
     predicted: Any
+    wrong: Any          # indices of the first misclassified test images
+    wrong_images: Any   # those images
 
 
 @dataclass
@@ -89,19 +90,16 @@ def top(trials: list[Trial]) -> list[Trial]:
     return sorted(scored, key=lambda t: t.value, reverse=True)[:TOP_CURVES]
 
 
-def build(study: Study, tracker: Any, mnist: Any | None, folder: Path) -> Written:
-    """The report of `study` from its MLflow record, written to `folder` and logged on its parent run.
-
-    `mnist` gives the test images for the final model's plots; without it they are left out.
-    """
+def build(study: Study, tracker: Any, folder: Path) -> Written:
+    """The report of `study` from its MLflow record, written to `folder` and logged on its parent run."""
     parent = study.attrs["mlflow_parent_run_id"]
     trials = [trial_from_run(run) for run in tracker.trial_runs(parent)]
     trials = [t for t in trials if t.outcome != "failed"] or trials  # a retried failure has a finished twin
     curves = {t.number: tracker.history(t.run_id, "val_accuracy") for t in top(trials)}
     space = parse_space(study.attrs["space"])
     final = study.attrs.get("final")
-    predicted = tracker.load_array(final["run_id"], TEST_PREDICTIONS) if final and mnist else None
-    test = Predictions(mnist.x_test, mnist.y_test, predicted) if predicted is not None else None
+    kept = tracker.load_arrays(final["run_id"], TEST_RESULTS) if final else None
+    test = Predictions(**kept) if kept else None
     written = write(folder, trials, curves, space, _baselines(tracker, space, study.attrs["data_digest"]),
                     final, test)
     tracker.log_files(parent, written.files, "report")
@@ -153,8 +151,7 @@ def _figures(trials: list[Trial], curves: dict[int, list[float]], space: SearchS
         if test is not None:
             matrix = plots.confusion_matrix(test.truth, test.predicted)
             written += [plots.confusion(plt, matrix, folder / "confusion.png"),
-                        plots.misclassified(plt, test.images, test.truth, test.predicted,
-                                            folder / "misclassified.png")]
+                        plots.misclassified(plt, test, folder / "misclassified.png")]
     page = analysis.html(study, list(weights), f"Study {folder.name}", folder / "report.html") if weights else None
     return written + ([page] if page else [])
 

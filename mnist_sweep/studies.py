@@ -14,7 +14,10 @@ from mnist_sweep.errors import UserError
 from mnist_sweep.space import SearchSpace
 
 
-TEST_PREDICTIONS = "test_predictions.npy"  # on the final run: its model's digit for each test image
+# On the final run: its model's digit for each test image, the true digits, and the first
+# misclassified images, so the report draws its test-set plots without reading the test set.
+TEST_RESULTS = "test_results.npz"
+GRID_IMAGES = 32
 
 
 @dataclass(frozen=True)

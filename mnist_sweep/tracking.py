@@ -7,6 +7,7 @@ global "active run", so an interrupted trial can always be closed by id.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 import urllib.request
@@ -26,6 +27,7 @@ from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
 from mnist_sweep.memory import Recycle
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # the report's reads are tiny
 # MLflow announces on stderr each time it creates or checks its SQLite tables: noise here.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
@@ -159,21 +161,21 @@ class Tracker:
         for path in paths:
             self.client.log_artifact(run_id, str(path), folder)
 
-    def log_array(self, run_id: str, name: str, array: Any) -> None:
+    def log_arrays(self, run_id: str, name: str, **arrays: Any) -> None:
         import numpy as np
 
         with tempfile.TemporaryDirectory() as folder:
-            np.save(Path(folder) / name, array)
+            np.savez_compressed(Path(folder) / name, **arrays)
             self.client.log_artifact(run_id, str(Path(folder) / name))
 
-    def load_array(self, run_id: str, name: str) -> Any | None:
-        """An array `log_array` saved, or None when the run has none (runs from older versions)."""
+    def load_arrays(self, run_id: str, name: str) -> dict[str, Any] | None:
+        """The arrays `log_arrays` saved, or None when the run has none (runs from older versions)."""
         import numpy as np
 
         if name not in {f.path for f in self.client.list_artifacts(run_id)}:
             return None
-        with tempfile.TemporaryDirectory() as folder:
-            return np.load(self.client.download_artifacts(run_id, name, folder))
+        with tempfile.TemporaryDirectory() as folder, np.load(self.client.download_artifacts(run_id, name, folder)) as f:
+            return dict(f)
 
     def runs(self, filter_string: str) -> list[Any]:
         return self.client.search_runs([self.experiment_id], filter_string, max_results=10000)

@@ -53,7 +53,7 @@ def test_the_report_draws_every_figure_and_finds_the_parameter_that_matters(tmp_
     truth = np.arange(100) % 10
     predicted = truth.copy()
     predicted[[3, 17]] = [5, 1]  # two mistakes: a 3 read as 5 and a 7 read as 1
-    test = Predictions(np.zeros((100, 28, 28), np.uint8), truth, predicted)
+    test = Predictions(truth, predicted, np.array([3, 17]), np.zeros((2, 28, 28), np.uint8))
     presets = [Baseline("nb004-mlp-300-300", "baselines", 0.9786, 0.9713)]
     final = {"test_accuracy": 0.9857}
     written = write(tmp_path, trials, {0: [0.9, 0.91]}, load_space("mlp"), presets, final, test)
@@ -77,3 +77,12 @@ def test_preset_trials_of_a_warm_started_sweep_count_as_presets(tmp_path):
     rows = (tmp_path / "presets.md").read_text()
     assert f"| nb002-mlp-512-512 | trial 0 | {trials[0].value:.4f} |  |" in rows
     assert "confusion.png" not in {p.name for p in written.files}  # no final model yet, no test plots
+
+
+def test_trials_that_all_scored_the_same_have_no_importances(tmp_path):
+    trials = _trials(4)
+    for t in trials:
+        t.value = 0.1  # e.g. tiny trials that all guess one digit
+    assert importances(as_study(trials, load_space("mlp"))) == {}
+    written = write(tmp_path, trials, {}, load_space("mlp"), [], None, None)
+    assert "importances.png" not in {p.name for p in written.files}
