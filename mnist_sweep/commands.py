@@ -22,12 +22,18 @@ from mnist_sweep.space import SearchSpace, load_space
 from mnist_sweep.studies import Study
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.trials import TrialRunner
+from mnist_sweep.workers import Workers, threads_per_worker, use_threads
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with any failure reason) replaces its logs
 
 
 def sweep(settings: Settings, args: argparse.Namespace) -> int:
-    """Search with Optuna, then retrain the best once on the training set, test it once, export it."""
+    """Search with Optuna, then retrain the best once on the training set, test it once, export it.
+
+    With several workers, this process prepares the study and starts them (`workers.py`); each
+    worker comes back here with `--worker I` and only runs trials."""
+    if args.worker is not None:
+        return _work(settings, args.worker)
     space = _space(settings)
     mnist, data = _inputs(settings)
     study = engine.open_study(settings, space)
@@ -41,13 +47,35 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     objective = engine.Objective(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
     if settings.warm_start:
         _announce_warm_start(engine.warm_start(study, load_presets(), objective))
-    engine.prune_after_presets(study, settings.pruner, space)
-    progress = Progress(settings.trials, engine.finished_count(study), record.best_value())
-    with tracker.ended_on_error(parent), progress:  # the parent is closed whatever stops the sweep
-        engine.optimize(study, objective, settings.trials, settings.timeout, progress,
-                        MemoryBudget(settings.recycle_mb))
+    with tracker.ended_on_error(parent):  # the parent is closed whatever stops the sweep
+        if settings.workers > 1:
+            Workers(args.argv, settings.workers, lambda: engine.recover_stale(study, tracker, parent)).run()
+        else:
+            _search(study, objective, settings, bar=True)
         _finish(record, engine.finished_count(study), mnist, tracker, settings)
     return 0
+
+
+def _work(settings: Settings, index: int) -> int:
+    """One of several worker processes: trials only, with its share of the cores."""
+    use_threads(threads_per_worker(settings.workers))
+    space = _space(settings)
+    mnist, data = _inputs(settings)
+    study = engine.open_study(settings, space, worker=index + 1)
+    tracker = _tracker(settings, settings.experiment)
+    parent = engine.Record(study).attrs["mlflow_parent_run_id"]
+    tags = _tags(settings, mnist, space, "optuna", settings.sampler, settings.pruner)
+    objective = engine.Objective(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
+    _search(study, objective, settings, bar=False)
+    return 0
+
+
+def _search(study: optuna.Study, objective: engine.Objective, settings: Settings, bar: bool) -> None:
+    engine.prune_after_presets(study, settings.pruner, objective.space)
+    record = engine.Record(study)
+    with Progress(settings.trials, engine.finished_count(study), record.best_value(), bar=bar) as progress:
+        engine.optimize(study, objective, settings.trials, settings.timeout, progress,
+                        MemoryBudget(settings.recycle_mb))
 
 
 def kerastuner(settings: Settings, args: argparse.Namespace) -> int:
@@ -98,7 +126,7 @@ def _finish(study: Study, finished: int, mnist: MNIST, tracker: Tracker, setting
     best = study.best()
     tracker.record_best(parent, best.number, best.value, best.params, finished)
     _report(study, run_final(study, mnist, tracker, settings.train_limit), settings, tracker)
-    _write_report(study, tracker, mnist, Path("reports") / study.name)
+    _write_report(study, tracker, Path("reports") / study.name)
     tracker.end_run(parent, "completed")
 
 
@@ -184,18 +212,14 @@ def report(settings: Settings, args: argparse.Namespace) -> int:
     """The study's report, written out and logged to its parent run."""
     study = _load(settings)
     tracker = _tracker(settings, study.attrs["settings"]["experiment"])
-    mnist = None
-    if study.attrs.get("final"):  # its test images, for the final model's confusion matrix and errors
-        mnist = load_mnist(settings.data)
-        _check_digest(study, mnist)
-    _write_report(study, tracker, mnist, Path(args.report_dir or Path("reports") / study.name))
+    _write_report(study, tracker, Path(args.report_dir or Path("reports") / study.name))
     return 0
 
 
-def _write_report(study: Study, tracker: Tracker, mnist: MNIST | None, folder: Path) -> None:
+def _write_report(study: Study, tracker: Tracker, folder: Path) -> None:
     from mnist_sweep import report as rep
 
-    written = rep.build(study, tracker, mnist, folder)
+    written = rep.build(study, tracker, folder)
     print(written.table.head(10).to_string(index=False, max_colwidth=12))
     if written.gain:
         print(written.gain)

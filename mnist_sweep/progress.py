@@ -11,9 +11,10 @@ from tqdm import tqdm
 class Progress:
     """Counts finished (completed or pruned) trials towards the study's target."""
 
-    def __init__(self, target: int, done: int, best: float | None = None):
+    def __init__(self, target: int, done: int, best: float | None = None, bar: bool = True):
+        """`bar=False` for one of several workers: their lines interleave well, their bars do not."""
         self.best = best
-        self.bar = tqdm(total=target, initial=done, desc="trials", unit="trial", file=sys.stderr,
+        self.bar = tqdm(total=target, initial=done, desc="trials", unit="trial", file=sys.stderr, disable=not bar,
                         dynamic_ncols=True, bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}]")
 
     def on_trial(self, study: Any, trial: Any) -> None:

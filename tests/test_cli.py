@@ -39,6 +39,8 @@ def workdir(tmp_path, monkeypatch):
     (["kerastuner", "--data", "absent.npz"], "absent.npz: no such data file"),
     # Stores that cannot be opened, found once valid data is loaded (REAL is the real file).
     (["optuna", "--data", "REAL", "--storage", "sqlite:////proc/nope/optuna.db"], "cannot create /proc/nope"),
+    (["optuna", "--data", "REAL", "--storage", "/proc/nope/optuna.journal"], "cannot create /proc/nope"),
+    (["optuna", "--workers", "0"], "--workers: must be a whole number greater than 0"),
     (["optuna", "--data", "REAL", "--storage", "postgresql://nobody@127.0.0.1:9/x"], "cannot open"),
     (["optuna", "--data", "REAL", "--tracking-uri", "sqlite:////proc/nope/mlflow.db"], "cannot create /proc/nope"),
     (["optuna", "--data", "REAL", "--tracking-uri", "http://127.0.0.1:9"], "no MLflow server answers"),

@@ -13,7 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import optuna
-from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.storages import JournalStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -42,7 +43,8 @@ def runs(cwd: Path, study: str) -> dict[str, list]:
 
 
 def study_of(cwd: Path, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd / 'mlruns' / 'optuna.db'}")
+    journal = JournalFileBackend(str(cwd / "mlruns" / "optuna.journal"))  # the default storage
+    return optuna.load_study(study_name=name, storage=JournalStorage(journal))
 
 
 def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_path):
@@ -78,9 +80,11 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-4)
     assert json.loads((export / "params.json").read_text()) == study.best_trial.user_attrs["params"]
     # The final step's one pass over the test set kept each image's digit: the model's, and the accuracy's.
-    predicted = np.load(client.download_artifacts(final.info.run_id, "test_predictions.npy", str(tmp_path)))
+    kept = np.load(client.download_artifacts(final.info.run_id, "test_results.npz", str(tmp_path)))
+    predicted = kept["predicted"]
     assert np.array_equal(predicted, model.predict(scale(mnist.x_test), verbose=0).argmax(axis=1))
     assert (predicted == mnist.y_test).mean() == pytest.approx(record["test_accuracy"])
+    assert np.array_equal(kept["wrong_images"], mnist.x_test[kept["wrong"]]) and len(kept["wrong"]) == 32
     # The sweep wrote its report at its end, the final model's test-set plots included.
     assert {"confusion.png", "misclassified.png", "importances.png", "parallel.png", "report.html"} <= {
         p.name for p in (tmp_path / "reports" / "e2e").iterdir()}
@@ -113,7 +117,7 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     assert np.array_equal(copy.predict(sample, verbose=0), latest.predict(sample, verbose=0))
 
     # `report` tabulates the three trials, draws the plots and logs them on the parent run.
-    reported = cli(tmp_path, "report", "--study-name", "e2e", "--data", str(real_data), "--report-dir", "again")
+    reported = cli(tmp_path, "report", "--study-name", "e2e", "--report-dir", "again")
     assert reported.returncode == 0, reported.stderr[-2000:]
     folder = tmp_path / "again"
     drawn = {"history.png", "parameters.png", "curves.png", "importances.png", "parallel.png", "confusion.png",
@@ -162,8 +166,9 @@ def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path
     _, stderr = process.communicate(timeout=120)
     kept = {r.info.run_id for r in runs(tmp_path, "stop")["trial"] if r.info.status == "FINISHED"}
     assert len(kept) >= 2
-    if how == signal.SIGKILL:  # the process had no chance to close its trial
-        (stopped,) = study_of(tmp_path, "stop").get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    if how == signal.SIGKILL:  # no chance to close the trials: the workers died with the sweep's process
+        stopped = study_of(tmp_path, "stop").get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        assert 1 <= len(stopped) <= 2
     if how in (signal.SIGINT, signal.SIGTERM):  # the trial and the parent run are closed, not left RUNNING
         assert process.returncode == 130 and "resume with: python -m mnist_sweep optuna" in stderr
         assert runs(tmp_path, "stop")["study"][0].info.status == "KILLED"
@@ -177,10 +182,41 @@ def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path
     assert not [r for r in kinds["trial"] if r.info.status == "RUNNING"]  # the stopped trial was closed
     assert len(kinds["study"]) == 1 and kinds["study"][0].info.status == "FINISHED"
     assert len(kinds["final"]) == 1
-    if how == signal.SIGKILL:  # failed after its heartbeat stopped, and its configuration tried again
-        assert study.trials[stopped.number].state == optuna.trial.TrialState.FAIL
-        retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == stopped.number]
-        assert retries and retries[0].params == stopped.params
+    for trial in stopped if how == signal.SIGKILL else []:  # failed as its process is gone, and tried again
+        assert study.trials[trial.number].state == optuna.trial.TrialState.FAIL
+        retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number]
+        assert retries and retries[0].params == trial.params
+
+
+def test_a_killed_worker_is_replaced_and_its_trial_runs_again(real_data, tmp_path):
+    args = ["optuna", "--trials", "6", "--study-name", "w", "--data", str(real_data), *QUICK,
+            "--max-epochs", "3", "--workers", "2", "--no-warm-start"]
+    process = cli(tmp_path, *args, popen=True)
+    wait_for_finished(tmp_path, "w", 2, process)
+    victim = None
+    while victim is None:  # a trial in progress, and the worker process running it
+        assert process.poll() is None
+        running = study_of(tmp_path, "w").get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        victim = next((t for t in running if "worker" in t.user_attrs), None)
+        time.sleep(0.2)
+    os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-2000:]
+    assert "ended with exit -9; its trial is queued again and a new worker takes its place" in stderr
+
+    study = study_of(tmp_path, "w")
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 6 and len({t.number for t in complete}) == 6
+    assert study.trials[victim.number].state == optuna.trial.TrialState.FAIL
+    retries = [t for t in complete if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
+    assert len(retries) == 1 and retries[0].params == victim.params
+    assert len({t.user_attrs["worker"] for t in complete}) >= 2  # trials ran in more than one process
+    kinds = runs(tmp_path, "w")
+    finished = [r for r in kinds["trial"] if r.info.status == "FINISHED"]
+    assert sorted(int(r.data.tags["trial"]) for r in finished) == sorted(t.number for t in complete)  # each once
+    (killed,) = [r for r in kinds["trial"] if r.info.status != "FINISHED"]
+    assert killed.info.status == "FAILED" and int(killed.data.tags["trial"]) == victim.number
+    assert len(kinds["study"]) == 1 and kinds["study"][0].info.status == "FINISHED" and len(kinds["final"]) == 1
 
 
 def test_a_killed_kerastuner_sweep_resumes_and_ends_like_an_optuna_one(real_data, tmp_path):
@@ -217,8 +253,9 @@ def test_a_killed_kerastuner_sweep_resumes_and_ends_like_an_optuna_one(real_data
 def test_a_sweep_past_its_memory_budget_goes_on_in_a_fresh_process_and_loses_nothing(real_data, tmp_path, engine):
     quick = QUICK if engine == "optuna" else ["--tuner", "random", "--train-limit", "3000",
                                               "--validation-size", "2000", "--max-epochs", "2"]
+    one = ["--workers", "1"] if engine == "optuna" else []  # one process: the sweep's own recycles
     process = cli(tmp_path, engine, "--trials", "4", "--study-name", "mem", "--data", str(real_data), *quick,
-                  "--recycle-mb", "0.01", "--no-warm-start", popen=True)  # any growth after trial 1 recycles
+                  "--recycle-mb", "0.01", "--no-warm-start", *one, popen=True)  # any growth after trial 1 recycles
     _, stderr = process.communicate(timeout=900)
     assert process.returncode == 0, stderr[-2000:]
     assert f"going on in a fresh process, same pid {process.pid}" in stderr  # replaced itself: no orphan

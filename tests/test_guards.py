@@ -39,11 +39,11 @@ def test_no_trial_reads_the_test_images(engine, tiny_mnist, tmp_path, monkeypatc
     wired = replace(tiny_mnist, x_test=tiny_mnist.x_test.view(Tripwire), y_test=tiny_mnist.y_test.view(Tripwire))
     monkeypatch.setattr(commands, "load_mnist", lambda path: wired)
     Tripwire.reads = []
-    settings = Settings(engine=engine, tuner="random", sampler="random", pruner="none", trials=2,
+    settings = Settings(engine=engine, tuner="random", sampler="random", pruner="none", trials=2, workers=1,
                         validation_size=60, max_epochs=1, warm_start=False, study_name="guard",
                         storage=str(tmp_path / "kt") if engine == "kerastuner" else f"sqlite:///{tmp_path}/o.db",
                         tracking_uri=f"sqlite:///{tmp_path}/m.db", export_dir=str(tmp_path / "export"))
     run = commands.kerastuner if engine == "kerastuner" else commands.sweep
-    assert run(settings, argparse.Namespace()) == 0
+    assert run(settings, argparse.Namespace(worker=None)) == 0  # one process: the tripwire is in this one
     assert Tripwire.reads, "the final step must read the test set, or this guard tests nothing"
     assert all(Tripwire.reads), "the test images were read outside the final step"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mnist_sweep import signals
@@ -53,19 +57,26 @@ def make_pruner(name: str, max_epochs: int, presets: int = 0) -> optuna.pruners.
     return optuna.pruners.NopPruner()
 
 
-def _storage(url: str, create: bool = True) -> RDBStorage:
-    if (path := sqlite_file(url)) is not None:
+RETRY = RetryHeartbeatStaleTrialCallback(max_retry=3)  # a dead process's trial runs again, at most 3 times
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # on each trial: which process runs it
+
+
+def _storage(url: str, create: bool = True) -> BaseStorage:
+    path = sqlite_file(url) if "://" in url else Path(url)
+    if path is not None:
         if not create and not path.is_file():
             raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
         make_folder(path.parent, "--storage")
+    if "://" not in url:  # Optuna's journal: appends under a file lock, so several processes can share it
+        return JournalStorage(JournalFileBackend(str(path)))
     try:
         return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3))
+                          heartbeat_stale_trial_callback=RETRY)
     except Exception as err:  # SQLAlchemy raises many types for one cause: the URL does not work
         raise UserError(f"storage {url}: cannot open ({type(err).__name__}); check --storage") from None
 
 
-def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
+def open_study(settings: Settings, space: SearchSpace, worker: int = 0) -> optuna.Study:
     """Create the study, or load it to resume; a changed search space is refused."""
     study = optuna.create_study(
         study_name=settings.study, storage=_storage(settings.storage_url), direction="maximize",
@@ -74,8 +85,9 @@ def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
     # The sampler and pruner may change on resume: the trials stay comparable.
     begin_or_resume(Record(study), space, settings, {}, {"sampler": settings.sampler, "pruner": settings.pruner})
     # A resumed process (Ctrl-C, kill, a memory recycle) seeded like the first would draw the
-    # same random start-up configurations again; offset by the trials so far, it goes on.
-    study.sampler = make_sampler(settings.sampler, settings.seed + len(study.trials))
+    # same random start-up configurations again; offset by the trials so far, it goes on. Workers
+    # starting together see the same count, so each also gets its own offset.
+    study.sampler = make_sampler(settings.sampler, settings.seed + len(study.trials) + 100_003 * worker)
     return study
 
 
@@ -92,6 +104,7 @@ class Objective(TrialRunner):
     """An Optuna objective: sample the space, run the trial, map its end to Optuna's states."""
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", WORKER)  # how a journal study tells a dead worker's trial
         params = self.space.sample(trial)
         trial.set_user_attr("params", params)
         preset = {"preset": trial.user_attrs["preset"]} if "preset" in trial.user_attrs else {}
@@ -150,11 +163,41 @@ def recover_stale(study: optuna.Study, tracker: Tracker, parent_id: str) -> None
     A trial of a live worker keeps beating and stays untouched; a dead one is failed here
     rather than at some later trial's start, which a short resumed sweep might never reach.
     """
-    deadline = time.monotonic() + GRACE_SECONDS + HEARTBEAT_SECONDS
-    while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
-        optuna.storages.fail_stale_trials(study)
-        time.sleep(1)
+    if isinstance(study._storage, JournalStorage):
+        fail_dead_local_trials(study)
+    else:
+        deadline = time.monotonic() + GRACE_SECONDS + HEARTBEAT_SECONDS
+        while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
+            optuna.storages.fail_stale_trials(study)
+            time.sleep(1)
     close_dead_runs(study, tracker, parent_id)
+
+
+def fail_dead_local_trials(study: optuna.Study) -> None:
+    """Fail and requeue RUNNING trials whose process on this machine is gone.
+
+    Optuna's journal storage has no heartbeats; the process id each trial records stands in
+    for them (on this machine: a study shared across machines needs a database's heartbeats).
+    """
+    host = WORKER.split(":")[0]
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        where, _, pid = trial.user_attrs.get("worker", ":").partition(":")
+        if where == host and pid.isdigit() and not _alive(int(pid)):
+            try:
+                study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another process got there first
+                continue
+            RETRY(study, study._storage.get_trial(trial._trial_id))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return pid != os.getpid()  # our own id on a RUNNING trial: left by this process before an exec
 
 
 def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
@@ -171,19 +214,32 @@ def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> No
 
 def optimize(study: optuna.Study, objective: Objective, target: int, timeout: float | None,
              progress: Progress, budget: MemoryBudget) -> None:
-    """Run trials until the study holds `target` finished ones, the time is up, or nothing works."""
+    """Run trials until the study holds `target` finished ones, the time is up, or nothing works.
+
+    Other workers' running trials count as on their way, so several processes sharing the
+    study start no more trials than it needs."""
     deadline = None if timeout is None else time.monotonic() + timeout
+
+    def enough(s: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        if _missing(s, target) <= 0:
+            s.stop()
+
     callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id),
                  lambda s, t: signals.check(),  # between trials: a stop swallowed during one is not lost
-                 lambda s, t: budget.after_trial()]
-    while (missing := target - finished_count(study)) > 0:
+                 lambda s, t: budget.after_trial(), enough]
+    while (missing := _missing(study, target)) > 0:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return
         before = len(study.trials)
-        study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks,
-                       catch=(Exception,), gc_after_trial=True)
+        # No gc_after_trial: each trial starts with keras.backend.clear_session(), which collects
+        # already; a second collection cost 0.5 s per trial (profiled in benchmarks/overhead.py).
+        study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks, catch=(Exception,))
         _check_round(study, study.get_trials(deepcopy=False)[before:], missing, target)
+
+
+def _missing(study: optuna.Study, target: int) -> int:
+    return target - finished_count(study) - len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
 def _check_round(study: optuna.Study, new: list[optuna.trial.FrozenTrial], missing: int, target: int) -> None:

@@ -1,0 +1,103 @@
+"""Several trials at once on this machine: worker processes sharing one study, and their care.
+
+The sweep's own process prepares the study (parent run, warm start), starts the workers as
+fresh processes running the same command with `--worker I`, and waits. Each worker runs
+trials until the study has enough, with cores/N TensorFlow threads, so together they use
+the cores without oversubscribing them. A worker that dies is replaced, after its running
+trial is failed and queued again; Ctrl-C or a `kill` of the sweep stops them all.
+When they are done, the sweep's process runs the final step, once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from mnist_sweep.errors import UserError
+
+STOP_WAIT_SECONDS = 60  # for workers to close their runs after Ctrl-C, before they are killed
+PR_SET_PDEATHSIG = 1
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def use_threads(count: int) -> None:
+    """TensorFlow's thread pools for this process; before it runs any operation."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(count)
+    tf.config.threading.set_inter_op_parallelism_threads(count)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed if the sweep's process dies, even by kill -9 (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not Linux: an orphaned worker finishes its trials and exits
+        pass
+
+
+class Workers:
+    """N worker processes running `argv --worker I`, kept at N until they finish."""
+
+    def __init__(self, argv: list[str], count: int, recover: Callable[[], None]):
+        self.argv, self.count, self.recover = argv, count, recover
+        self.restarts_left = 3 * count  # a worker that keeps dying is a bug, not bad luck
+        self.running: dict[int, subprocess.Popen] = {}
+
+    def run(self) -> None:
+        """Start the workers and wait for all of them; raise if one cannot do its job."""
+        print(f"{self.count} workers, {threads_per_worker(self.count)} TensorFlow thread(s) each", file=sys.stderr)
+        try:
+            for index in range(self.count):
+                self._start(index)
+            while self.running:
+                time.sleep(0.5)
+                self._reap()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, index: int) -> None:
+        command = [sys.executable, "-m", "mnist_sweep", *self.argv, "--worker", str(index)]
+        # Its own session: a Ctrl-C in the terminal reaches the sweep's process only, which
+        # passes one SIGINT on to each worker (two could cut a worker's clean-up short).
+        self.running[index] = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def _reap(self) -> None:
+        for index, process in list(self.running.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del self.running[index]
+            if code == 0:  # the study has its trials
+                continue
+            if code == 2:  # a bad input or a study that cannot go on: the worker said why
+                raise UserError(f"worker {index} stopped with the error above")
+            if self.restarts_left == 0:
+                raise UserError(f"workers keep dying (the last: worker {index}, exit {code}); see the errors above")
+            self.restarts_left -= 1
+            print(f"worker {index} (pid {process.pid}) ended with exit {code}; its trial is queued again "
+                  "and a new worker takes its place", file=sys.stderr)
+            self.recover()
+            self._start(index)
+
+    def stop(self) -> None:
+        """Ask every worker to stop (their running trials are closed as killed), then wait."""
+        for process in self.running.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        for process in self.running.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
