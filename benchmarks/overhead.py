@@ -1,6 +1,8 @@
 """What the framework costs: the same trials by hand in plain Keras, and through mnist_sweep.
 
-(a) a plain loop: clear the session, seed, build, `model.fit` with validation data;
+(a) a plain loop: clear the session, seed, build, `model.fit` with validation data, and the
+    Keras callbacks the configuration asks for (annealing, early stopping), as a careful user
+    would write it with the same settings (validation batch size included);
 (b) the same configurations as enqueued trials of an Optuna study on SQLite, each a nested
     MLflow run with per-epoch metrics, through the progress display (no pruning, so both
     train every epoch).
@@ -30,6 +32,7 @@ from mnist_sweep.presets import load_presets
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
+from mnist_sweep.training import EVAL_BATCH, schedule_callbacks
 
 TARGET = 1.05
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # as the CLI runs it: one line per trial, ours
@@ -48,7 +51,8 @@ def plain(configs: list[dict], data, seed: int) -> float:
         keras.utils.set_random_seed(seed + number)
         model = build_model("mlp", params)
         model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=params["epochs"],
-                  validation_data=(data.x_val, data.y_val), verbose=0)
+                  validation_data=(data.x_val, data.y_val), validation_batch_size=EVAL_BATCH,
+                  callbacks=schedule_callbacks(params, True, None), verbose=0)
     return time.perf_counter() - began
 
 

@@ -36,3 +36,43 @@ def test_the_memory_benchmark_reads_every_trials_memory_from_mlflow(real_data, t
     (run,) = json.loads(out.read_text())["runs"]
     assert run["trials"] == 4 and run["recycles"] >= 1  # a budget this small recycles after trial 2
     assert 0 < run["rss_first_mb"] <= run["rss_max_mb"] <= run["peak_mb"] < 8 * 1024
+
+
+def quick(script: str, data: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path / f"{script}.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{script}.py"), "--data", str(data),
+                           "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done, json.loads(out.read_text())
+
+
+def test_the_parallel_benchmark_trains_every_trial_both_ways(real_data, tmp_path):
+    done, result = quick("parallel", real_data, tmp_path)
+    assert {k: len(v) for k, v in result["seconds"].items()} == {
+        "1 process x 2 threads": 2, "2 processes x 1 thread": 2}
+    assert result["faster"] in result["trials_per_hour"] and "faster:" in done.stdout
+
+
+def test_the_throughput_benchmark_sets_each_model_against_the_measured_peak(real_data, tmp_path):
+    _, result = quick("throughput", real_data, tmp_path)
+    assert result["peak_gflops"] > 0 and set(result["models"]) == {"mlp-512-256", "cnn-nb003"}
+    mlp = result["models"]["mlp-512-256"]
+    assert mlp["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 256 + 256 * 10) / 1e6)
+    assert set(mlp["samples_per_s"]) == {"32", "64", "128", "256"} and 0 < max(mlp["share_of_peak"].values()) < 1
+    assert len(result["threads"]) == 4
+
+
+def test_the_pruning_benchmark_counts_the_epochs_each_sweep_trained(real_data, tmp_path):
+    _, result = quick("pruning", real_data, tmp_path)
+    none, hyperband = result["runs"]
+    assert none["trials"] == hyperband["trials"] == 6 and none["completed"] == 6  # nothing pruned without a pruner
+    # Six trials are all TPE's seeded random start-up: the same configurations, so pruning only takes epochs away.
+    assert 0 < hyperband["epochs"] <= none["epochs"] <= 6 * 3
+    assert hyperband["epoch_share"] == pytest.approx(hyperband["epochs"] / none["epochs"], abs=1e-3)
+
+
+def test_the_sampler_benchmark_tracks_the_best_value_of_each_sampler(real_data, tmp_path):
+    _, result = quick("samplers", real_data, tmp_path)
+    assert {r["sampler"] for r in result["runs"]} == {"tpe", "random", "qmc"}
+    for run in result["runs"]:
+        assert len(run["best_after"]) == 10 and run["best_after"] == sorted(run["best_after"])

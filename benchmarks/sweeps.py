@@ -1,0 +1,46 @@
+"""One in-process Optuna sweep as the CLI runs it, for the benchmarks that compare sweeps.
+
+The search only: the same Objective, MLflow logging and pruners as `python -m mnist_sweep
+optuna`, on throwaway stores, without the final retrain (which would cost the same in
+every variant compared).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+from mnist_sweep.engines.optuna import FINISHED, Objective, make_pruner, make_sampler, optimize
+from mnist_sweep.memory import MemoryBudget
+from mnist_sweep.progress import Progress
+from mnist_sweep.space import load_space
+from mnist_sweep.tracking import Tracker
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epochs: int) -> dict:
+    """Epochs trained, wall seconds, and the best validation accuracy after each finished trial."""
+    space = load_space("mlp").with_max_epochs(max_epochs)
+    with tempfile.TemporaryDirectory() as folder:
+        tracker = Tracker(f"sqlite:///{Path(folder) / 'mlflow.db'}", "benchmark", Path(folder) / "artifacts")
+        study = optuna.create_study(storage=f"sqlite:///{Path(folder) / 'optuna.db'}", direction="maximize",
+                                    sampler=make_sampler(sampler, seed), pruner=make_pruner(pruner, max_epochs))
+        parent = tracker.parent_run(study.study_name, {"engine": "optuna"})
+        objective = Objective(space, data, tracker, parent, {"engine": "optuna"}, seed)
+        began = time.perf_counter()
+        with Progress(trials, 0) as shown:
+            optimize(study, objective, trials, None, shown, MemoryBudget(None))
+        seconds = time.perf_counter() - began
+        finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
+    best, so_far = [], float("-inf")
+    for t in finished:  # pruned trials count as trials, but only completed ones can be the best
+        so_far = max(so_far, t.value) if t.state == optuna.trial.TrialState.COMPLETE else so_far
+        best.append(so_far)
+    return {"sampler": sampler, "pruner": pruner, "seed": seed, "trials": len(finished),
+            "completed": sum(t.state == optuna.trial.TrialState.COMPLETE for t in finished),
+            "epochs": sum(len(t.intermediate_values) for t in finished), "seconds": round(seconds, 1),
+            "best": round(best[-1], 4), "best_after": best}
