@@ -25,13 +25,16 @@ from mlflow.tracking import MlflowClient
 
 PEAK_MB, GROWTH_MB = 3 * 1024, 200
 QUICK = ["--train-limit", "10000", "--max-epochs", "2"]  # many models, little training: memory, not accuracy
+# One process, so each trial's rss_mb and the sampled peak are of the process that trains
+# (the budget is per process: with --workers 2 each worker keeps its own).
+ONE = ["--workers", "1"]
 NO_BUDGET = 10**6
 
 
 def sweep(data: str, trials: int, recycle_mb: float | None) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "mnist_sweep", "optuna", "--trials", str(trials), "--data", data,
-                   "--study-name", "memory", *QUICK, "--recycle-mb", str(recycle_mb or NO_BUDGET)]
+                   "--study-name", "memory", *QUICK, *ONE, "--recycle-mb", str(recycle_mb or NO_BUDGET)]
         began = time.perf_counter()
         process = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         peak = [0.0]
