@@ -25,7 +25,7 @@ import keras
 import optuna
 
 from mnist_sweep.data import load_mnist, search_data
-from mnist_sweep.engines.optuna import Objective, make_pruner, optimize
+from mnist_sweep.engines.optuna import Objective, make_pruner, open_storage, optimize
 from mnist_sweep.memory import MemoryBudget
 from mnist_sweep.models import build_model
 from mnist_sweep.presets import load_presets
@@ -58,7 +58,7 @@ def plain(configs: list[dict], data, seed: int) -> float:
 
 def framework(configs: list[dict], data, seed: int, folder: Path) -> float:
     tracker = Tracker(f"sqlite:///{folder / 'mlflow.db'}", "overhead", folder / "artifacts")
-    study = optuna.create_study(storage=f"sqlite:///{folder / 'optuna.db'}", direction="maximize",
+    study = optuna.create_study(storage=open_storage(str(folder / "optuna.journal")), direction="maximize",
                                 pruner=make_pruner("none", 0))
     for params in configs:
         study.enqueue_trial(params)

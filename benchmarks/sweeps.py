@@ -13,7 +13,7 @@ from pathlib import Path
 
 import optuna
 
-from mnist_sweep.engines.optuna import FINISHED, Objective, make_pruner, make_sampler, optimize
+from mnist_sweep.engines.optuna import FINISHED, Objective, make_pruner, make_sampler, open_storage, optimize
 from mnist_sweep.memory import MemoryBudget
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import load_space
@@ -27,7 +27,7 @@ def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epoch
     space = load_space("mlp").with_max_epochs(max_epochs)
     with tempfile.TemporaryDirectory() as folder:
         tracker = Tracker(f"sqlite:///{Path(folder) / 'mlflow.db'}", "benchmark", Path(folder) / "artifacts")
-        study = optuna.create_study(storage=f"sqlite:///{Path(folder) / 'optuna.db'}", direction="maximize",
+        study = optuna.create_study(storage=open_storage(str(Path(folder) / "optuna.journal")), direction="maximize",
                                     sampler=make_sampler(sampler, seed), pruner=make_pruner(pruner, max_epochs))
         parent = tracker.parent_run(study.study_name, {"engine": "optuna"})
         objective = Objective(space, data, tracker, parent, {"engine": "optuna"}, seed)

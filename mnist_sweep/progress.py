@@ -25,6 +25,10 @@ class Progress:
         note = attrs.get("fail_reason", "see log") if outcome == "failed" else None
         if "over_budget" in attrs:
             outcome, note = "refused", f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
+        try:
+            self.best = study.best_value  # every worker's trials, not only this process's
+        except ValueError:  # no completed trial yet
+            pass
         value = trial.value if trial.value is not None else _last(trial.intermediate_values)
         self.show(trial.number, outcome, value, attrs.get("epochs_run", 0), attrs.get("seconds", 0.0),
                   note, attrs.get("preset"))

@@ -61,7 +61,7 @@ RETRY = RetryHeartbeatStaleTrialCallback(max_retry=3)  # a dead process's trial 
 WORKER = f"{socket.gethostname()}:{os.getpid()}"  # on each trial: which process runs it
 
 
-def _storage(url: str, create: bool = True) -> BaseStorage:
+def open_storage(url: str, create: bool = True) -> BaseStorage:
     path = sqlite_file(url) if "://" in url else Path(url)
     if path is not None:
         if not create and not path.is_file():
@@ -79,7 +79,7 @@ def _storage(url: str, create: bool = True) -> BaseStorage:
 def open_study(settings: Settings, space: SearchSpace, worker: int = 0) -> optuna.Study:
     """Create the study, or load it to resume; a changed search space is refused."""
     study = optuna.create_study(
-        study_name=settings.study, storage=_storage(settings.storage_url), direction="maximize",
+        study_name=settings.study, storage=open_storage(settings.storage_url), direction="maximize",
         load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
         pruner=make_pruner(settings.pruner, space.max_epochs()))
     # The sampler and pruner may change on resume: the trials stay comparable.
@@ -94,7 +94,7 @@ def open_study(settings: Settings, space: SearchSpace, worker: int = 0) -> optun
 def load_study(settings: Settings) -> optuna.Study:
     """An existing study, for the steps that come after the search."""
     try:
-        return optuna.load_study(study_name=settings.study, storage=_storage(settings.storage_url, create=False))
+        return optuna.load_study(study_name=settings.study, storage=open_storage(settings.storage_url, create=False))
     except KeyError:
         raise UserError(f"no study '{settings.study}' in {settings.storage_url}; check --study-name "
                         "and --storage, or run the sweep first") from None
