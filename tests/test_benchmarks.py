@@ -57,7 +57,7 @@ def test_the_throughput_benchmark_sets_each_model_against_the_measured_peak(real
     _, result = quick("throughput", real_data, tmp_path)
     assert result["peak_gflops"] > 0 and set(result["models"]) == {"mlp-512-256", "cnn-nb003"}
     mlp = result["models"]["mlp-512-256"]
-    assert mlp["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 256 + 256 * 10) / 1e6)
+    assert mlp["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 256 + 256 * 10) / 1e6, abs=1e-3)
     assert set(mlp["samples_per_s"]) == {"32", "64", "128", "256"} and 0 < max(mlp["share_of_peak"].values()) < 1
     assert len(result["threads"]) == 4
 
