@@ -41,6 +41,7 @@ def workdir(tmp_path, monkeypatch):
     (["optuna", "--data", "REAL", "--storage", "sqlite:////proc/nope/optuna.db"], "cannot create /proc/nope"),
     (["optuna", "--data", "REAL", "--storage", "/proc/nope/optuna.journal"], "cannot create /proc/nope"),
     (["optuna", "--workers", "0"], "--workers: must be a whole number greater than 0"),
+    (["optuna", "--data", "REAL", "--storage", "sqlite:///o.db"], "SQLite locks under several writing processes"),
     (["optuna", "--data", "REAL", "--storage", "postgresql://nobody@127.0.0.1:9/x"], "cannot open"),
     (["optuna", "--data", "REAL", "--tracking-uri", "sqlite:////proc/nope/mlflow.db"], "cannot create /proc/nope"),
     (["optuna", "--data", "REAL", "--tracking-uri", "http://127.0.0.1:9"], "no MLflow server answers"),

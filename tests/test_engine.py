@@ -171,3 +171,12 @@ def test_a_model_over_max_mflops_is_refused_untrained_and_not_counted(objective)
     assert run.data.tags["outcome"] == "pruned" and "over max_mflops 0.1" in run.data.tags["prune_reason"]
     assert run.data.metrics["mflops"] == pytest.approx(0.105088)
 
+
+
+def test_a_study_left_in_the_old_sqlite_default_is_not_silently_started_again(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mlruns").mkdir()
+    optuna.create_study(study_name="mlp-optuna", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
+    with pytest.raises(UserError, match="study 'mlp-optuna' is in .*optuna.db, from before the journal storage"):
+        open_study(Settings(), load_space("mlp"))
+    assert open_study(Settings(study_name="other"), load_space("mlp")).study_name == "other"  # a new name is fine

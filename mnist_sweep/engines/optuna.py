@@ -15,7 +15,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mnist_sweep import signals
-from mnist_sweep.config import Settings, sqlite_file
+from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
 from mnist_sweep.memory import MemoryBudget
@@ -78,6 +78,8 @@ def open_storage(url: str, create: bool = True) -> BaseStorage:
 
 def open_study(settings: Settings, space: SearchSpace, worker: int = 0) -> optuna.Study:
     """Create the study, or load it to resume; a changed search space is refused."""
+    if settings.storage is None:
+        _refuse_study_left_in_sqlite(settings.study)
     study = optuna.create_study(
         study_name=settings.study, storage=open_storage(settings.storage_url), direction="maximize",
         load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
@@ -89,6 +91,23 @@ def open_study(settings: Settings, space: SearchSpace, worker: int = 0) -> optun
     # starting together see the same count, so each also gets its own offset.
     study.sampler = make_sampler(settings.sampler, settings.seed + len(study.trials) + 100_003 * worker)
     return study
+
+
+def _refuse_study_left_in_sqlite(name: str) -> None:
+    """Studies made before the journal became the default live in mlruns/optuna.db: starting the
+    same name afresh in the journal would look like a resume and quietly begin again."""
+    legacy = runs_dir() / "optuna.db"
+    if not legacy.is_file() or name in _study_names(str(runs_dir() / "optuna.journal")):
+        return
+    if name in {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{legacy}")}:
+        raise UserError(f"study '{name}' is in {legacy}, from before the journal storage; resume it with "
+                        f"--storage sqlite:///{legacy} --workers 1, or start anew with another --study-name")
+
+
+def _study_names(journal: str) -> set[str]:
+    if not Path(journal).is_file():
+        return set()
+    return {s.study_name for s in optuna.get_all_study_summaries(open_storage(journal))}
 
 
 def load_study(settings: Settings) -> optuna.Study:
