@@ -86,3 +86,21 @@ def test_trials_that_all_scored_the_same_have_no_importances(tmp_path):
     assert importances(as_study(trials, load_space("mlp"))) == {}
     written = write(tmp_path, trials, {}, load_space("mlp"), [], None, None)
     assert "importances.png" not in {p.name for p in written.files}
+
+
+def test_baselines_runs_of_this_space_on_the_same_data_are_the_presets_to_beat():
+    from types import SimpleNamespace
+
+    from mnist_sweep.report import _baselines
+
+    def run(preset, val, test):
+        return SimpleNamespace(data=SimpleNamespace(tags={"preset": preset, "run_kind": "baseline"},
+                                                    metrics={"val_accuracy": val, "test_accuracy": test}))
+
+    class Store:  # what `report` asks of the tracker: the baseline runs on this data digest
+        def runs(self, filter_string):
+            assert "tags.run_kind = 'baseline'" in filter_string and "tags.data_digest = 'abc'" in filter_string
+            return [run("nb004-mlp-300-300", 0.9786, 0.9713), run("nb003-cnn-32-64-64", 0.99, 0.9888)]
+
+    (found,) = _baselines(Store(), load_space("mlp"), "abc")  # the CNN preset is not of this space
+    assert found == Baseline("nb004-mlp-300-300", "baselines", 0.9786, 0.9713)
