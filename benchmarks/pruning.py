@@ -3,11 +3,11 @@
 Both sweeps use TPE with the same seed on the same data; the table gives the epochs trained,
 the wall time and the best validation accuracy. Target: Hyperband trains at most 40% of the
 epochs and its best validation accuracy is within 0.15 points of the unpruned sweep's.
-To finish in under 20 minutes on two cores, trials train on 20,000 of the 50,000 search
-images with epochs up to 12 (--train-limit, --max-epochs); the ranking of pruners is what
+To finish in under 20 minutes on two cores, trials train on 10,000 of the 50,000 search
+images with epochs up to 10 (--train-limit, --max-epochs); the ranking of pruners is what
 is measured, not the best accuracy the full sweep reaches.
 
-    python benchmarks/pruning.py --data ../shared/data/mnist.npz           # ~15 min
+    python benchmarks/pruning.py --data ../shared/data/mnist.npz           # ~12 min
     python benchmarks/pruning.py --data ../shared/data/mnist.npz --quick   # CI smoke, ~1 min
 """
 
@@ -29,8 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the MNIST .npz")
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--train-limit", type=int, default=20000, help="training images per trial")
-    parser.add_argument("--max-epochs", type=int, default=12)
+    parser.add_argument("--train-limit", type=int, default=10000, help="training images per trial")
+    parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--pruners", default="none,hyperband", help="compared, the first as the reference")
     parser.add_argument("--quick", action="store_true", help="CI smoke run: 6 trials of up to 3 epochs on 2,000 images")
     parser.add_argument("--out", default="benchmarks/results/pruning.json")
