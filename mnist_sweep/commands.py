@@ -36,10 +36,10 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
         return _work(settings, args.worker)
     space = _space(settings)
     mnist, data = _inputs(settings)
-    study = engine.open_study(settings, space)
-    if settings.workers > 1 and settings.storage_url.startswith("sqlite:"):
+    if settings.workers > 1 and settings.storage_url.startswith("sqlite:"):  # refused before it is created
         raise UserError(f"{settings.storage_url}: SQLite locks under several writing processes; pass "
                         "--workers 1, or leave out --storage for the journal file, or use PostgreSQL")
+    study = engine.open_study(settings, space)
     tracker = _tracker(settings, settings.experiment)
     record = engine.Record(study)
     _check_digest(record, mnist)

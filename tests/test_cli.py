@@ -38,7 +38,8 @@ def workdir(tmp_path, monkeypatch):
     (["kerastuner", "--tuner", "grid"], "the grid tuner needs a step on 'units'"),
     (["kerastuner", "--data", "absent.npz"], "absent.npz: no such data file"),
     # Stores that cannot be opened, found once valid data is loaded (REAL is the real file).
-    (["optuna", "--data", "REAL", "--storage", "sqlite:////proc/nope/optuna.db"], "cannot create /proc/nope"),
+    (["optuna", "--data", "REAL", "--storage", "sqlite:////proc/nope/optuna.db", "--workers", "1"],
+     "cannot create /proc/nope"),
     (["optuna", "--data", "REAL", "--storage", "/proc/nope/optuna.journal"], "cannot create /proc/nope"),
     (["optuna", "--workers", "0"], "--workers: must be a whole number greater than 0"),
     (["optuna", "--data", "REAL", "--storage", "sqlite:///o.db"], "SQLite locks under several writing processes"),
