@@ -32,10 +32,10 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=10000, help="training images per trial")
     parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--pruners", default="none,hyperband", help="compared, the first as the reference")
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: 6 trials of up to 3 epochs on 2,000 images")
+    parser.add_argument("--quick", action="store_true", help="CI smoke run: 4 trials of up to 2 epochs on 1,000 images")
     parser.add_argument("--out", default="benchmarks/results/pruning.json")
     args = parser.parse_args()
-    trials, limit, epochs = (6, 2000, 3) if args.quick else (args.trials, args.train_limit, args.max_epochs)
+    trials, limit, epochs = (4, 1000, 2) if args.quick else (args.trials, args.train_limit, args.max_epochs)
     data = search_data(load_mnist(args.data), 10000, 0, limit)
     runs = [run_sweep(data, trials, "tpe", pruner, 0, epochs) for pruner in args.pruners.split(",")]
     reference = runs[0]

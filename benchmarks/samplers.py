@@ -30,10 +30,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--train-limit", type=int, default=5000, help="training images per trial")
     parser.add_argument("--max-epochs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: 1 seed, 10 trials of 1 epoch on 1,000 images")
+    parser.add_argument("--quick", action="store_true", help="CI smoke run: 1 seed, 6 trials of 1 epoch on 1,000 images")
     parser.add_argument("--out", default="benchmarks/results/samplers.json")
     args = parser.parse_args()
-    seeds, limit, epochs, checkpoints = ((1, 1000, 1, (5, 10)) if args.quick
+    seeds, limit, epochs, checkpoints = ((1, 1000, 1, (3, 6)) if args.quick
                                          else (args.seeds, args.train_limit, args.max_epochs, CHECKPOINTS))
     data = search_data(load_mnist(args.data), 10000, 0, limit)
     runs = [run_sweep(data, checkpoints[-1], sampler, "median", seed, epochs)

@@ -22,7 +22,7 @@ def test_the_overhead_benchmark_runs_both_ways_and_writes_its_ratio(real_data, t
                            "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
-    assert result["configurations"] >= 6 and len(result["plain_s"]) == len(result["framework_s"]) == 2
+    assert result["configurations"] == 3 and len(result["plain_s"]) == len(result["framework_s"]) == 2
     assert result["ratio"] == pytest.approx(sum(result["framework_s"]) / sum(result["plain_s"]), abs=1e-4)
     assert "framework / plain =" in done.stdout
 
@@ -59,15 +59,15 @@ def test_the_throughput_benchmark_sets_each_model_against_the_measured_peak(real
     mlp = result["models"]["mlp-512-256"]
     assert mlp["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 256 + 256 * 10) / 1e6, abs=1e-3)
     assert set(mlp["samples_per_s"]) == {"32", "64", "128", "256"} and 0 < max(mlp["share_of_peak"].values()) < 1
-    assert len(result["threads"]) == 4
+    assert set(result["threads"]) == {"intra 1 inter 1", "intra 2 inter 2"}
 
 
 def test_the_pruning_benchmark_counts_the_epochs_each_sweep_trained(real_data, tmp_path):
     _, result = quick("pruning", real_data, tmp_path)
     none, hyperband = result["runs"]
-    assert none["trials"] == hyperband["trials"] == 6 and none["completed"] == 6  # nothing pruned without a pruner
-    # Six trials are all TPE's seeded random start-up: the same configurations, so pruning only takes epochs away.
-    assert 0 < hyperband["epochs"] <= none["epochs"] <= 6 * 3
+    assert none["trials"] == hyperband["trials"] == 4 and none["completed"] == 4  # nothing pruned without a pruner
+    # Four trials are all TPE's seeded random start-up: the same configurations, so pruning only takes epochs away.
+    assert 0 < hyperband["epochs"] <= none["epochs"] <= 4 * 2
     assert hyperband["epoch_share"] == pytest.approx(hyperband["epochs"] / none["epochs"], abs=1e-3)
 
 
@@ -75,4 +75,4 @@ def test_the_sampler_benchmark_tracks_the_best_value_of_each_sampler(real_data, 
     _, result = quick("samplers", real_data, tmp_path)
     assert {r["sampler"] for r in result["runs"]} == {"tpe", "random", "qmc"}
     for run in result["runs"]:
-        assert len(run["best_after"]) == 10 and run["best_after"] == sorted(run["best_after"])
+        assert len(run["best_after"]) == 6 and run["best_after"] == sorted(run["best_after"])
