@@ -13,11 +13,7 @@ is measured, not the best accuracy the full sweep reaches.
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
-from sweeps import run_sweep
+from sweeps import run_sweep, sweep_parser, write_json
 
 from mnist_sweep.data import load_mnist, search_data
 
@@ -26,14 +22,9 @@ ACCURACY_POINTS = 0.15
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="the MNIST .npz")
+    parser = sweep_parser(__doc__, "pruning", 10000, 10, "4 trials of up to 2 epochs on 1,000 images")
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--train-limit", type=int, default=10000, help="training images per trial")
-    parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--pruners", default="none,hyperband", help="compared, the first as the reference")
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: 4 trials of up to 2 epochs on 1,000 images")
-    parser.add_argument("--out", default="benchmarks/results/pruning.json")
     args = parser.parse_args()
     trials, limit, epochs = (4, 1000, 2) if args.quick else (args.trials, args.train_limit, args.max_epochs)
     data = search_data(load_mnist(args.data), 10000, 0, limit)
@@ -51,9 +42,7 @@ def main() -> None:
         print(f"{run['pruner']}: {run['epoch_share']:.0%} of the epochs (target <= {EPOCH_SHARE:.0%}), "
               f"{run['points_below']:.2f} points below (target <= {ACCURACY_POINTS}): "
               f"{'met' if run['met'] else 'NOT met'}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"trials": trials, "train_images": limit, "max_epochs": epochs,
-                                          "runs": runs}, indent=2))
+    write_json(args.out, {"trials": trials, "train_images": limit, "max_epochs": epochs, "runs": runs})
 
 
 if __name__ == "__main__":

@@ -11,12 +11,9 @@ what is compared is how fast each sampler finds good regions, on a cheap proxy o
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-from pathlib import Path
 
-from sweeps import run_sweep
+from sweeps import run_sweep, sweep_parser, write_json
 
 from mnist_sweep.data import load_mnist, search_data
 
@@ -25,13 +22,8 @@ CHECKPOINTS = (10, 20, 50)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="the MNIST .npz")
+    parser = sweep_parser(__doc__, "samplers", 5000, 3, "1 seed, 6 trials of 1 epoch on 1,000 images")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--train-limit", type=int, default=5000, help="training images per trial")
-    parser.add_argument("--max-epochs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: 1 seed, 6 trials of 1 epoch on 1,000 images")
-    parser.add_argument("--out", default="benchmarks/results/samplers.json")
     args = parser.parse_args()
     seeds, limit, epochs, checkpoints = ((1, 1000, 1, (3, 6)) if args.quick
                                          else (args.seeds, args.train_limit, args.max_epochs, CHECKPOINTS))
@@ -47,9 +39,8 @@ def main() -> None:
         print(f"{s:10s}" + "".join(f"{table[s][n]:10.4f}" for n in checkpoints) + f"{seconds:8.0f}s")
     best = max(SAMPLERS, key=lambda s: (table[s][checkpoints[-1]], table[s][checkpoints[0]]))
     print(f"best after {checkpoints[-1]} trials: {best}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"train_images": limit, "max_epochs": epochs, "mean_best": table,
-                                          "best": best, "runs": runs}, indent=2))
+    write_json(args.out, {"train_images": limit, "max_epochs": epochs, "mean_best": table, "best": best,
+                          "runs": runs})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ every variant compared).
 
 from __future__ import annotations
 
+import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -44,3 +46,19 @@ def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epoch
             "completed": sum(t.state == optuna.trial.TrialState.COMPLETE for t in finished),
             "epochs": sum(len(t.intermediate_values) for t in finished), "seconds": round(seconds, 1),
             "best": round(best[-1], 4), "best_after": best}
+
+
+def sweep_parser(doc: str, name: str, train_limit: int, max_epochs: int, quick: str) -> argparse.ArgumentParser:
+    """The options every sweep-comparing benchmark takes; each adds its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", required=True, help="the MNIST .npz")
+    parser.add_argument("--train-limit", type=int, default=train_limit, help="training images per trial")
+    parser.add_argument("--max-epochs", type=int, default=max_epochs)
+    parser.add_argument("--quick", action="store_true", help=f"CI smoke run: {quick}")
+    parser.add_argument("--out", default=f"benchmarks/results/{name}.json")
+    return parser
+
+
+def write_json(path: str, result: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2))
