@@ -15,6 +15,7 @@ from mnist_sweep.engines import optuna as engine
 from mnist_sweep.errors import UserError
 from mnist_sweep.export import FILES, write_export
 from mnist_sweep.final import FinalResult, run_final
+from mnist_sweep.locks import exclusive
 from mnist_sweep.memory import MemoryBudget
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.progress import Progress
@@ -31,7 +32,9 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search with Optuna, then retrain the best once on the training set, test it once, export it.
 
     With several workers, this process prepares the study and starts them (`workers.py`); each
-    worker comes back here with `--worker I` and only runs trials."""
+    worker comes back here with `--worker I` and only runs trials. The same command started on
+    other machines with a shared --storage joins the study: the study's lock (`locks.py`) lets
+    one of them prepare it and one run its final step."""
     if args.worker is not None:
         return _work(settings, args.worker)
     space = _space(settings)
@@ -39,6 +42,20 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     if settings.workers > 1 and settings.storage_url.startswith("sqlite:"):  # refused before it is created
         raise UserError(f"{settings.storage_url}: SQLite locks under several writing processes; pass "
                         "--workers 1, or leave out --storage for the journal file, or use PostgreSQL")
+    with exclusive(settings.storage_url, settings.study):
+        study, tracker, objective = _prepare(settings, space, mnist, data)
+    parent = objective.parent_id
+    engine.recover_stale(study, tracker, parent)
+    with tracker.ended_on_error(parent):  # the parent is closed whatever stops the sweep
+        _search_all(study, objective, settings, args.argv)
+        with exclusive(settings.storage_url, settings.study):  # another machine may have done it: then shown
+            _finish(engine.Record(study), engine.finished_count(study), mnist, tracker, settings)
+    return 0
+
+
+def _prepare(settings: Settings, space: SearchSpace, mnist: MNIST,
+             data: SearchData) -> tuple[optuna.Study, Tracker, engine.Objective]:
+    """Create or resume the study, its parent run and its warm start."""
     study = engine.open_study(settings, space)
     tracker = _tracker(settings, settings.experiment)
     record = engine.Record(study)
@@ -46,17 +63,25 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     tags = _tags(settings, mnist, space, "optuna", settings.sampler, settings.pruner)
     parent = tracker.parent_run(settings.study, tags)
     record.set_attr("mlflow_parent_run_id", parent)
-    engine.recover_stale(study, tracker, parent)
     objective = engine.Objective(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
     if settings.warm_start:
         _announce_warm_start(engine.warm_start(study, load_presets(), objective))
-    with tracker.ended_on_error(parent):  # the parent is closed whatever stops the sweep
+    return study, tracker, objective
+
+
+def _search_all(study: optuna.Study, objective: engine.Objective, settings: Settings, argv: list[str]) -> None:
+    """Search until the study has its trials, counting those that processes elsewhere run."""
+    def recover() -> None:
+        engine.recover_stale(study, objective.tracker, objective.parent_id)
+
+    while True:
         if settings.workers > 1:
-            Workers(args.argv, settings.workers, lambda: engine.recover_stale(study, tracker, parent)).run()
+            Workers(argv, settings.workers, recover).run()
         else:
             _search(study, objective, settings, bar=True)
-        _finish(record, engine.finished_count(study), mnist, tracker, settings)
-    return 0
+        engine.wait_for_others(study, recover)
+        if engine.trials_missing(study, settings.trials) <= 0 or settings.timeout is not None:
+            return
 
 
 def _work(settings: Settings, index: int) -> int:

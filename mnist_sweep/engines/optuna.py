@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # A trial whose process died stops beating; after the grace period it is failed and retried.
 HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
+WAIT_SECONDS = 2  # between looks at the trials other processes run
 # Models over max_mflops are refused untrained and not counted; this many refusals per
 # requested trial means the limit leaves almost nothing of the space.
 REFUSALS_PER_TRIAL = 10
@@ -54,6 +57,8 @@ def make_pruner(name: str, max_epochs: int, presets: int = 0) -> optuna.pruners.
         return optuna.pruners.MedianPruner(n_startup_trials=5 + presets, n_warmup_steps=2)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    if name == "halving":  # asynchronous successive halving: Hyperband's most aggressive bracket alone
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     return optuna.pruners.NopPruner()
 
 
@@ -231,6 +236,18 @@ def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> No
             tracker.end_run(run_id, "failed", "process stopped during the trial")
 
 
+def wait_for_others(study: optuna.Study, recover: Callable[[], None]) -> None:
+    """Wait while processes elsewhere (other machines, other commands) still run trials of the
+    study, failing those whose process died, so the final step sees every trial."""
+    said = False
+    while running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not said:
+            print(f"waiting for {len(running)} trial(s) that other processes are running", file=sys.stderr)
+            said = True
+        recover()
+        time.sleep(WAIT_SECONDS)
+
+
 def optimize(study: optuna.Study, objective: Objective, target: int, timeout: float | None,
              progress: Progress, budget: MemoryBudget) -> None:
     """Run trials until the study holds `target` finished ones, the time is up, or nothing works.
@@ -240,13 +257,13 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def enough(s: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
-        if _missing(s, target) <= 0:
+        if trials_missing(s, target) <= 0:
             s.stop()
 
     callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id),
                  lambda s, t: signals.check(),  # between trials: a stop swallowed during one is not lost
                  lambda s, t: budget.after_trial(), enough]
-    while (missing := _missing(study, target)) > 0:
+    while (missing := trials_missing(study, target)) > 0:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return
@@ -257,7 +274,8 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
         _check_round(study, study.get_trials(deepcopy=False)[before:], missing, target)
 
 
-def _missing(study: optuna.Study, target: int) -> int:
+def trials_missing(study: optuna.Study, target: int) -> int:
+    """Trials still to start: other processes' running trials count as on their way."""
     return target - finished_count(study) - len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
