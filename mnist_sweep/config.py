@@ -10,7 +10,7 @@ from mnist_sweep.errors import UserError
 from mnist_sweep.files import find_file, read_yaml
 
 SAMPLERS = ("tpe", "random", "qmc")
-PRUNERS = ("median", "hyperband", "none")
+PRUNERS = ("median", "hyperband", "halving", "none")
 ENGINES = ("optuna", "kerastuner")
 TUNERS = ("hyperband", "bayesian", "random", "grid")  # Keras Tuner's oracles
 RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the command runs
