@@ -75,11 +75,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="the MNIST .npz")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per configuration (default: 3)")
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: 3 presets, 1 epoch on 5,000 images")
+    parser.add_argument("--quick", action="store_true", help="CI smoke run: 2 presets, 1 epoch on 2,000 images")
     parser.add_argument("--out", default="benchmarks/results/overhead.json")
     args = parser.parse_args()
-    data = search_data(load_mnist(args.data), 10000, 0, 5000 if args.quick else None)
-    configs = configurations(1)[:3] if args.quick else configurations(args.epochs)
+    data = search_data(load_mnist(args.data), 10000, 0, 2000 if args.quick else None)
+    configs = configurations(1)[:2] if args.quick else configurations(args.epochs)
     plain(configs[:1], data, 0)  # warm-up: TensorFlow's first graph and thread pools
     times = {"plain": [], "framework": []}
     for order in (("plain", "framework"), ("framework", "plain")):

@@ -13,7 +13,7 @@ is measured, not the best accuracy the full sweep reaches.
 
 from __future__ import annotations
 
-from sweeps import run_sweep, sweep_parser, write_json
+from sweeps import run_sweep, sweep_parser, validation_size, write_json
 
 from mnist_sweep.data import load_mnist, search_data
 
@@ -22,12 +22,12 @@ ACCURACY_POINTS = 0.15
 
 
 def main() -> None:
-    parser = sweep_parser(__doc__, "pruning", 10000, 10, "4 trials of up to 2 epochs on 1,000 images")
+    parser = sweep_parser(__doc__, "pruning", 10000, 10, "4 trials of up to 2 epochs on 1,000 images, 2,000 validation images")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--pruners", default="none,hyperband", help="compared, the first as the reference")
     args = parser.parse_args()
     trials, limit, epochs = (4, 1000, 2) if args.quick else (args.trials, args.train_limit, args.max_epochs)
-    data = search_data(load_mnist(args.data), 10000, 0, limit)
+    data = search_data(load_mnist(args.data), validation_size(args.quick), 0, limit)
     runs = [run_sweep(data, trials, "tpe", pruner, 0, epochs) for pruner in args.pruners.split(",")]
     reference = runs[0]
     print(f"\n{trials} trials, TPE seed 0, {limit} training images, epochs up to {epochs}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 
-from sweeps import run_sweep, sweep_parser, write_json
+from sweeps import run_sweep, sweep_parser, validation_size, write_json
 
 from mnist_sweep.data import load_mnist, search_data
 
@@ -22,12 +22,12 @@ CHECKPOINTS = (10, 20, 50)
 
 
 def main() -> None:
-    parser = sweep_parser(__doc__, "samplers", 5000, 3, "1 seed, 6 trials of 1 epoch on 1,000 images")
+    parser = sweep_parser(__doc__, "samplers", 5000, 3, "1 seed, 4 trials of 1 epoch on 1,000 images, 2,000 validation images")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    seeds, limit, epochs, checkpoints = ((1, 1000, 1, (3, 6)) if args.quick
+    seeds, limit, epochs, checkpoints = ((1, 1000, 1, (2, 4)) if args.quick
                                          else (args.seeds, args.train_limit, args.max_epochs, CHECKPOINTS))
-    data = search_data(load_mnist(args.data), 10000, 0, limit)
+    data = search_data(load_mnist(args.data), validation_size(args.quick), 0, limit)
     runs = [run_sweep(data, checkpoints[-1], sampler, "median", seed, epochs)
             for sampler in SAMPLERS for seed in range(seeds)]
     table = {s: {n: statistics.mean(r["best_after"][n - 1] for r in runs if r["sampler"] == s) for n in checkpoints}

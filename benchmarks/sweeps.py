@@ -48,6 +48,11 @@ def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epoch
             "best": round(best[-1], 4), "best_after": best}
 
 
+def validation_size(quick: bool) -> int:
+    """The CLI's 10,000 validation images; 2,000 in a smoke run, where each trial's evaluation dominates."""
+    return 2000 if quick else 10000
+
+
 def sweep_parser(doc: str, name: str, train_limit: int, max_epochs: int, quick: str) -> argparse.ArgumentParser:
     """The options every sweep-comparing benchmark takes; each adds its own."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])

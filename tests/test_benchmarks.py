@@ -22,7 +22,7 @@ def test_the_overhead_benchmark_runs_both_ways_and_writes_its_ratio(real_data, t
                            "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
-    assert result["configurations"] == 3 and len(result["plain_s"]) == len(result["framework_s"]) == 2
+    assert result["configurations"] == 2 and len(result["plain_s"]) == len(result["framework_s"]) == 2
     assert result["ratio"] == pytest.approx(sum(result["framework_s"]) / sum(result["plain_s"]), abs=1e-4)
     assert "framework / plain =" in done.stdout
 
@@ -30,11 +30,11 @@ def test_the_overhead_benchmark_runs_both_ways_and_writes_its_ratio(real_data, t
 def test_the_memory_benchmark_reads_every_trials_memory_from_mlflow(real_data, tmp_path):
     out = tmp_path / "memory.json"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--data", str(real_data),
-                           "--trials", "4", "--recycle-mb", "0.01", "--out", str(out)],
+                           "--trials", "3", "--recycle-mb", "0.01", "--out", str(out)],
                           capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     (run,) = json.loads(out.read_text())["runs"]
-    assert run["trials"] == 4 and run["recycles"] >= 1  # a budget this small recycles after trial 2
+    assert run["trials"] == 3 and run["recycles"] >= 1  # a budget this small recycles after trial 2
     assert 0 < run["rss_first_mb"] <= run["rss_max_mb"] <= run["peak_mb"] < 8 * 1024
 
 
@@ -49,7 +49,7 @@ def quick(script: str, data: Path, tmp_path: Path) -> tuple[subprocess.Completed
 def test_the_parallel_benchmark_trains_every_trial_both_ways(real_data, tmp_path):
     done, result = quick("parallel", real_data, tmp_path)
     assert {k: len(v) for k, v in result["seconds"].items()} == {
-        "1 process x 2 threads": 2, "2 processes x 1 thread": 2}
+        "1 process x 2 threads": 1, "2 processes x 1 thread": 1}
     assert result["faster"] in result["trials_per_hour"] and "faster:" in done.stdout
 
 
@@ -75,4 +75,4 @@ def test_the_sampler_benchmark_tracks_the_best_value_of_each_sampler(real_data, 
     _, result = quick("samplers", real_data, tmp_path)
     assert {r["sampler"] for r in result["runs"]} == {"tpe", "random", "qmc"}
     for run in result["runs"]:
-        assert len(run["best_after"]) == 6 and run["best_after"] == sorted(run["best_after"])
+        assert len(run["best_after"]) == 4 and run["best_after"] == sorted(run["best_after"])

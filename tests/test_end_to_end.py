@@ -21,8 +21,9 @@ from mlflow.tracking import MlflowClient
 from mnist_sweep.data import load_mnist, scale
 
 pytestmark = pytest.mark.slow
+# One process: worker start-ups cost CI minutes; the tests about workers ask for 2.
 QUICK = ["--train-limit", "3000", "--validation-size", "2000", "--max-epochs", "2",
-         "--sampler", "random", "--pruner", "none"]
+         "--sampler", "random", "--pruner", "none", "--workers", "1"]
 
 
 def cli(cwd: Path, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
@@ -155,10 +156,11 @@ def wait_for_finished(cwd: Path, study: str, count: int, process: subprocess.Pop
     raise AssertionError(f"{count} trials did not finish in {limit} s")
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "kill", "kill-9"])
-def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path, how):
+@pytest.mark.parametrize("how, workers", [(signal.SIGINT, "2"), (signal.SIGTERM, "1"), (signal.SIGKILL, "2")],
+                         ids=["ctrl-c-2-workers", "kill-1-worker", "kill-9-2-workers"])
+def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path, how, workers):
     args = ["optuna", "--trials", "4", "--study-name", "stop", "--data", str(real_data), *QUICK,
-            "--max-epochs", "3"]
+            "--max-epochs", "3", "--workers", workers]
     process = cli(tmp_path, *args, popen=True)
     wait_for_finished(tmp_path, "stop", 2, process)
     time.sleep(1.5)  # into the third trial
