@@ -199,7 +199,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_runs_again(real_data, tmp_pat
     while victim is None:  # a trial in progress, and the worker process running it
         assert process.poll() is None
         running = study_of(tmp_path, "w").get_trials(states=(optuna.trial.TrialState.RUNNING,))
-        victim = next((t for t in running if "worker" in t.user_attrs), None)
+        victim = next((t for t in running if "params" in t.user_attrs), None)  # sampled: training
         time.sleep(0.2)
     os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
     _, stderr = process.communicate(timeout=600)
@@ -209,9 +209,10 @@ def test_a_killed_worker_is_replaced_and_its_trial_runs_again(real_data, tmp_pat
     study = study_of(tmp_path, "w")
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 6 and len({t.number for t in complete}) == 6
-    assert study.trials[victim.number].state == optuna.trial.TrialState.FAIL
+    failed = study.trials[victim.number]
+    assert failed.state == optuna.trial.TrialState.FAIL
     retries = [t for t in complete if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
-    assert len(retries) == 1 and retries[0].params == victim.params
+    assert len(retries) == 1 and retries[0].params == failed.params
     assert len({t.user_attrs["worker"] for t in complete}) >= 2  # trials ran in more than one process
     kinds = runs(tmp_path, "w")
     finished = [r for r in kinds["trial"] if r.info.status == "FINISHED"]

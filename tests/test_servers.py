@@ -42,6 +42,11 @@ def servers() -> tuple[str, str]:
     return f"{pg}/{name}", server
 
 
+def unique(name: str) -> str:
+    """A study and experiment name of this test alone: the MLflow server outlives the tests."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
 def machine_args(real_data: Path, storage: str, server: str, study: str, workers: int, trials: int) -> list[str]:
     return ["optuna", "--trials", str(trials), "--study-name", study, "--experiment", study, "--storage", storage,
             "--tracking-uri", server, "--data", str(real_data), *QUICK, "--no-warm-start", "--workers", str(workers)]
@@ -67,13 +72,13 @@ def check_study(storage: str, server: str, study_name: str, trials: int) -> optu
     return study
 
 
-@pytest.mark.parametrize("workers", [(1, 1), (1, 2)], ids=["2-workers", "3-workers"])
-def test_machines_sharing_a_postgres_study_run_each_trial_once_and_the_final_step_once(
-        real_data, servers, tmp_path, workers):
+def test_two_machines_with_three_workers_on_a_postgres_study_run_each_trial_once_and_the_final_step_once(
+        real_data, servers, tmp_path):
+    """Two workers (in one command) are the next test's; here 1 + 2 in two commands."""
     storage, server = servers
-    name = f"machines-{sum(workers)}"
+    name = unique("machines")
     processes = []
-    for index, count in enumerate(workers):  # the same command on each "machine", started together
+    for index, count in enumerate((1, 2)):  # the same command on each "machine", started together
         folder = tmp_path / f"machine-{index}"
         folder.mkdir()
         processes.append(cli(folder, *machine_args(real_data, storage, server, name, count, 6), popen=True))
@@ -81,8 +86,7 @@ def test_machines_sharing_a_postgres_study_run_each_trial_once_and_the_final_ste
     for process, (stdout, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-2000:]
 
-    study = check_study(storage, server, name, 6)
-    assert len({t.user_attrs["worker"] for t in study.trials}) >= 2  # the trials were shared out
+    check_study(storage, server, name, 6)  # which machine ran how many trials is up to their speed
     shown = sorted("as recorded earlier" in stdout for stdout, _ in outputs)
     assert shown == [False, True]  # one machine tested the model, the other showed its result
 
@@ -90,27 +94,29 @@ def test_machines_sharing_a_postgres_study_run_each_trial_once_and_the_final_ste
 def test_a_worker_killed_mid_trial_on_postgres_is_failed_by_its_heartbeat_and_run_again(
         real_data, servers, tmp_path):
     storage, server = servers
-    process = cli(tmp_path, *machine_args(real_data, storage, server, "killed", 2, 6), "--max-epochs", "3",
+    name = unique("killed")
+    process = cli(tmp_path, *machine_args(real_data, storage, server, name, 2, 6), "--max-epochs", "3",
                   popen=True)
     victim = None
     while victim is None:  # a worker in the middle of a trial
         assert process.poll() is None, process.stderr.read()[-2000:]
         try:
-            running = optuna.load_study(study_name="killed", storage=storage).get_trials(states=(TrialState.RUNNING,))
+            running = optuna.load_study(study_name=name, storage=storage).get_trials(states=(TrialState.RUNNING,))
         except KeyError:  # not created yet
             running = []
-        victim = next((t for t in running if "worker" in t.user_attrs), None)
+        victim = next((t for t in running if "params" in t.user_attrs), None)  # sampled: training
         time.sleep(0.2)
     os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-2000:]
 
-    study = check_study(storage, server, "killed", 6)
-    assert study.trials[victim.number].state == TrialState.FAIL
+    study = check_study(storage, server, name, 6)
+    failed = study.trials[victim.number]
+    assert failed.state == TrialState.FAIL
     retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
-    assert len(retries) == 1 and retries[0].params == victim.params
+    assert len(retries) == 1 and retries[0].params == failed.params
     client = MlflowClient(server)
-    experiment = client.get_experiment_by_name("killed").experiment_id
+    experiment = client.get_experiment_by_name(name).experiment_id
     (killed,) = client.search_runs([experiment], f"tags.trial = '{victim.number}' and attributes.status = 'FAILED'")
     assert killed.data.tags["run_kind"] == "trial"
 
