@@ -183,10 +183,12 @@ def presets_markdown(rows: list[Baseline], gain: str | None) -> str:
 
 
 def table(trials: list[Trial]) -> Any:
-    """All trials, best first: rank, outcome, validation accuracy, epochs, time, parameters."""
+    """All trials, best first: rank, outcome, validation accuracy, epochs run, time, parameters.
+
+    `epochs_run`, not `epochs`: the space's `epochs` parameter (the planned count) is a column too."""
     import pandas as pd
 
-    rows = [{"trial": t.number, "outcome": t.outcome, "val_accuracy": t.value, "epochs": t.epochs,
+    rows = [{"trial": t.number, "outcome": t.outcome, "val_accuracy": t.value, "epochs_run": t.epochs,
              "seconds": round(t.seconds, 1), **t.params} for t in trials]
     frame = pd.DataFrame(rows).sort_values("val_accuracy", ascending=False, na_position="last")
     frame.insert(0, "rank", range(1, len(frame) + 1))

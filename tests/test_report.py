@@ -25,14 +25,15 @@ def test_a_best_value_at_the_end_of_its_range_is_named_on_its_own_scale():
 
 
 def test_the_table_ranks_trials_best_first_and_keeps_unscored_ones_last():
-    trials = [Trial(0, "completed", 0.95, 3, 10.0, {"units_l0": 64}, "a"),
-              Trial(1, "failed", None, 1, 2.0, {"units_l0": 32}, "b"),
-              Trial(2, "pruned", 0.97, 2, 5.0, {"units_l0": 128}, "c")]
+    trials = [Trial(0, "completed", 0.95, 3, 10.0, {"units_l0": 64, "epochs": 3}, "a"),
+              Trial(1, "failed", None, 1, 2.0, {"units_l0": 32, "epochs": 9}, "b"),
+              Trial(2, "pruned", 0.97, 2, 5.0, {"units_l0": 128, "epochs": 20}, "c")]
     frame = table(trials)
     assert frame["trial"].tolist() == [2, 0, 1] and frame["rank"].tolist() == [1, 2, 3]
     text = markdown(frame)
-    assert text.splitlines()[0] == "| rank | trial | outcome | val_accuracy | epochs | seconds | units_l0 |"
-    assert "| 1 | 2 | pruned | 0.97 | 2 | 5 | 128 |" in text
+    # A pruned trial ran fewer epochs than it planned: both numbers stay in the table.
+    assert text.splitlines()[0] == "| rank | trial | outcome | val_accuracy | epochs_run | seconds | units_l0 | epochs |"
+    assert "| 1 | 2 | pruned | 0.97 | 2 | 5 | 128 | 20 |" in text
 
 
 def _trials(count: int) -> list[Trial]:
