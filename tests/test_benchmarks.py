@@ -23,6 +23,7 @@ def test_the_overhead_benchmark_runs_both_ways_and_writes_its_ratio(real_data, t
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert len(result["configurations"]) == 2 and len(result["plain_s"]) == len(result["framework_s"]) == 4
+    assert result["framework_trials"] == 4  # one trial per timed framework run, no more
     assert result["ratio"] == pytest.approx(sum(result["framework_s"]) / sum(result["plain_s"]), abs=1e-4)
     assert "framework / plain =" in done.stdout
 
