@@ -10,7 +10,7 @@ Both run in this process on the same in-memory arrays, alternated a-b-b-a for ea
 configuration so that drift in the machine's speed falls on both within a minute; the ratio
 of the totals is the overhead. Target: <= 1.05.
 
-    python benchmarks/overhead.py --data ../shared/data/mnist.npz            # ~6 min
+    python benchmarks/overhead.py --data ../shared/data/mnist.npz            # ~4 min
     python benchmarks/overhead.py --data ../shared/data/mnist.npz --quick    # CI smoke, ~2 min
 """
 
