@@ -3,8 +3,8 @@
 (a) a plain loop: clear the session, seed, build, `model.fit` with validation data, and the
     Keras callbacks the configuration asks for (annealing, early stopping), as a careful user
     would write it with the same settings (validation batch size included);
-(b) the same configurations as enqueued trials of an Optuna study on SQLite, each a nested
-    MLflow run with per-epoch metrics, through the progress display (no pruning, so both
+(b) the same configurations as enqueued trials of an Optuna study (the CLI's journal file),
+    each a nested MLflow run (SQLite) with per-epoch metrics, through the progress display (no pruning, so both
     train every epoch).
 Both run in this process on the same in-memory arrays, alternated a-b-b-a for each
 configuration so that drift in the machine's speed falls on both within a minute; the ratio
@@ -71,11 +71,12 @@ class Framework:
         space = load_space("mlp").with_max_epochs(configs[0]["epochs"])
         self.objective = Objective(space, data, tracker, parent, {"engine": "optuna"}, seed)
         self.progress = Progress(2 * len(configs), 0)
+        self.budget = MemoryBudget(None)
 
     def next_trial(self) -> float:
         """The next enqueued configuration as one trial: its number is its seed offset."""
         began = time.perf_counter()
-        optimize(self.study, self.objective, finished_count(self.study) + 1, None, self.progress, MemoryBudget(None))
+        optimize(self.study, self.objective, finished_count(self.study) + 1, None, self.progress, self.budget)
         return time.perf_counter() - began
 
 
@@ -88,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     data = search_data(load_mnist(args.data), 10000, 0, 2000 if args.quick else None)
     named = configurations(1 if args.quick else args.epochs)
-    names = list(named)[:2] if args.quick else list(named)
+    names = list(named)[:2 if args.quick else None]
     configs = [named[name] for name in names]
     plain(configs[0], data, 0)  # warm-up: TensorFlow's first graph and thread pools
     times: dict[str, list[float]] = {"plain": [], "framework": []}
@@ -101,7 +102,8 @@ def main() -> None:
             times["plain"].append(plain(params, data, 2 * number + 1))
         trials = finished_count(runner.study)  # one per timed framework run, or the ratio compares unlike work
     ratio = sum(times["framework"]) / sum(times["plain"])
-    result = {"configurations": names, "framework_trials": trials, "epochs": configs[0]["epochs"], "train_images": len(data.y_train),
+    result = {"configurations": names, "framework_trials": trials, "epochs": configs[0]["epochs"],
+              "train_images": len(data.y_train),
               "plain_s": times["plain"], "framework_s": times["framework"], "ratio": round(ratio, 4),
               "target": TARGET, "met": ratio <= TARGET}
     print(f"{'configuration':28s}{'plain':>16s}{'framework':>18s}{'ratio':>8s}")
