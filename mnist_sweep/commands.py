@@ -89,17 +89,17 @@ def _work(settings: Settings, index: int) -> int:
     use_threads(threads_per_worker(settings.workers))
     space = _space(settings)
     mnist, data = _inputs(settings)
-    study = engine.open_study(settings, space, worker=index + 1)
+    study = engine.open_study(settings, space)
     tracker = _tracker(settings, settings.experiment)
     parent = engine.Record(study).attrs["mlflow_parent_run_id"]
     tags = _tags(settings, mnist, space, "optuna", settings.sampler, settings.pruner)
     objective = engine.Objective(space, data, tracker, parent, tags, settings.seed, settings.max_mflops)
-    _search(study, objective, settings, bar=False)
+    _search(study, objective, settings, bar=False, worker=index + 1)
     return 0
 
 
-def _search(study: optuna.Study, objective: engine.Objective, settings: Settings, bar: bool) -> None:
-    engine.prune_after_presets(study, settings.pruner, objective.space)
+def _search(study: optuna.Study, objective: engine.Objective, settings: Settings, bar: bool, worker: int = 0) -> None:
+    engine.start_search(study, settings, objective.space, worker)
     record = engine.Record(study)
     with Progress(settings.trials, engine.finished_count(study), record.best_value(), bar=bar) as progress:
         engine.optimize(study, objective, settings.trials, settings.timeout, progress,

@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from mnist_sweep.data import search_data
 from mnist_sweep.config import Settings
-from mnist_sweep.engines.optuna import Objective, close_dead_runs, open_study
+from mnist_sweep.engines.optuna import Objective, close_dead_runs, open_study, start_search
 from mnist_sweep.errors import UserError
 from mnist_sweep.space import load_space, parse_space
 from mnist_sweep.tracking import Tracker
@@ -85,6 +85,7 @@ def test_a_resumed_study_draws_new_configurations_not_the_ones_it_tried(tmp_path
     tried = []
     for _ in range(2):  # the same command twice, as after Ctrl-C or a memory recycle
         study = open_study(settings, space)
+        start_search(study, settings, space)
         for _ in range(3):
             trial = study.ask()
             tried.append(space.sample(trial))
@@ -101,14 +102,14 @@ def test_a_pruned_trial_is_killed_and_tagged_pruned(objective):
     assert run.info.status == "KILLED" and run.data.tags["outcome"] == "pruned"
 
 
-def test_a_warm_start_preset_is_never_pruned_and_the_pruner_waits_for_the_samplers_trials(objective):
-    from mnist_sweep.engines.optuna import prune_after_presets
+def test_a_warm_start_preset_is_never_pruned_and_the_start_ups_wait_for_the_samplers_trials(objective):
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
     study.enqueue_trial(FIXED, user_attrs={"preset": "nb-test"})  # the floor a sweep cannot end below
     study.optimize(objective, n_trials=1)
     assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
-    prune_after_presets(study, "median", load_space("mlp"))
+    start_search(study, Settings(sampler="tpe", pruner="median"), load_space("mlp"))
     assert study.pruner._n_startup_trials == 5 + 1
+    assert study.sampler._n_startup_trials == 10 + 1  # TPE's ten random trials come after the presets
 
 
 def test_resuming_with_another_space_or_split_is_refused(tmp_path):
