@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import tempfile
 import time
 from pathlib import Path
 
 import optuna
 
+from mnist_sweep.data import load_mnist, search_data
 from mnist_sweep.engines.optuna import FINISHED, Objective, make_pruner, make_sampler, open_storage, optimize
 from mnist_sweep.memory import MemoryBudget
 from mnist_sweep.progress import Progress
 from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
+from mnist_sweep.workers import threads_per_worker, use_threads
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epochs: int) -> dict:
+def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epochs: int, bar: bool = True) -> dict:
     """Epochs trained, wall seconds, and the best validation accuracy after each finished trial."""
     space = load_space("mlp").with_max_epochs(max_epochs)
     with tempfile.TemporaryDirectory() as folder:
@@ -34,7 +37,7 @@ def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epoch
         parent = tracker.parent_run(study.study_name, {"engine": "optuna"})
         objective = Objective(space, data, tracker, parent, {"engine": "optuna"}, seed)
         began = time.perf_counter()
-        with Progress(trials, 0) as shown:
+        with Progress(trials, 0, bar=bar) as shown:
             optimize(study, objective, trials, None, shown, MemoryBudget(None))
         seconds = time.perf_counter() - began
         finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
@@ -46,6 +49,31 @@ def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epoch
             "completed": sum(t.state == optuna.trial.TrialState.COMPLETE for t in finished),
             "epochs": sum(len(t.intermediate_values) for t in finished), "seconds": round(seconds, 1),
             "best": round(best[-1], 4), "best_after": best}
+
+
+def run_sweeps(data_path: str, validation: int, limit: int, jobs: list[tuple], processes: int = 2) -> list[dict]:
+    """`run_sweep(data, *job)` for each job, in `processes` spawned processes that split the cores
+    (two sweeps of one thread each do 1.9 times the work of one of two threads, benchmarks/parallel.py);
+    the results come back in the jobs' order."""
+    context = mp.get_context("spawn")  # a fresh interpreter: TensorFlow's threads are set before it starts
+    with context.Pool(processes, _load_data, (data_path, validation, limit, threads_per_worker(processes))) as pool:
+        return pool.starmap(_sweep, jobs, chunksize=1)
+
+
+_DATA = None  # each pool process's search data, loaded once
+
+
+def _load_data(data_path: str, validation: int, limit: int, threads: int) -> None:
+    global _DATA
+    use_threads(threads)
+    _DATA = search_data(load_mnist(data_path), validation, 0, limit)
+
+
+def _sweep(*job) -> dict:
+    result = run_sweep(_DATA, *job, bar=False)
+    print(f"{result['sampler']} seed {result['seed']}: best {result['best']:.4f} in {result['seconds']:.0f} s",
+          flush=True)
+    return result
 
 
 def validation_size(quick: bool) -> int:
