@@ -24,8 +24,8 @@ class Settings:
     space: str = "mlp"
     trials: int = 50
     seed: int = 0
-    sampler: str = "tpe"
-    pruner: str = "median"
+    sampler: str = "random"
+    pruner: str = "halving"
     tuner: str = "hyperband"         # the kerastuner engine's search; Optuna's are sampler + pruner
     validation_size: int = 10000
     study_name: str | None = None
