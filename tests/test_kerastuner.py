@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
@@ -117,3 +118,38 @@ def test_a_timeout_stops_starting_trials(tiny_mnist, tmp_path):
     with Progress(50, 0) as progress:
         kt_engine.search(settings, project, runner, progress, [])
     assert 1 <= project.finished() <= 2  # the trial under way when time ran out still finishes
+
+
+class _Killed(BaseException):
+    """The process dies: nothing after this point runs."""
+
+
+def test_a_trial_killed_after_its_run_ended_but_before_keras_tuner_saved_it_has_one_finished_run(
+        tiny_mnist, tmp_path, monkeypatch):
+    space = load_space("mlp").with_max_epochs(1)
+    data = search_data(tiny_mnist, val_size=60, seed=0)
+    tracker = Tracker(f"sqlite:///{tmp_path}/m.db", "test", tmp_path / "a")
+    runner = TrialRunner(space, data, tracker, tracker.parent_run("s", {}), {}, seed=0)
+    settings = Settings(engine="kerastuner", tuner="random", trials=2, storage=str(tmp_path / "kt"))
+    save_end = kt_engine.SweepTuner.on_trial_end
+    ends = []
+
+    def killed_on_second_end(tuner, trial):
+        ends.append(trial.trial_id)
+        if len(ends) == 2:  # its MLflow run is FINISHED; the oracle still holds the trial as running
+            raise _Killed
+        save_end(tuner, trial)
+
+    monkeypatch.setattr(kt_engine.SweepTuner, "on_trial_end", killed_on_second_end)
+    with Progress(2, 0) as progress, pytest.raises(_Killed):
+        kt_engine.search(settings, kt_engine.open_project(settings, space), runner, progress, [])
+    monkeypatch.setattr(kt_engine.SweepTuner, "on_trial_end", save_end)
+    with Progress(2, 1) as progress:  # the same command again: Keras Tuner runs that trial again
+        kt_engine.search(settings, kt_engine.open_project(settings, space), runner, progress, [])
+
+    runs = _runs(tracker)
+    finished = sorted(int(r.data.tags["trial"]) for r in runs if r.info.status == "FINISHED")
+    (failed,) = [r for r in runs if r.info.status != "FINISHED"]
+    assert finished == [0, 1]  # one finished run per completed trial, as Keras Tuner counts them
+    assert failed.info.status == "FAILED" and failed.data.tags["trial"] == "1"
+    assert "Keras Tuner" in failed.data.tags["fail_reason"]

@@ -329,14 +329,21 @@ def search(settings: Settings, project: Project, runner: TrialRunner, progress: 
     deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
     tuner = SweepTuner(oracle, project, runner, settings.trials, progress, presets, deadline,
                        MemoryBudget(settings.recycle_mb))
-    close_dead_runs(project, runner.tracker, runner.parent_id)
+    close_dead_runs(tuner.oracle, runner.tracker, runner.parent_id)
     with contextlib.suppress(_TimeUp):
         tuner.search(verbose=0)
     return tuner
 
 
-def close_dead_runs(project: Project, tracker: Tracker, parent_id: str) -> None:
-    """A trial running when its process was killed keeps a RUNNING MLflow run; Keras Tuner
-    runs that trial again on resume, so its old run is closed as failed."""
-    for number, run_id in tracker.running_children(parent_id).items():
-        tracker.end_run(run_id, "failed", "process stopped during the trial")
+def close_dead_runs(oracle: kt.Oracle, tracker: Tracker, parent_id: str) -> None:
+    """Keras Tuner runs again, on resume, each trial whose end it had not saved when its process
+    was killed: killed during the trial (its MLflow run still RUNNING), or just after it (FINISHED;
+    a CI run caught that). Their old runs are closed as failed, so that each completed trial has
+    one finished run."""
+    again = {int(t) for t in oracle._retry_queue}  # where Keras Tuner 1.4's reload puts those trials
+    for run in tracker.trial_runs(parent_id):
+        status, number = run.info.status, int(run.data.tags["trial"])
+        if status == "RUNNING":
+            tracker.end_run(run.info.run_id, "failed", "process stopped during the trial")
+        elif status == "FINISHED" and number in again:
+            tracker.end_run(run.info.run_id, "failed", "process stopped before Keras Tuner saved the trial's end")
