@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -83,18 +82,12 @@ def wait_for(driver, text: str) -> None:
     WebDriverWait(driver, 90).until(lambda d: text in body(d), f"'{text}' never appeared")
 
 
-def wait_or_reload(driver, shown, message: str) -> None:
-    """Wait for `shown`, reloading once as a user would: in one CI run (8d4ca43, the other test
-    process training beside it) the runs grid stayed empty for 90 s, yet the same test alone
-    passed. A screenshot of each empty page is kept for whoever looks into it."""
-    for attempt in range(2):
-        try:
-            WebDriverWait(driver, 90).until(shown)
-            return
-        except TimeoutException:
-            driver.save_screenshot(str(ARTIFACTS / f"timeout-{attempt}.png"))
-            driver.refresh()
-    raise AssertionError(f"{message}, even after a reload; screenshots in {ARTIFACTS}")
+def with_query(url: str, **params: str) -> str:
+    """`url`, a route of the UI (after '#'), with `params` set in its query: the link's query
+    varies (a CI run appended to a link that had none, and the UI showed 'Page Not Found')."""
+    route, _, query = url.partition("?")
+    merged = {**dict(urllib.parse.parse_qsl(query)), **params}
+    return f"{route}?{urllib.parse.urlencode(merged, quote_via=urllib.parse.quote)}"
 
 
 def test_both_engines_trials_sit_side_by_side_in_the_mlflow_compare_view(real_data, tmp_path, ui, browser):
@@ -109,12 +102,11 @@ def test_both_engines_trials_sit_side_by_side_in_the_mlflow_compare_view(real_da
     browser.find_element(By.LINK_TEXT, "mnist-sweep").click()
     wait_for(browser, "Training runs")
     runs_page = browser.find_element(By.XPATH, "//a[.//text()='Training runs']").get_attribute("href")
-    query = urllib.parse.quote("tags.run_kind = 'trial'")
-    browser.get(runs_page.replace("workflowType=genai", "workflowType=machine_learning") + f"&searchFilter={query}")
+    browser.get(with_query(runs_page, workflowType="machine_learning", searchFilter="tags.run_kind = 'trial'"))
     # Each study's parent run folds its trials under it. The count of matching runs shows
     # before the rows do (a CI run failed on that race), so wait for both parents' expanders.
     expanders = lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row button.du-bois-light-btn-link")
-    wait_or_reload(browser, lambda d: len(expanders(d)) >= 2, "the two parent runs never appeared")
+    WebDriverWait(browser, 90).until(lambda d: len(expanders(d)) >= 2, "the two parent runs never appeared")
     for i in range(2):
         expanders(browser)[i].click()  # found again: the grid re-renders after each click
         time.sleep(1)
