@@ -68,7 +68,7 @@ def test_the_pruning_benchmark_counts_the_epochs_each_sweep_trained(real_data, t
     none, *pruned = result["runs"]
     assert [r["pruner"] for r in pruned] == ["hyperband", "halving"]
     assert none["trials"] == 4 and none["completed"] == 4  # nothing pruned without a pruner
-    # Four trials are all TPE's seeded random start-up: the same configurations, so pruning only takes epochs away.
+    # The same seeded random draws in each sweep: the same configurations, so pruning only takes epochs away.
     for run in pruned:
         assert run["trials"] == 4 and 0 < run["epochs"] <= none["epochs"] <= 4 * 2
         assert run["epoch_share"] == pytest.approx(run["epochs"] / none["epochs"], abs=1e-3)
