@@ -16,9 +16,9 @@ is measured, not the best accuracy the full sweep reaches.
 
 from __future__ import annotations
 
-from sweeps import run_sweep, sweep_parser, validation_size, write_json
+from sweeps import default_settings, run_sweep, sweep_parser, validation_size, write_json
 
-from mnist_sweep.config import load_settings
+from mnist_sweep.config import SAMPLERS
 from mnist_sweep.data import load_mnist, search_data
 
 EPOCH_SHARE = 0.40
@@ -29,11 +29,11 @@ def main() -> None:
     parser = sweep_parser(__doc__, "pruning", 10000, 10, "4 trials of up to 2 epochs on 1,000 images, 2,000 validation images")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--pruners", default="none,hyperband,halving", help="compared, the first as the reference")
-    parser.add_argument("--sampler", choices=("random", "tpe", "qmc"), help="default: the default sweep's")
+    parser.add_argument("--sampler", choices=SAMPLERS, help="default: the default sweep's")
     args = parser.parse_args()
     trials, limit, epochs = (4, 1000, 2) if args.quick else (args.trials, args.train_limit, args.max_epochs)
     data = search_data(load_mnist(args.data), validation_size(args.quick), 0, limit)
-    sampler = args.sampler or load_settings("mlp-optuna", {}).sampler  # found in sweeps/ as the CLI finds it
+    sampler = args.sampler or default_settings().sampler
     runs = [run_sweep(data, trials, sampler, pruner, 0, epochs) for pruner in args.pruners.split(",")]
     reference = runs[0]
     print(f"\n{trials} trials, {sampler} sampler seed 0, {limit} training images, epochs up to {epochs}")

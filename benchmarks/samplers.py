@@ -15,11 +15,10 @@ from __future__ import annotations
 import os
 import statistics
 
-from sweeps import run_sweeps, sweep_parser, validation_size, write_json
+from sweeps import default_settings, run_sweeps, sweep_parser, validation_size, write_json
 
-from mnist_sweep.config import load_settings
+from mnist_sweep.config import SAMPLERS
 
-SAMPLERS = ("tpe", "random", "qmc")
 CHECKPOINTS = (10, 20, 50)
 
 
@@ -29,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     seeds, limit, epochs, checkpoints = ((1, 1000, 1, (2, 4)) if args.quick
                                          else (args.seeds, args.train_limit, args.max_epochs, CHECKPOINTS))
-    pruner = load_settings("mlp-optuna", {}).pruner  # found in sweeps/ as the CLI finds it
+    pruner = default_settings().pruner
     jobs = [(checkpoints[-1], sampler, pruner, seed, epochs) for sampler in SAMPLERS for seed in range(seeds)]
     runs = run_sweeps(os.path.abspath(args.data), validation_size(args.quick), limit, jobs)
     table = {s: {n: statistics.mean(r["best_after"][n - 1] for r in runs if r["sampler"] == s) for n in checkpoints}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 
+from mnist_sweep.config import Settings, load_settings
 from mnist_sweep.data import load_mnist, search_data
 from mnist_sweep.engines.optuna import FINISHED, Objective, make_pruner, make_sampler, open_storage, optimize
 from mnist_sweep.memory import MemoryBudget
@@ -74,6 +75,12 @@ def _sweep(*job) -> dict:
     print(f"{result['sampler']} seed {result['seed']}: best {result['best']:.4f} in {result['seconds']:.0f} s",
           flush=True)
     return result
+
+
+def default_settings() -> Settings:
+    """The default MLP sweep's settings (sweeps/mlp-optuna.yaml, found as the CLI finds it), so a
+    benchmark compares against the sampler or pruner a user actually gets."""
+    return load_settings("mlp-optuna", {})
 
 
 def validation_size(quick: bool) -> int:
