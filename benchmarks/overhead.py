@@ -26,11 +26,12 @@ import keras
 import optuna
 
 from mnist_sweep.data import load_mnist, search_data
-from mnist_sweep.engines.optuna import Objective, finished_count, make_pruner, open_storage, optimize
-from mnist_sweep.memory import MemoryBudget
+from mnist_sweep.engines.optuna import Objective, optimize
+from mnist_sweep.engines.optuna_store import finished_count, make_pruner, open_storage
+from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.models import build_model
 from mnist_sweep.presets import load_presets
-from mnist_sweep.progress import Progress
+from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.training import EVAL_BATCH, schedule_callbacks

@@ -18,12 +18,13 @@ import optuna
 
 from mnist_sweep.config import Settings, load_settings
 from mnist_sweep.data import load_mnist, search_data
-from mnist_sweep.engines.optuna import FINISHED, Objective, make_pruner, make_sampler, open_storage, optimize
-from mnist_sweep.memory import MemoryBudget
-from mnist_sweep.progress import Progress
+from mnist_sweep.engines.optuna import Objective, optimize
+from mnist_sweep.engines.optuna_store import FINISHED, make_pruner, make_sampler, open_storage
+from mnist_sweep.runtime.memory import MemoryBudget
+from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
-from mnist_sweep.workers import threads_per_worker, use_threads
+from mnist_sweep.runtime.workers import threads_per_worker, use_threads
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

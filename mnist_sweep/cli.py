@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
+# Keras Tuner's chief serves gRPC while it starts worker processes, which exec at once: gRPC's
+# fork handlers have nothing to do, and would only say so on stderr at every start.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from mnist_sweep.config import PRUNERS, SAMPLERS, TUNERS, Settings, load_settings  # noqa: E402
-from mnist_sweep.errors import UserError  # noqa: E402
+from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, INTERRUPTED_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
+                                Recycle, SweepCannotGoOn, UserError)
 from mnist_sweep.files import find_file  # noqa: E402
-from mnist_sweep.memory import Recycle, restart, restart_command  # noqa: E402
-
-RECYCLE_EXIT = 75  # EX_TEMPFAIL: nothing is wrong, run the same command again to go on
+from mnist_sweep.runtime.memory import restart, restart_command  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +104,11 @@ def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
                         "go on in a fresh process, same PID: Keras keeps ~7 MB of every model it built")
 
 
+def _workers_arg(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("--workers", type=_positive_int, help=text)
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the sweep for the processes it starts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mnist-sweep", description="Hyperparameter sweeps for Keras models on MNIST.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -113,11 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(ahead of TPE after 50 trials in benchmarks/samplers.py), tpe for CNNs")
     run.add_argument("--pruner", choices=PRUNERS, help="default: the sweep file's; halving for MLPs "
                      "(after epochs 1, 3, 9 and 27 only the best third of the trials go on), hyperband for CNNs")
-    run.add_argument("--workers", type=_positive_int,
-                     help="trials at once, each in its own process with cores/N threads (default: 2; on two "
-                          "cores two processes of one thread train MLP trials 2x faster than one of two, "
-                          "benchmarks/parallel.py)")
-    run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the sweep for the processes it starts
+    _workers_arg(run, "trials at once, each in its own process with cores/N threads (default: 2; on two "
+                      "cores two processes of one thread train MLP trials 2x faster than one of two, "
+                      "benchmarks/parallel.py)")
     kt = sub.add_parser(
         "kerastuner", help="the same sweep with Keras Tuner, recorded and finished the same way",
         description="Warm start: the random, bayesian and hyperband tuners try the notebooks' presets "
@@ -127,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(kt, kerastuner=True)
     kt.add_argument("--tuner", choices=TUNERS, help="Keras Tuner's search (default: hyperband); grid needs a "
                                                     "space of choices and stepped ranges")
+    _workers_arg(kt, "trials at once in Keras Tuner's distributed mode: this process is the chief holding the "
+                     "oracle (gRPC on 127.0.0.1), N worker processes with cores/N threads run its trials "
+                     "(default: 1). Hyperband promotes a round's best only when the whole round has ended, "
+                     "so its workers wait for the round's slowest trial; bayesian fits its model on the chief "
+                     "between trials; a killed worker's trial runs again in its replacement")
     final = sub.add_parser("final", help="retrain a finished study's best on all training images, test once")
     _store_args(final)
     final.add_argument("--force", action="store_true", help="evaluate on the test set again (recorded)")
@@ -172,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ui":
             return _ui(args)
-        from mnist_sweep import commands, signals  # heavy: TensorFlow, Optuna, MLflow
+        from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
+        from mnist_sweep.runtime import signals
 
-        handler = {"optuna": commands.sweep, "kerastuner": commands.kerastuner, "final": commands.final,
+        handler = {"optuna": commands.sweep, "kerastuner": commands.sweep, "final": commands.final,
                    "export": commands.export, "baselines": commands.baselines,
                    "predict": commands.predict, "report": commands.report}[args.command]
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
@@ -185,11 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         return _recycle(grown, restart_command(argv, settings.timeout, started), program)
     except UserError as err:
         print(f"mnist-sweep: error: {err}", file=sys.stderr)
-        return 2
+        return USER_ERROR_EXIT
+    except SweepCannotGoOn as err:
+        print(f"mnist-sweep: the sweep cannot go on: {err}", file=sys.stderr)
+        return CANNOT_GO_ON_EXIT
     except KeyboardInterrupt:
         if getattr(args, "worker", None) is None:  # a worker's sweep process says it for all of them
             print(f"\ninterrupted; resume with: python -m mnist_sweep {' '.join(argv)}", file=sys.stderr)
-        return 130
+        return INTERRUPTED_EXIT
 
 
 def _recycle(grown: Recycle, command: list[str], program: bool) -> int:

@@ -41,10 +41,7 @@ class Settings:
     warm_start: bool = True          # enqueue the notebooks' presets that fit the space first
     max_mflops: float | None = None  # refuse sampled models dearer than this per image
     recycle_mb: float = 150.0        # growth after which a sweep continues in a fresh process
-    # Trials at once, each in its own process with cores/workers TensorFlow threads. Measured by
-    # benchmarks/parallel.py on 2 cores: 2 processes of 1 thread trained MLP trials 2x faster than
-    # 1 process of 2 threads (small matrix products do not share out over threads well).
-    workers: int = 2
+    workers: int | None = None       # trials at once, each in its own process: see worker_processes
 
     @property
     def study(self) -> str:
@@ -52,6 +49,18 @@ class Settings:
             return self.study_name
         engine = "optuna" if self.engine == "optuna" else f"kt-{self.tuner}"
         return f"{Path(self.space).stem}-{engine}"
+
+    @property
+    def worker_processes(self) -> int:
+        """Trials at once, each in its own process with cores/workers TensorFlow threads.
+
+        Optuna: 2. Measured by benchmarks/parallel.py on 2 cores, 2 processes of 1 thread trained
+        MLP trials 2x faster than 1 process of 2 threads (small matrix products do not share
+        out over threads well). Keras Tuner: 1, as before its workers existed; its Hyperband
+        makes workers wait for each round's last trial before promoting."""
+        if self.workers is not None:
+            return self.workers
+        return 2 if self.engine == "optuna" else 1
 
     @property
     def storage_url(self) -> str:

@@ -1,5 +1,30 @@
-"""The one exception type the CLI turns into a one-line message and exit code 2."""
+"""The exceptions that end a command, each with its exit code; the CLI turns them into one line.
+
+A trial's own failures (pruned, refused, diverged) are not here: the search catches them and
+goes on (`trials.py`). These stop the command itself.
+"""
+
+from __future__ import annotations
+
+USER_ERROR_EXIT = 2    # bad input: fix it and run again
+CANNOT_GO_ON_EXIT = 3  # the search itself cannot progress (every trial fails, every model refused)
+RECYCLE_EXIT = 75      # EX_TEMPFAIL: nothing is wrong, run the same command again to go on
+INTERRUPTED_EXIT = 130
 
 
 class UserError(Exception):
     """Bad input from the user: the message says what is wrong and how to fix it."""
+
+
+class SweepCannotGoOn(Exception):
+    """The search cannot progress: its last trials all failed, or the cost limit refuses
+    nearly every sampled model. Nothing is lost; the message says what to change."""
+
+
+class Recycle(Exception):
+    """Raised between trials when the process has grown past its memory budget (runtime/memory.py):
+    the same command goes on in a fresh process."""
+
+    def __init__(self, baseline_mb: float, now_mb: float, trials: int):
+        super().__init__(f"memory grew from {baseline_mb:.0f} MB after this process's first trial "
+                         f"to {now_mb:.0f} MB after its trial {trials}")

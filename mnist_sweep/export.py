@@ -15,21 +15,18 @@ from mnist_sweep.errors import UserError
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 FILES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite", "onnx": "model.onnx"}
-METRIC_KEYS = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size",
-               "evaluated_at", "run_id", "model_uri")
 
 
-def write_export(folder: Path, model: Any, record: dict[str, Any], space: dict[str, Any],
-                 extra: dict[str, Any], formats: tuple[str, ...] = ("keras",)) -> Path:
+def write_export(folder: Path, model: Any, params: dict[str, Any], space: dict[str, Any],
+                 metrics: dict[str, Any], formats: tuple[str, ...] = ("keras",)) -> Path:
     """The model in `formats`, params.json, search_space.yaml and metrics.json in `folder`."""
     partial = folder / ".partial"  # written aside first, so a failure leaves the old export intact
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     for name in formats:
         _WRITERS[name](model, partial / FILES[name])
-    (partial / "params.json").write_text(json.dumps(record["params"], indent=2, sort_keys=True) + "\n")
+    (partial / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
     (partial / "search_space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
-    metrics = {k: record[k] for k in METRIC_KEYS if k in record} | extra
     (partial / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     for path in partial.iterdir():
         if (folder / path.name).is_dir():  # a savedmodel folder from an earlier export

@@ -50,3 +50,10 @@ def select(presets: list[Preset], only: str | None) -> list[Preset]:
     if not chosen:
         raise UserError(f"unknown preset '{only}'; choose one of: {', '.join(p.name for p in presets)}")
     return chosen
+
+
+def announce_warm_start(names: list[str]) -> None:
+    """Say which presets a new sweep tries first (the same words for both engines)."""
+    if names:
+        print(f"warm start: the first {len(names)} trials are the notebooks' presets that fit this space "
+              f"({', '.join(names)}); --no-warm-start skips them")

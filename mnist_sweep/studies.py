@@ -1,18 +1,27 @@
-"""What the steps after a search need from a study, whichever engine ran it.
+"""The records of a study and of its trials, whichever engine ran them, and what the steps after
+a search need of a study.
 
-The final step, the export and the report read a study through this small interface, so
-an Optuna study and a Keras Tuner project go through the same code.
+`TrialOutcome` is the one record of how a trial ended: the shared trial runner returns it, each
+engine stores it in its own way, the progress display, the final retrain and the report read it.
+
+`StudyRecord` is the one owner of a study's metadata: its space, the settings its trials were
+made under, the data digest, the MLflow parent run and the final result with its history.
+Each engine stores it in its own way (Optuna's study user attributes, a Keras Tuner project's
+study.json) under the keys `to_dict` gives, which are those of the first versions, so their
+studies still load. The final step, the export and the report read it through `Study`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from mnist_sweep.config import Settings
 from mnist_sweep.errors import UserError
 from mnist_sweep.space import SearchSpace
-
+from mnist_sweep.runtime.workers import WORKER
 
 # On the final run: its model's digit for each test image, the true digits, and the first
 # misclassified images, so the report draws its test-set plots without reading the test set.
@@ -20,48 +29,199 @@ TEST_RESULTS = "test_results.npz"
 GRID_IMAGES = 32
 
 
-@dataclass(frozen=True)
-class Best:
-    """The best trial, as the final retrain needs it."""
+COUNTED = ("completed", "pruned")  # the outcomes that count towards a study's --trials
+
+
+@dataclass
+class TrialOutcome:
+    """How one trial ended: completed, pruned, refused (over the cost limit, untrained) or failed."""
 
     number: int
-    value: float
+    outcome: str
     params: dict[str, Any]
-    epochs: int                              # the epochs its model trained, replayed by the retrain
-    learning_rates: list[float] | None = None  # its per-epoch rates, when it annealed
+    value: float | None = None      # its last validation accuracy (a pruned trial's where it stopped)
+    epochs: int = 0                 # the epochs its model trained, a Hyperband parent's included
+    seconds: float = 0.0
+    learning_rates: list[float] = field(default_factory=list)  # per epoch: the retrain replays them
+    reason: str | None = None       # why it was pruned, refused or failed
+    preset: str | None = None       # the notebook preset a warm-start trial ran
+    worker: str = WORKER
+    mflops: float | None = None     # a refused model's cost per image
+    run_id: str | None = None
+
+    @property
+    def counts(self) -> bool:
+        return self.outcome in COUNTED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrialOutcome:
+        return cls(**_known(cls, values))
+
+
+def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` without keys `cls` does not have: a newer version may have added some."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in values.items() if k in names}
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What a study's trials were made under. The protocol must match on resume; the sampler and
+    pruner are noted only (they may change: the trials stay comparable)."""
+
+    seed: int
+    validation_size: int
+    train_limit: int | None
+    trial_images: int | None
+    experiment: str
+    tuner: str | None = None      # Keras Tuner's oracle: checked like the protocol
+    sampler: str | None = None    # Optuna's: noted
+    pruner: str | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> StudySettings:
+        engine = {"tuner": settings.tuner} if settings.engine == "kerastuner" else {
+            "sampler": settings.sampler, "pruner": settings.pruner}
+        return cls(settings.seed, settings.validation_size, settings.train_limit, settings.trial_images,
+                   settings.experiment, **engine)
+
+    def protocol(self) -> dict[str, Any]:
+        checked = {"seed": self.seed, "validation_size": self.validation_size, "train_limit": self.train_limit,
+                   "trial_images": self.trial_images}
+        return checked | ({"tuner": self.tuner} if self.tuner is not None else {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("train_limit", "trial_images")}
+
+
+@dataclass(frozen=True)
+class FinalRecord:
+    """One evaluation of a study's retrained best on the test set."""
+
+    trial: int
+    val_accuracy: float
+    params: dict[str, Any]
+    epochs: int
+    train_size: int
+    test_accuracy: float
+    test_loss: float
+    run_id: str
+    forced: bool
+    evaluations: int              # this evaluation's number: 1 unless forced again
+    evaluated_at: str
+    model_uri: str | None = None  # the logged MLflow model, once it is logged
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def metrics(self, study: str, data_digest: str | None) -> dict[str, Any]:
+        """What an export's metrics.json says of the model beside it."""
+        keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "evaluated_at",
+                "run_id", "model_uri")
+        values = self.to_dict()
+        return {k: values[k] for k in keys if values[k] is not None} | {"study": study, "data_digest": data_digest}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FinalRecord:
+        return cls(**_known(cls, values))
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    space: dict[str, Any]
+    space_fingerprint: str
+    settings: StudySettings
+    data_digest: str | None = None
+    parent_run_id: str | None = None
+    final: FinalRecord | None = None
+    final_history: tuple[FinalRecord, ...] = field(default_factory=tuple)
+
+    def with_final(self, final: FinalRecord) -> StudyRecord:
+        return replace(self, final=final, final_history=(*self.final_history, final))
+
+    def to_dict(self) -> dict[str, Any]:
+        values = {"space_fingerprint": self.space_fingerprint, "space": self.space,
+                  "settings": self.settings.to_dict(), "data_digest": self.data_digest,
+                  "mlflow_parent_run_id": self.parent_run_id,
+                  "final": self.final.to_dict() if self.final else None,
+                  "final_history": [f.to_dict() for f in self.final_history]}
+        return {k: v for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StudyRecord | None:
+        """The record as stored, or None for a study that has not begun (no space recorded)."""
+        if "space_fingerprint" not in values:
+            return None
+        final = values.get("final")
+        return cls(space=values["space"], space_fingerprint=values["space_fingerprint"],
+                   settings=StudySettings(**_known(StudySettings, values["settings"])),
+                   data_digest=values.get("data_digest"), parent_run_id=values.get("mlflow_parent_run_id"),
+                   final=FinalRecord.from_dict(final) if final else None,
+                   final_history=tuple(FinalRecord.from_dict(f) for f in values.get("final_history", [])))
 
 
 class Study(Protocol):
+    """A study as the steps after the search see it, whichever engine ran it."""
+
     name: str
 
-    @property
-    def attrs(self) -> dict[str, Any]:
-        """What the sweep recorded: settings, space, data digest, parent run, final result."""
+    def record(self) -> StudyRecord:
+        """What the sweep recorded; a UserError for a study that has not begun."""
 
-    def set_attr(self, key: str, value: Any) -> None: ...
+    def save(self, record: StudyRecord) -> None:
+        """Store `record` (only what changed is written)."""
 
-    def best(self) -> Best:
-        """The best finished trial; a UserError when there is none yet."""
+    def best(self) -> TrialOutcome:
+        """The best completed trial; a UserError when there is none yet."""
+
+    def outcomes(self) -> list[TrialOutcome]:
+        """Every trial that ended, in number order."""
+
+    def finished(self) -> int:
+        """The trials that count towards --trials (the engine's rule)."""
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """One process at a time on the study's shared steps (the final one), wherever they run."""
 
 
-def begin_or_resume(study: Study, space: SearchSpace, settings: Settings, checked: dict[str, Any],
-                    noted: dict[str, Any]) -> None:
-    """Record what a new study was made with; refuse to resume one made differently.
+def changed(record: StudyRecord, stored: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The stored keys whose values `record` changes: what an engine writes to save it."""
+    for key, value in record.to_dict().items():
+        if stored.get(key) != value:
+            yield key, value
 
-    Trials of one study must be comparable: same space, same split, same training images, and
-    the engine settings in `checked` (Keras Tuner's oracle). `noted` is recorded, not checked.
-    """
-    protocol = {"seed": settings.seed, "validation_size": settings.validation_size,
-                "train_limit": settings.train_limit, "trial_images": settings.trial_images, **checked}
-    if "space_fingerprint" not in study.attrs:
-        study.set_attr("space_fingerprint", space.fingerprint())
-        study.set_attr("space", space.to_dict())
-        study.set_attr("settings", {**protocol, **noted, "experiment": settings.experiment})
-    if study.attrs["space_fingerprint"] != space.fingerprint():
+
+def begin_or_resume(study: Study, stored: dict[str, Any], space: SearchSpace, settings: Settings,
+                    digest: str | None) -> StudyRecord:
+    """Record what a new study is made with; refuse to resume one made differently.
+
+    Trials of one study must be comparable: same space, same split, same training images, same
+    data (unless `digest` is None: not known yet), and for Keras Tuner the same oracle."""
+    mine = StudySettings.of(settings)
+    record = StudyRecord.from_dict(stored)
+    if record is None:
+        record = StudyRecord(space.to_dict(), space.fingerprint(), mine)
+        study.save(record)
+    if record.space_fingerprint != space.fingerprint():
         raise UserError(f"study '{study.name}' was made with another search space; "
                         "use a new --study-name or the original space and --max-epochs")
-    recorded = study.attrs["settings"]
-    for key, value in protocol.items():
+    recorded = record.settings.protocol()
+    for key, value in mine.protocol().items():
         if recorded.get(key, value) != value:
             raise UserError(f"study '{study.name}' was run with {key}={recorded[key]}, not {value}; "
                             f"pass the same value or use a new --study-name")
+    return record if digest is None else check_digest(study, record, digest)
+
+
+def check_digest(study: Study, record: StudyRecord, digest: str) -> StudyRecord:
+    """Refuse other data than a study's trials saw; record it where it was not recorded yet."""
+    if record.data_digest is None:
+        record = replace(record, data_digest=digest)
+        study.save(record)
+    elif record.data_digest != digest:
+        raise UserError(f"study '{study.name}' was run on other data (digest {record.data_digest[:12]}…); "
+                        "pass the same --data or use a new --study-name")
+    return record

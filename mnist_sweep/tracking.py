@@ -25,7 +25,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from mnist_sweep.config import sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
-from mnist_sweep.memory import Recycle
+from mnist_sweep.errors import Recycle
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # the report's reads are tiny
 # MLflow announces on stderr each time it creates or checks its SQLite tables: noise here.

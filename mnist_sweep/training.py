@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from mnist_sweep import signals
+from mnist_sweep.runtime import signals
 from mnist_sweep.models import build_model
 
 EVAL_BATCH = 1024  # evaluation has no gradients, so a large batch is simply faster
@@ -27,8 +27,9 @@ class TrainingDiverged(Exception):
 
 
 @dataclass
-class Start:
-    """Where training continues from: weights saved after `epoch` epochs (Hyperband's promotions)."""
+class Resume:
+    """Training that resumes from weights saved after `epoch` epochs (Keras Tuner's Hyperband
+    promotes a trial by training its parent's model on)."""
 
     weights: str
     epoch: int
@@ -71,10 +72,10 @@ class _Hook(keras.callbacks.Callback):
 def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
         validation: tuple[np.ndarray, np.ndarray] | None = None, hook: EpochHook | None = None,
         seed: int = 0, epochs: int | None = None, learning_rates: list[float] | None = None,
-        on_built: Callable[[keras.Model], None] | None = None, start: Start | None = None) -> FitResult:
+        on_built: Callable[[keras.Model], None] | None = None, resume: Resume | None = None) -> FitResult:
     """Build a fresh model from `params` and train it; `hook(epoch, metrics)` runs after each epoch.
 
-    `start` continues from saved weights at a later epoch, as Keras Tuner's Hyperband does.
+    `resume` continues from saved weights at a later epoch, as Keras Tuner's Hyperband does.
 
     `learning_rates` replays a recorded per-epoch schedule: a retrain without a validation set
     cannot anneal on a plateau, so it repeats what the trial did.
@@ -84,14 +85,14 @@ def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
     model = build_model(kind, params)
     if on_built is not None:  # e.g. refuse a model too costly to train, without building it twice
         on_built(model)
-    if start is not None:  # the optimizer is built first so its moments are restored too
+    if resume is not None:  # the optimizer is built first so its moments are restored too
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(start.weights)
+        model.load_weights(resume.weights)
     recorder = _Hook(hook)
     callbacks = schedule_callbacks(params, validation is not None, learning_rates) + [recorder]
     began = time.perf_counter()
     model.fit(x, y, batch_size=int(params["batch_size"]), epochs=int(epochs or params["epochs"]),
-              initial_epoch=start.epoch if start else 0, validation_data=validation,
+              initial_epoch=resume.epoch if resume else 0, validation_data=validation,
               validation_batch_size=EVAL_BATCH, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - began
     epochs_run = len(recorder.history.get("train_loss", []))

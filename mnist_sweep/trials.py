@@ -1,7 +1,10 @@
-"""One trial, whichever engine chose it: its nested MLflow run, its cost check, its training.
+"""One trial, whichever engine chose it: its nested MLflow run, its cost check, its training,
+ending in the one record of how it ended (`studies.TrialOutcome`).
 
 Both engines call `TrialRunner.run`, so an Optuna trial and a Keras Tuner trial write the
 same parameters, metrics, tags and outcome, and can sit side by side in MLflow's compare view.
+Each engine maps the outcome to its own states in a few lines; the progress display, the final
+retrain and the report read the outcome, never an engine's own attribute names.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnist_sweep.data import SearchData
-from mnist_sweep.memory import resident_mb
 from mnist_sweep.models import forward_mflops, model_mflops
+from mnist_sweep.runtime.memory import resident_mb
+from mnist_sweep.runtime.workers import WORKER
 from mnist_sweep.space import SearchSpace
+from mnist_sweep.studies import TrialOutcome
 from mnist_sweep.tracking import Tracker, failure
-from mnist_sweep.training import EpochHook, FitResult, Start, fit, parameter_count
-
+from mnist_sweep.training import EpochHook, Resume, fit, parameter_count
 
 class Stopped(Exception):
     """The engine ended the trial early (pruning): its run is recorded as pruned, not failed."""
@@ -29,6 +33,14 @@ class OverBudget(Stopped):
     def __init__(self, mflops: float, limit: float):
         super().__init__(f"needs {mflops:.3g} MFLOPs per image, over max_mflops {limit:g}")
         self.mflops = float(f"{mflops:.3g}")
+
+
+class TrialEnded(Exception):
+    """A trial that did not complete; the engine maps `outcome` to its own state."""
+
+    def __init__(self, outcome: TrialOutcome):
+        super().__init__(outcome.reason or outcome.outcome)
+        self.outcome = outcome
 
 
 @dataclass
@@ -43,47 +55,86 @@ class TrialRunner:
     seed: int
     max_mflops: float | None = None
 
-    def run(self, number: int, params: dict[str, Any], tags: dict[str, str] | None = None,
+    def run(self, number: int, params: dict[str, Any], preset: str | None = None,
             report: EpochHook | None = None, on_run: Callable[[str], None] | None = None,
-            start: Start | None = None) -> FitResult:
-        """Train `params` as trial `number`; `report(epoch, metrics)` may raise Stopped to prune."""
+            resume: Resume | None = None, on_trained: Callable[[Any], None] | None = None) -> TrialOutcome:
+        """Train `params` as trial `number`; `report(epoch, metrics)` may raise Stopped to prune.
+
+        `on_run(run_id)` runs once its MLflow run exists, `on_trained(model)` once its model has
+        trained. Returns the outcome of a completed trial; raises TrialEnded with the outcome of
+        any other (a Ctrl-C passes through, its run closed as killed)."""
+        began = time.perf_counter()
+        tags = {**self.tags, "trial": str(number), "run_kind": "trial", "worker": WORKER}
         run_id = self.tracker.start_child(self.parent_id, f"trial-{number:03d}", params,
-                                          {**self.tags, **(tags or {}), "trial": str(number), "run_kind": "trial"})
+                                          {**tags, **({"preset": preset} if preset else {})})
         if on_run is not None:
             on_run(run_id)
-        epochs = [start.epoch if start else 0]
+        seen = _Seen(resume.epoch if resume else 0)
+        outcome = TrialOutcome(number, "completed", params, preset=preset, run_id=run_id)
+        try:
+            model = self._fit(run_id, number, params, seen, report, resume)
+            if on_trained is not None:
+                on_trained(model)
+        except BaseException as err:
+            self._end(seen.fill(outcome, time.perf_counter() - began, err), None)
+            if isinstance(err, Exception):
+                raise TrialEnded(outcome) from err
+            raise
+        return self._end(seen.fill(outcome, time.perf_counter() - began), parameter_count(model))
 
+    def _fit(self, run_id: str, number: int, params: dict[str, Any], seen: _Seen, report: EpochHook | None,
+             resume: Resume | None) -> Any:
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            epochs[0] = epoch
+            seen.add(epoch, metrics)
             self.tracker.log_metrics(run_id, metrics, step=epoch)
             if report is not None:
                 report(epoch, metrics)
 
-        began = time.perf_counter()
-        try:
-            result = fit(self.space.model, params, self.data.x_train, self.data.y_train,
-                         validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=self.seed + number,
-                         on_built=lambda model: self._check_cost(run_id, forward_mflops(model)), start=start)
-        except BaseException as err:
-            self._record(run_id, epochs[0], time.perf_counter() - began, None)
-            self.tracker.end_run(run_id, *(("pruned", str(err)) if isinstance(err, Stopped) else failure(err)))
-            raise
-        self._record(run_id, epochs[0], result.seconds, parameter_count(result.model))
-        self.tracker.end_run(run_id, "completed")
-        return result
+        return fit(self.space.model, params, self.data.x_train, self.data.y_train,
+                   validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=self.seed + number,
+                   on_built=lambda model: self._check_cost(run_id, model), resume=resume).model
+
+    def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:
+        """Close the trial's run as its outcome says (a refused model is a pruned run, as ever)."""
+        # The process's memory after each trial, so growth over a long sweep shows in MLflow.
+        metrics = {"epochs_run": outcome.epochs, "duration_s": outcome.seconds, "rss_mb": resident_mb()}
+        if n_params is not None:
+            metrics["parameter_count"] = n_params
+        self.tracker.log_metrics(outcome.run_id, metrics, step=outcome.epochs)
+        status = "pruned" if outcome.outcome == "refused" else outcome.outcome
+        self.tracker.end_run(outcome.run_id, status, outcome.reason)
+        return outcome
 
     def affordable(self, params: dict[str, Any]) -> bool:
         return self.max_mflops is None or model_mflops(self.space.model, params) <= self.max_mflops
 
-    def _check_cost(self, run_id: str, mflops: float) -> None:
+    def _check_cost(self, run_id: str, model: Any) -> None:
         """Log the model's cost; refuse it untrained when it is over the sweep's limit."""
+        mflops = forward_mflops(model)
         self.tracker.log_metrics(run_id, {"mflops": mflops}, step=0)
         if self.max_mflops is not None and mflops > self.max_mflops:
             raise OverBudget(mflops, self.max_mflops)
 
-    def _record(self, run_id: str, epochs: int, seconds: float, n_params: int | None) -> None:
-        # The process's memory after each trial, so growth over a long sweep shows in MLflow.
-        metrics = {"epochs_run": epochs, "duration_s": seconds, "rss_mb": resident_mb()}
-        if n_params is not None:
-            metrics["parameter_count"] = n_params
-        self.tracker.log_metrics(run_id, metrics, step=epochs)
+
+class _Seen:
+    """What the epochs of one trial showed so far: enough to say how it ended at any point."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+        self.value: float | None = None
+        self.learning_rates: list[float] = []
+
+    def add(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.epoch, self.value = epoch, metrics["val_accuracy"]
+        self.learning_rates.append(metrics["learning_rate"])
+
+    def fill(self, outcome: TrialOutcome, seconds: float, err: BaseException | None = None) -> TrialOutcome:
+        outcome.value, outcome.epochs, outcome.seconds = self.value, self.epoch, round(seconds, 2)
+        outcome.learning_rates = list(self.learning_rates)
+        if isinstance(err, OverBudget):
+            outcome.outcome, outcome.reason, outcome.mflops = "refused", str(err), err.mflops
+        elif isinstance(err, Stopped):
+            outcome.outcome, outcome.reason = "pruned", str(err)
+        elif err is not None:
+            outcome.outcome, outcome.reason = failure(err)
+        return outcome

@@ -138,11 +138,13 @@ def completed_optuna(cwd: Path, study: str) -> int:
 
 
 def completed_kerastuner(cwd: Path, study: str) -> int:
-    try:
-        trials = json.loads((cwd / "mlruns" / "keras-tuner" / study / "study.json").read_text())["trials"]
-    except (OSError, KeyError, ValueError):  # not written yet
-        return 0
-    return sum(t["outcome"] == "completed" for t in trials.values())
+    outcomes = []
+    for path in (cwd / "mlruns" / "keras-tuner" / study / "outcomes").glob("*.json"):  # one file per trial
+        try:
+            outcomes.append(json.loads(path.read_text())["outcome"])
+        except (OSError, KeyError, ValueError):  # not written yet
+            pass
+    return outcomes.count("completed")
 
 
 def wait_for_finished(cwd: Path, study: str, count: int, process: subprocess.Popen, limit: float = 600,
@@ -307,3 +309,57 @@ def test_baselines_command_trains_a_preset_on_real_data(real_data, tmp_path):
     row = next(line for line in done.stdout.splitlines() if line.startswith("nb002-mlp-32-64"))
     reported, val_accuracy, test_accuracy = (float(v) for v in row.split()[2:5])
     assert reported == 0.96 and val_accuracy > 0.85 and test_accuracy > 0.85
+
+
+KT_QUICK = ["--tuner", "random", "--train-limit", "3000", "--validation-size", "2000", "--max-epochs", "2",
+            "--no-warm-start"]
+
+
+def test_keras_tuner_on_two_workers_runs_each_trial_once_in_two_processes(real_data, tmp_path):
+    done = cli(tmp_path, "kerastuner", "--trials", "6", "--workers", "2", "--study-name", "ktw",
+               "--data", str(real_data), *KT_QUICK)
+    assert done.returncode == 0, done.stderr[-2000:]
+    kinds = runs(tmp_path, "ktw")
+    assert sorted(int(r.data.tags["trial"]) for r in kinds["trial"]) == list(range(6))  # each logged once
+    assert all(r.info.status == "FINISHED" for r in kinds["trial"])  # none left RUNNING
+    workers = {r.data.tags["worker"] for r in kinds["trial"]}
+    assert len(workers) == 2 and all(w.partition(":")[2].isdigit() for w in workers)  # host:pid
+    (parent,), (final,) = kinds["study"], kinds["final"]
+    assert parent.info.status == final.info.status == "FINISHED"
+    assert completed_kerastuner(tmp_path, "ktw") == 6
+
+
+def running_trial_run(cwd: Path, study: str, process: subprocess.Popen):
+    """A trial run in progress in one of the sweep's workers, once there is one."""
+    while True:
+        assert process.poll() is None, process.stderr.read()[-2000:]
+        try:
+            running = [r for r in runs(cwd, study)["trial"] if r.info.status == "RUNNING"]
+        except Exception:  # the store is not created yet
+            running = []
+        if running:
+            return running[0]
+        time.sleep(0.2)
+
+
+def test_a_killed_keras_tuner_worker_is_replaced_and_its_trial_runs_again(real_data, tmp_path):
+    args = ["kerastuner", "--trials", "6", "--workers", "2", "--study-name", "ktk", "--data", str(real_data),
+            *KT_QUICK, "--train-limit", "10000", "--max-epochs", "3"]
+    process = cli(tmp_path, *args, popen=True)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    while True:  # kill a worker in the middle of a trial (the run was still RUNNING once its process was gone)
+        victim = running_trial_run(tmp_path, "ktk", process)
+        os.kill(int(victim.data.tags["worker"].partition(":")[2]), signal.SIGKILL)
+        time.sleep(0.5)
+        if client.get_run(victim.info.run_id).info.status in ("RUNNING", "FAILED"):
+            break
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-2000:]
+    assert "ended with exit -9" in stderr
+    kinds = runs(tmp_path, "ktk")
+    finished = sorted(int(r.data.tags["trial"]) for r in kinds["trial"] if r.info.status == "FINISHED")
+    assert finished == list(range(6))  # the search completed, each trial finished once
+    killed = client.get_run(victim.info.run_id)
+    assert killed.info.status == "FAILED" and killed.data.tags["trial"] in {str(n) for n in finished}  # run again
+    assert not [r for r in kinds["trial"] if r.info.status == "RUNNING"]
+    assert len(kinds["final"]) == 1 and kinds["study"][0].info.status == "FINISHED"

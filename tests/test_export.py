@@ -58,7 +58,7 @@ def test_every_format_round_trips_with_the_same_digits_on_1000_test_images(real_
     x = scale(mnist.x_test[:1000])
     digits = model.predict(x, verbose=0).argmax(axis=1)
 
-    folder = write_export(tmp_path, model, {"params": CNN}, {"model": "cnn"}, {}, FORMATS)
+    folder = write_export(tmp_path, model, CNN, {"model": "cnn"}, {}, FORMATS)
     runtimes = {"keras": run_keras, "savedmodel": run_savedmodel, "tflite": run_tflite, "onnx": run_onnx}
     for name in FORMATS:
         assert np.array_equal(runtimes[name](folder / FILES[name], x).argmax(axis=1), digits), name

@@ -43,7 +43,7 @@ def test_no_trial_reads_the_test_images(engine, tiny_mnist, tmp_path, monkeypatc
                         validation_size=60, max_epochs=1, warm_start=False, study_name="guard",
                         storage=str(tmp_path / "kt") if engine == "kerastuner" else f"sqlite:///{tmp_path}/o.db",
                         tracking_uri=f"sqlite:///{tmp_path}/m.db", export_dir=str(tmp_path / "export"))
-    run = commands.kerastuner if engine == "kerastuner" else commands.sweep
+    run = commands.sweep  # the engine is the settings'
     assert run(settings, argparse.Namespace(worker=None, argv=[])) == 0  # one process: the tripwire is in this one
     assert Tripwire.reads, "the final step must read the test set, or this guard tests nothing"
     assert all(Tripwire.reads), "the test images were read outside the final step"

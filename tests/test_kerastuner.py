@@ -12,8 +12,9 @@ from mlflow.tracking import MlflowClient
 from mnist_sweep.config import Settings
 from mnist_sweep.data import search_data
 from mnist_sweep.engines import kerastuner as kt_engine
+from mnist_sweep.engines import kerastuner_space as kt_space
 from mnist_sweep.engines.optuna import Objective
-from mnist_sweep.progress import Progress
+from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.trials import TrialRunner
@@ -21,12 +22,12 @@ from mnist_sweep.trials import TrialRunner
 
 def test_the_cnn_space_becomes_conditional_keras_tuner_hyperparameters():
     space = load_space("cnn")
-    hp = kt_engine.declare(space)
-    oracle = kt_engine.make_oracle(Settings(engine="kerastuner", tuner="random", space="cnn"), space)
+    hp = kt_space.declare(space)
+    oracle = kt_space.make_oracle(Settings(engine="kerastuner", tuner="random", space="cnn"), space)
     seen_blocks = set()
     for _ in range(40):
         values = oracle._random_values()
-        params = space.sample(kt_engine._Chosen(values))
+        params = space.sample(kt_space.Chosen(values))
         assert space.contains(params)  # exactly the active names, each in its range
         assert set(values) == set(params)  # Keras Tuner chose nothing the model ignores
         blocks = params["n_blocks"]
@@ -39,7 +40,7 @@ def test_the_cnn_space_becomes_conditional_keras_tuner_hyperparameters():
 
 def test_hyperband_leaves_the_epochs_to_its_brackets():
     space = load_space("mlp").with_max_epochs(9)
-    oracle = kt_engine.make_oracle(Settings(engine="kerastuner", tuner="hyperband"), space)
+    oracle = kt_space.make_oracle(Settings(engine="kerastuner", tuner="hyperband"), space)
     assert "epochs" not in {p.name for p in oracle.hyperparameters.space}
     assert oracle.max_epochs == 9
 
@@ -71,7 +72,7 @@ def test_both_engines_write_the_same_mlflow_schema_for_the_same_space(tiny_mnist
             project = kt_engine.open_project(settings, space)
             runner = TrialRunner(space, data, tracker, parent, tags, seed=0)
             with Progress(4, 0) as progress:
-                kt_engine.search(settings, project, runner, progress, [])
+                kt_engine.run_search(settings, project, runner, progress, [])
             assert project.finished() == 4 and project.best().value == max(
                 t["value"] for t in project.trials.values())
         runs = _runs(tracker)
@@ -93,12 +94,12 @@ def test_a_resumed_hyperband_project_continues_promoted_trials_from_saved_weight
     runner = TrialRunner(space, data, tracker, parent, {"engine": "keras-tuner"}, seed=0)
     project = kt_engine.open_project(settings, space)
     with Progress(3, 0) as progress:
-        kt_engine.search(settings, project, runner, progress, [])
+        kt_engine.run_search(settings, project, runner, progress, [])
     assert project.finished() == 3
     more = Settings(engine="kerastuner", tuner="hyperband", trials=6, storage=str(tmp_path / "kt"))
     project = kt_engine.open_project(more, space)  # a new process would read it back from disk
     with Progress(6, 3) as progress:
-        kt_engine.search(more, project, runner, progress, [])
+        kt_engine.run_search(more, project, runner, progress, [])
     trials = project.trials
     assert len(trials) == 6 and sorted(t["epochs"] for t in trials.values()) == [1, 1, 1, 3, 3, 3]
     assert len(trials["3"]["learning_rates"]) == 3  # its parent's first epoch, then its own two
@@ -116,7 +117,7 @@ def test_a_timeout_stops_starting_trials(tiny_mnist, tmp_path):
     settings = Settings(engine="kerastuner", tuner="random", trials=50, timeout=0.5, storage=str(tmp_path / "kt"))
     project = kt_engine.open_project(settings, space)
     with Progress(50, 0) as progress:
-        kt_engine.search(settings, project, runner, progress, [])
+        kt_engine.run_search(settings, project, runner, progress, [])
     assert 1 <= project.finished() <= 2  # the trial under way when time ran out still finishes
 
 
@@ -142,10 +143,10 @@ def test_a_trial_killed_after_its_run_ended_but_before_keras_tuner_saved_it_has_
 
     monkeypatch.setattr(kt_engine.SweepTuner, "on_trial_end", killed_on_second_end)
     with Progress(2, 0) as progress, pytest.raises(_Killed):
-        kt_engine.search(settings, kt_engine.open_project(settings, space), runner, progress, [])
+        kt_engine.run_search(settings, kt_engine.open_project(settings, space), runner, progress, [])
     monkeypatch.setattr(kt_engine.SweepTuner, "on_trial_end", save_end)
     with Progress(2, 1) as progress:  # the same command again: Keras Tuner runs that trial again
-        kt_engine.search(settings, kt_engine.open_project(settings, space), runner, progress, [])
+        kt_engine.run_search(settings, kt_engine.open_project(settings, space), runner, progress, [])
 
     runs = _runs(tracker)
     finished = sorted(int(r.data.tags["trial"]) for r in runs if r.info.status == "FINISHED")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mnist_sweep.locks import exclusive
+from mnist_sweep.runtime.locks import exclusive
 
 
 def hold_while_another_waits(storage: str, capsys) -> list[str]:

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from mnist_sweep import memory
-from mnist_sweep.memory import MemoryBudget, Recycle, restart_command
+from mnist_sweep.runtime import memory
+from mnist_sweep.errors import Recycle
+from mnist_sweep.runtime.memory import MemoryBudget, restart_command
 
 
 def test_the_budget_counts_growth_from_after_the_first_trial(monkeypatch):

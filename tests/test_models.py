@@ -123,7 +123,7 @@ def test_a_stop_that_python_swallowed_still_stops_training(tiny_mnist, monkeypat
     # callback; the remembered request must stop training within a few batches all the same.
     import threading
 
-    from mnist_sweep import signals
+    from mnist_sweep.runtime import signals
 
     monkeypatch.setattr(signals, "_requested", threading.Event())
     signals._requested.set()

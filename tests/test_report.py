@@ -6,10 +6,16 @@ import math
 
 import numpy as np
 
-from mnist_sweep.analysis import as_study, importances
-from mnist_sweep.plots import confusion_matrix
-from mnist_sweep.report import Baseline, Predictions, Trial, edge_warnings, markdown, table, write
+from mnist_sweep.reporting.analysis import as_study, importances
+from mnist_sweep.reporting.plots import confusion_matrix
+from mnist_sweep.reporting.report import Baseline, Predictions, edge_warnings, markdown, table, write
 from mnist_sweep.space import load_space
+from mnist_sweep.studies import TrialOutcome
+
+
+def Trial(number, outcome, value, epochs, seconds, params, run_id, preset=None):  # noqa: N802
+    """A trial as the report reads it from its MLflow run."""
+    return TrialOutcome(number, outcome, params, value, epochs, seconds, preset=preset, run_id=run_id)
 
 BEST = {"n_layers": 2, "units_l0": 300, "units_l1": 1000, "dropout_l0": 0.2, "dropout_l1": 0.25,
         "optimizer": "adam", "learning_rate": 1.05e-4, "batch_size": 128, "epochs": 12, "anneal": False,
@@ -56,7 +62,7 @@ def test_the_report_draws_every_figure_and_finds_the_parameter_that_matters(tmp_
     predicted[[3, 17]] = [5, 1]  # two mistakes: a 3 read as 5 and a 7 read as 1
     test = Predictions(truth, predicted, np.array([3, 17]), np.zeros((2, 28, 28), np.uint8))
     presets = [Baseline("nb004-mlp-300-300", "baselines", 0.9786, 0.9713)]
-    final = {"test_accuracy": 0.9857}
+    final = 0.9857  # the final model's test accuracy
     written = write(tmp_path, trials, {0: [0.9, 0.91]}, load_space("mlp"), presets, final, test)
     names = {p.name for p in written.files}
     assert {"history.png", "parameters.png", "curves.png", "importances.png", "parallel.png",
@@ -92,7 +98,7 @@ def test_trials_that_all_scored_the_same_have_no_importances(tmp_path):
 def test_baselines_runs_of_this_space_on_the_same_data_are_the_presets_to_beat():
     from types import SimpleNamespace
 
-    from mnist_sweep.report import _baselines
+    from mnist_sweep.reporting.report import _baselines
 
     def run(preset, val, test):
         return SimpleNamespace(data=SimpleNamespace(tags={"preset": preset, "run_kind": "baseline"},

@@ -1,10 +1,16 @@
 """The Keras Tuner engine: the project's spaces and trials, searched by Keras Tuner's oracles.
 
-The YAML space is declared once as Keras Tuner hyperparameters (conditional scopes for the
-per-layer and `when` parameters), and each trial runs through the same TrialRunner as an
-Optuna trial, so MLflow holds the same record. Keras Tuner keeps its own state (oracle.json,
-trial_*/trial.json) in the project folder; the project's own record (settings, each trial's
-parameters, epochs and learning rates, the final result) sits beside it in study.json.
+Each trial runs through the same TrialRunner as an Optuna trial, so MLflow holds the same
+record. Keras Tuner keeps its own state (oracle.json, trial_*/trial.json) in the project
+folder; the project's record sits beside it: study.json (a StudyRecord) and one outcome file
+per trial, written by the process that ran it.
+
+With `--workers N` the search runs in Keras Tuner's own distributed mode: this process is the
+chief, holding the oracle and serving it over gRPC on 127.0.0.1 (Keras Tuner's OracleServicer),
+and N worker processes, started and replaced by runtime/workers.py, run the trials it hands out,
+each told where the chief is by KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and
+KERASTUNER_ORACLE_PORT. A worker killed mid-trial is replaced under the same tuner id, and
+Keras Tuner hands the replacement the same trial again.
 """
 
 from __future__ import annotations
@@ -14,217 +20,251 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
+from keras_tuner.src.distribute import utils as distribute
+from keras_tuner.src.engine import conditions
 from keras_tuner.src.engine import trial as kt_trial
 
-from mnist_sweep import signals
 from mnist_sweep.config import Settings
-from mnist_sweep.errors import UserError
+from mnist_sweep.engines import SweepJob
+from mnist_sweep.engines.kerastuner_space import Chosen, check_tuner, make_oracle
+from mnist_sweep.errors import SweepCannotGoOn, UserError
 from mnist_sweep.files import make_folder
-from mnist_sweep.memory import MemoryBudget
-from mnist_sweep.presets import Preset
-from mnist_sweep.progress import Progress
-from mnist_sweep.space import Param, SearchSpace
-from mnist_sweep.studies import Best, begin_or_resume
-from mnist_sweep.tracking import Tracker, failure
-from mnist_sweep.trials import OverBudget, TrialRunner
-from mnist_sweep.training import Start
+from mnist_sweep.presets import Preset, announce_warm_start, load_presets
+from mnist_sweep.runtime import signals
+from mnist_sweep.runtime.locks import exclusive
+from mnist_sweep.runtime.memory import MemoryBudget
+from mnist_sweep.runtime.progress import Progress
+from mnist_sweep.runtime.workers import Workers, alive, threads_per_worker, use_threads
+from mnist_sweep.space import SearchSpace
+from mnist_sweep.studies import StudyRecord, begin_or_resume, changed
+from mnist_sweep.tracking import Tracker
+from mnist_sweep.studies import TrialOutcome
+from mnist_sweep.trials import TrialEnded, TrialRunner
+from mnist_sweep.training import Resume
 
-HYPERBAND = ("tuner/epochs", "tuner/initial_epoch", "tuner/bracket", "tuner/round", "tuner/trial_id")
+def _without_print(to_proto: Any) -> Any:
+    """Keras Tuner 1.4.8's `Parent.to_proto` prints the condition's first value (a leftover debug
+    print), once per conditional parameter at every gRPC call of a distributed search."""
+    def quiet(self: Any) -> Any:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return to_proto(self)
+    return quiet
+
+
+conditions.Parent.to_proto = _without_print(conditions.Parent.to_proto)
+
 FAILURES_IN_A_ROW = 3  # as Keras Tuner's own default: the space or the data is broken, not the trial
 WEIGHTS = "weights.weights.h5"  # a Hyperband trial's weights, continued by the trial it promotes
+CHIEF = "127.0.0.1"
+IDLE_SECONDS = 0.5
 
 
 class Project:
-    """A Keras Tuner project as the steps after the search read it (mnist_sweep.studies.Study)."""
+    """A Keras Tuner project as the steps after the search see it (mnist_sweep.studies.Study)."""
 
     def __init__(self, root: Path, name: str):
         self.name = name
         self.folder = root / name
         self.file = self.folder / "study.json"
-        self._attrs: dict[str, Any] = json.loads(self.file.read_text()) if self.file.is_file() else {}
+        self.outcome_folder = self.folder / "outcomes"
 
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return self._attrs
+    def stored(self) -> dict[str, Any]:
+        return json.loads(self.file.read_text()) if self.file.is_file() else {}
 
-    def set_attr(self, key: str, value: Any) -> None:
-        self._attrs[key] = value
-        self.folder.mkdir(parents=True, exist_ok=True)
-        partial = self.file.with_suffix(".partial")  # replaced whole: a kill never leaves half a file
-        partial.write_text(json.dumps(self._attrs, indent=1))
-        os.replace(partial, self.file)
+    def record(self) -> StudyRecord:
+        record = StudyRecord.from_dict(self.stored())
+        if record is None:
+            raise UserError(f"{self.file}: not a study of mnist_sweep; use another --study-name or --storage")
+        return record
+
+    def save(self, record: StudyRecord) -> None:
+        stored = self.stored()
+        _write_json(self.file, {**stored, **dict(changed(record, stored))})
+
+    def note(self, outcome: TrialOutcome) -> None:
+        """The outcome of one trial, written by the process that ran it (workers never share a file)."""
+        _write_json(self.outcome_folder / f"{outcome.number:05d}.json", outcome.to_dict())
+
+    def outcomes(self) -> list[TrialOutcome]:
+        """Every ended trial: study.json's `trials` (the first versions kept them there), then the files."""
+        found = {int(n): _legacy_outcome(int(n), t) for n, t in self.stored().get("trials", {}).items()}
+        for path in sorted(self.outcome_folder.glob("*.json")):
+            outcome = TrialOutcome.from_dict(json.loads(path.read_text()))
+            found[outcome.number] = outcome
+        return [found[n] for n in sorted(found)]
 
     @property
     def trials(self) -> dict[str, dict[str, Any]]:
-        return self._attrs.get("trials", {})
+        """The outcomes as stored, by trial number."""
+        return {str(o.number): o.to_dict() for o in self.outcomes()}
 
-    def note_trial(self, number: int, record: dict[str, Any]) -> None:
-        self.set_attr("trials", {**self.trials, str(number): record})
+    def outcome(self, number: int) -> TrialOutcome:
+        return next(o for o in self.outcomes() if o.number == number)
 
     def finished(self) -> int:
-        return sum(t["outcome"] == "completed" for t in self.trials.values())
+        return sum(o.outcome == "completed" for o in self.outcomes())
 
     def best_value(self) -> float | None:
-        values = [t["value"] for t in self.trials.values() if t["outcome"] == "completed"]
+        values = [o.value for o in self.outcomes() if o.outcome == "completed"]
         return max(values) if values else None
 
-    def best(self) -> Best:
-        done = [(t["value"], -int(n), t) for n, t in self.trials.items() if t["outcome"] == "completed"]
+    def best(self) -> TrialOutcome:
+        done = [o for o in self.outcomes() if o.outcome == "completed"]
         if not done:
             raise UserError(f"study '{self.name}' has no completed trial yet; give it more --trials")
-        value, number, trial = max(done, key=lambda d: d[:2])  # the earliest of equal scores
-        return Best(-number, value, trial["params"], trial["epochs"], trial.get("learning_rates"))
+        return max(done, key=lambda o: (o.value, -o.number))  # the earliest of equal scores
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with exclusive(str(self.file), self.name):
+            yield
 
 
-def project_exists(settings: Settings) -> bool:
-    return (settings.project_root / settings.study / "study.json").is_file()
+def _write_json(path: Path, values: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")  # replaced whole: a kill never leaves half a file
+    partial.write_text(json.dumps(values, indent=1))
+    os.replace(partial, path)
 
 
-def open_project(settings: Settings, space: SearchSpace) -> Project:
+def _legacy_outcome(number: int, trial: dict[str, Any]) -> TrialOutcome:
+    return TrialOutcome(number, trial["outcome"], trial["params"], trial.get("value"), trial.get("epochs", 0),
+                        trial.get("seconds", 0.0), trial.get("learning_rates") or [], trial.get("note"),
+                        trial.get("preset"), worker="")
+
+
+class KerasTunerEngine:
+    name = "keras-tuner"
+
+    def check(self, settings: Settings, space: SearchSpace) -> None:
+        check_tuner(settings.tuner, space)
+
+    def exists(self, settings: Settings) -> bool:
+        return (settings.project_root / settings.study / "study.json").is_file()
+
+    def open(self, settings: Settings) -> Project:
+        return Project(settings.project_root, settings.study)
+
+    def search(self, job: SweepJob) -> Project | None:
+        """Run (or resume) the Keras Tuner search until `settings.trials` trials have completed."""
+        settings = job.settings
+        if job.worker is not None:
+            use_threads(threads_per_worker(settings.worker_processes))
+            _run_worker(job)
+            return None
+        project, runner, presets = _prepare(job)
+        progress = Progress(settings.trials, project.finished(), project.best_value(),
+                            bar=settings.worker_processes == 1)
+        with job.tracker.ended_on_error(runner.parent_id), progress:
+            run_search(settings, project, runner, progress, presets, job.argv)
+        return project
+
+
+def open_project(settings: Settings, space: SearchSpace, digest: str | None = None) -> Project:
+    """Create the project's record, or check it to resume; another space, split or data is refused."""
     make_folder(settings.project_root, "--storage")
     project = Project(settings.project_root, settings.study)
-    begin_or_resume(project, space, settings, {"tuner": settings.tuner}, {})
+    begin_or_resume(project, project.stored(), space, settings, digest)
     return project
 
 
-def check_tuner(tuner: str, space: SearchSpace) -> None:
-    """Refuse, before anything runs, a tuner the space cannot drive."""
-    if tuner != "grid":
-        return
-    for p in space.params:
-        if (p.kind == "float" and not p.step) or (p.kind == "int" and p.log and not p.step):
-            raise UserError(f"{space.source}: the grid tuner needs a step on '{p.name}' to make a grid of "
-                            "its range; add one, or use --tuner random, bayesian or hyperband")
-
-
-# --- the space, as Keras Tuner hyperparameters ------------------------------------------------
-
-def declare(space: SearchSpace, leave_out: tuple[str, ...] = ()) -> kt.HyperParameters:
-    """Every parameter of `space`, each active exactly when the space would sample it."""
-    hp = kt.HyperParameters()
-    for param in space.params:
-        if param.name in leave_out:
-            continue
-        conditions = [(key, [want]) for key, want in param.when.items()]
-        if param.per_layer is None:
-            _in_scopes(hp, conditions, param, param.name)
-            continue
-        counts = _values_of(space.get(param.per_layer))
-        for i in range(max(counts)):  # layer i exists when there are more than i layers
-            _in_scopes(hp, conditions + [(param.per_layer, [c for c in counts if c > i])], param, f"{param.name}_l{i}")
-    return hp
-
-
-def _in_scopes(hp: kt.HyperParameters, conditions: list[tuple[str, list]], param: Param, name: str) -> None:
-    with contextlib.ExitStack() as stack:
-        for parent, values in conditions:
-            stack.enter_context(hp.conditional_scope(parent, values))
-        _register(hp, param, name)
-
-
-def _register(hp: kt.HyperParameters, p: Param, name: str) -> None:
-    sampling = "log" if p.log else "linear"
-    if p.kind == "int":
-        hp.Int(name, int(p.low), int(p.high), step=int(p.step) if p.step else None, sampling=sampling)
-    elif p.kind == "float":
-        hp.Float(name, p.low, p.high, step=p.step, sampling=sampling)
-    elif p.kind == "categorical":
-        hp.Choice(name, list(p.choices))
+def run_search(settings: Settings, project: Project, runner: TrialRunner, progress: Progress,
+               presets: list[Preset], argv: list[str] | None = None) -> None:
+    """Keras Tuner's search over `project`, in this process or (with workers) as their chief."""
+    fresh = not (project.folder / "oracle.json").is_file()
+    tuner = SweepTuner(make_oracle(settings, runner.space), project, runner, progress, presets, settings)
+    _queue_presets(tuner, presets if fresh else None, settings)
+    close_dead_runs(tuner.oracle, runner.tracker, runner.parent_id)
+    if settings.worker_processes == 1:
+        tuner.search_until_done()
     else:
-        hp.Fixed(name, p.value)
+        _serve_workers(tuner, argv or [], settings.worker_processes)
 
 
-def _values_of(param: Param) -> list[int]:
-    if param.kind == "int":
-        return list(range(int(param.low), int(param.high) + 1, int(param.step or 1)))
-    return [int(v) for v in (param.choices if param.kind == "categorical" else [param.value])]
+def _prepare(job: SweepJob) -> tuple[Project, TrialRunner, list[Preset]]:
+    """The project, its parent run and the presets the search can try first."""
+    settings = job.settings
+    project = open_project(settings, job.space, job.digest)
+    parent = job.tracker.parent_run(settings.study, job.tags)
+    project.save(replace(project.record(), parent_run_id=parent))
+    runner = TrialRunner(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops)
+    presets = fitting_presets(load_presets(), runner, settings.tuner == "hyperband") if settings.warm_start else []
+    if settings.tuner != "grid" and not project.outcomes():
+        announce_warm_start([p.name for p in presets])
+    return project, runner, presets
 
 
-class _Chosen:
-    """A Suggester that answers with the values Keras Tuner chose for a trial."""
-
-    def __init__(self, values: dict[str, Any]):
-        self.values = values
-
-    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> int:
-        return int(self.values[name])
-
-    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> float:
-        return float(self.values[name])
-
-    def suggest_categorical(self, name: str, choices: list) -> Any:
-        # Keras Tuner hands booleans back as 0 and 1; answer with the space's own choice.
-        return next(c for c in choices if c == self.values[name])
+def _queue_presets(tuner: SweepTuner, presets: list[Preset] | None, settings: Settings) -> None:
+    """A new search's presets first (None: resuming, the oracle kept its queue); and the cost limit."""
+    oracle, hyperband = tuner.oracle, settings.tuner == "hyperband"
+    if not hasattr(oracle, "queue"):  # the grid oracle walks its grid
+        return
+    if presets is not None:
+        oracle.queue = [_comparable(p.params, hyperband) for p in presets]
+    runner = tuner.runner
+    if runner.max_mflops is not None:
+        oracle.accept = lambda values: runner.affordable(runner.space.sample(Chosen({"epochs": 1, **values})))
 
 
-# --- oracles ----------------------------------------------------------------------------------
-
-class _Presets:
-    """Hands out the warm-start presets as the first random samples, and skips samples that a
-    cost limit would refuse, so neither uses up a trial. Mixed into Keras Tuner's oracles."""
-
-    SKIPS = 200  # samples over the cost limit tried before giving up on a fresh one
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.queue: list[dict[str, Any]] = []
-        self.accept: Callable[[dict[str, Any]], bool] = lambda values: True
-
-    def _random_values(self) -> dict[str, Any] | None:
-        if self.queue:
-            return dict(self.queue.pop(0))
-        for _ in range(self.SKIPS):
-            values = super()._random_values()
-            if values is None or self.accept(values):
-                return values
-        raise UserError(f"{self.SKIPS} samples in a row were over max_mflops; raise it or narrow the space")
-
-    def get_state(self) -> dict[str, Any]:
-        return {**super().get_state(), "mnist_sweep_presets": self.queue}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        super().set_state(state)
-        self.queue = list(state.get("mnist_sweep_presets", []))
+def _run_worker(job: SweepJob) -> None:
+    """A worker of a distributed search: trials only, from the chief's oracle, with its share of the cores."""
+    settings = job.settings
+    project = open_project(settings, job.space, job.digest)
+    runner = TrialRunner(job.space, job.data, job.tracker, project.record().parent_run_id or "", job.tags,
+                         settings.seed, settings.max_mflops)
+    presets = fitting_presets(load_presets(), runner, settings.tuner == "hyperband") if settings.warm_start else []
+    with Progress(settings.trials, 0, bar=False) as progress:
+        SweepTuner(make_oracle(settings, job.space), project, runner, progress, presets, settings).search_until_done()
 
 
-class _Random(_Presets, kt.oracles.RandomSearchOracle):
-    pass
+def _serve_workers(tuner: SweepTuner, argv: list[str], count: int) -> None:
+    """Serve the oracle to `count` worker processes, as Keras Tuner's chief, until they are done."""
+    import grpc
+    from concurrent import futures
+
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    tuner.oracle.verbose = 0  # our line per trial replaces Keras Tuner's tables (search() sets it so)
+    tuner.oracle.save()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
+    port = server.add_insecure_port(f"{CHIEF}:0")
+    server.start()
+    env = {"KERASTUNER_ORACLE_IP": CHIEF, "KERASTUNER_ORACLE_PORT": str(port)}
+
+    def recover(index: int) -> None:  # the replacement gets the dead worker's trial again
+        again = tuner.oracle.ongoing_trials.get(_tuner_id(index))
+        close_dead_runs(tuner.oracle, tuner.runner.tracker, tuner.runner.parent_id,
+                        {int(again.trial_id)} if again else set())
+
+    try:
+        Workers(argv, count, recover,
+                env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)}).run()
+    finally:
+        server.stop(grace=None)
 
 
-class _Bayesian(_Presets, kt.oracles.BayesianOptimizationOracle):
-    pass
+def _waiting(create_trial: Any) -> Any:
+    """Keras Tuner's search loop asks again at once when the oracle answers IDLE (a Hyperband
+    round waits for its last trial on another worker): pause between the asks instead."""
+    def create(tuner_id: str) -> kt_trial.Trial:
+        trial = create_trial(tuner_id)
+        if trial.status == kt_trial.TrialStatus.IDLE:
+            time.sleep(IDLE_SECONDS)
+        return trial
+    return create
 
 
-class _Hyperband(_Presets, kt.oracles.HyperbandOracle):
-    pass
+def _tuner_id(index: int) -> str:
+    return f"tuner{index}"
 
-
-def make_oracle(settings: Settings, space: SearchSpace) -> kt.Oracle:
-    """Keras Tuner's oracle for `settings.tuner`; Hyperband sets the epochs itself."""
-    hyperband = settings.tuner == "hyperband"
-    common = {"objective": kt.Objective("val_accuracy", "max"), "seed": settings.seed,
-              "hyperparameters": declare(space, ("epochs",) if hyperband else ()),
-              "allow_new_entries": False, "tune_new_entries": False,
-              # Failures are counted by the tuner below, where a refused model is not one.
-              "max_consecutive_failed_trials": 10**9}
-    if hyperband:  # one full round of brackets is 30 trials when the epochs reach 10 (factor 3)
-        oracle = _Hyperband(max_epochs=space.max_epochs(), factor=3, hyperband_iterations=10**6, **common)
-        oracle.max_trials = settings.trials
-        return oracle
-    if settings.tuner == "bayesian":  # a third of the trials explore at random before the GP leads
-        return _Bayesian(max_trials=settings.trials, num_initial_points=max(3, settings.trials // 3), **common)
-    if settings.tuner == "grid":
-        return kt.oracles.GridSearchOracle(max_trials=settings.trials, **common)
-    return _Random(max_trials=settings.trials, **common)
-
-
-# --- the tuner --------------------------------------------------------------------------------
 
 class _TimeUp(Exception):
     pass
@@ -233,21 +273,29 @@ class _TimeUp(Exception):
 class SweepTuner(kt.engine.base_tuner.BaseTuner):
     """Runs each trial Keras Tuner chooses through the shared TrialRunner."""
 
-    def __init__(self, oracle: kt.Oracle, project: Project, runner: TrialRunner, target: int,
-                 progress: Progress, presets: list[Preset], deadline: float | None, budget: MemoryBudget):
-        self.project, self.runner, self.target, self.progress = project, runner, target, progress
-        self.presets, self.deadline, self.budget = presets, deadline, budget
+    def __init__(self, oracle: kt.Oracle, project: Project, runner: TrialRunner, progress: Progress,
+                 presets: list[Preset], settings: Settings):
+        self.project, self.runner, self.progress, self.presets = project, runner, progress, presets
+        self.deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
+        self.budget = MemoryBudget(settings.recycle_mb)
         self.hyperband = isinstance(oracle, kt.oracles.HyperbandOracle)
         with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner" line; we say "resuming"
             super().__init__(oracle, directory=str(project.folder.parent), project_name=project.name)
+        self.oracle.create_trial = _waiting(self.oracle.create_trial)
+
+    def reload(self) -> None:
+        if distribute.has_chief_oracle():  # a worker: the chief holds the oracle, nothing of it to read here
+            return
+        super().reload()
+
+    def search_until_done(self) -> None:
+        with contextlib.suppress(_TimeUp):
+            self.search(verbose=0)
 
     def pre_create_trial(self) -> None:
         signals.check()  # between trials: a stop asked for during the last one is not lost
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise _TimeUp
-        # Only completed trials count towards --trials, as in an Optuna study.
-        ended = [t for t in self.project.trials.values() if t["outcome"] != "completed"]
-        self.oracle.max_trials = self.target + len(ended)
         _check_failures(self.project)
 
     def on_trial_end(self, trial: kt_trial.Trial) -> None:
@@ -258,42 +306,35 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
         values = dict(trial.hyperparameters.values)
         if self.hyperband:
             values["epochs"] = values["tuner/epochs"]
-        params = self.runner.space.sample(_Chosen(values))
-        number, preset = int(trial.trial_id), self._preset(params)
-        start = self._start(values)
-        began = time.perf_counter()
-        record = {"params": params, "preset": preset, "outcome": "failed", "value": None,
-                  "epochs": start.epoch if start else 0, "learning_rates": None}
+        params = self.runner.space.sample(Chosen(values))
+        resume = self._resume(values)
+        weights = os.path.join(self.get_trial_dir(trial.trial_id), WEIGHTS)
+        keep = (lambda model: model.save_weights(weights)) if self.hyperband else None  # for the trial it promotes
         try:
-            result = self.runner.run(number, params, {"preset": preset} if preset else {}, start=start)
-        except OverBudget as err:
-            self._note(number, {**record, "outcome": "refused", "note": str(err)}, began)
-            raise kt.errors.FailedTrialError(str(err)) from None
-        except Exception as err:
-            self._note(number, {**record, "note": failure(err)[1]}, began)
-            raise kt.errors.FailedTrialError(failure(err)[1]) from None
-        if self.hyperband:  # the trial this one promotes continues from these weights
-            result.model.save_weights(os.path.join(self.get_trial_dir(trial.trial_id), WEIGHTS))
-        value = result.history["val_accuracy"][-1]
-        earlier = self.project.trials[str(int(values["tuner/trial_id"]))]["learning_rates"] if start else []
-        self._note(number, {**record, "outcome": "completed", "value": value, "epochs": record["epochs"] + result.epochs_run,
-                            "learning_rates": earlier[: record["epochs"]] + result.history["learning_rate"]}, began)
-        return {"val_accuracy": value}
+            outcome = self.runner.run(int(trial.trial_id), params, self._preset(params), resume=resume, on_trained=keep)
+        except TrialEnded as ended:
+            self._note(ended.outcome, values, resume)
+            raise kt.errors.FailedTrialError(ended.outcome.reason) from None
+        self._note(outcome, values, resume)
+        return {"val_accuracy": outcome.value}
 
-    def _start(self, values: dict[str, Any]) -> Start | None:
+    def _resume(self, values: dict[str, Any]) -> Resume | None:
         if "tuner/trial_id" not in values:
             return None
         weights = os.path.join(self.get_trial_dir(values["tuner/trial_id"]), WEIGHTS)
-        return Start(weights, int(values["tuner/initial_epoch"]))
+        return Resume(weights, int(values["tuner/initial_epoch"]))
 
     def _preset(self, params: dict[str, Any]) -> str | None:
-        same = [p.name for p in self.presets if _comparable(p.params, self.hyperband) == _comparable(params, self.hyperband)]
+        mine = _comparable(params, self.hyperband)
+        same = [p.name for p in self.presets if _comparable(p.params, self.hyperband) == mine]
         return same[0] if same else None
 
-    def _note(self, number: int, record: dict[str, Any], began: float) -> None:
-        record["seconds"] = round(time.perf_counter() - began, 2)
-        self.project.note_trial(number, record)
-        self.progress.show(number, record["outcome"], record["value"], record["epochs"], record["seconds"], record.get("note"), record["preset"])
+    def _note(self, outcome: TrialOutcome, values: dict[str, Any], resume: Resume | None) -> None:
+        if resume is not None:  # a promotion: its parent's epochs and rates come first
+            earlier = self.project.outcome(int(values["tuner/trial_id"])).learning_rates
+            outcome.learning_rates = earlier[: resume.epoch] + outcome.learning_rates
+        self.project.note(outcome)
+        self.progress.show(outcome, self.project.best_value())  # every worker's best, not only ours
 
 
 def _comparable(params: dict[str, Any], hyperband: bool) -> dict[str, Any]:
@@ -302,11 +343,11 @@ def _comparable(params: dict[str, Any], hyperband: bool) -> dict[str, Any]:
 
 def _check_failures(project: Project) -> None:
     """Stop a sweep whose trials keep failing rather than let it spin."""
-    ended = [t for _, t in sorted(project.trials.items(), key=lambda kv: int(kv[0])) if t["outcome"] != "refused"]
+    ended = [o for o in project.outcomes() if o.outcome != "refused"]
     last = ended[-FAILURES_IN_A_ROW:]
-    if len(last) == FAILURES_IN_A_ROW and all(t["outcome"] == "failed" for t in last):
-        raise UserError(f"study '{project.name}': the last {FAILURES_IN_A_ROW} trials all failed "
-                        f"({last[-1].get('note', '')[:120]}); see their fail_reason in MLflow")
+    if len(last) == FAILURES_IN_A_ROW and all(o.outcome == "failed" for o in last):
+        raise SweepCannotGoOn(f"study '{project.name}': the last {FAILURES_IN_A_ROW} trials all failed "
+                              f"({(last[-1].reason or '')[:120]}); see their fail_reason in MLflow")
 
 
 def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool) -> list[Preset]:
@@ -316,34 +357,17 @@ def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool)
     return [p for p, t in zip(presets, tried) if t.fits(runner.space) and runner.affordable(t.params)]
 
 
-def search(settings: Settings, project: Project, runner: TrialRunner, progress: Progress,
-           presets: list[Preset]) -> SweepTuner:
-    """Run (or resume) the Keras Tuner search until `settings.trials` trials have completed."""
-    oracle = make_oracle(settings, runner.space)
-    fresh = not (project.folder / "oracle.json").is_file()
-    hyperband = settings.tuner == "hyperband"
-    if fresh and isinstance(oracle, _Presets):
-        oracle.queue = [_comparable(p.params, hyperband) for p in presets]
-    if isinstance(oracle, _Presets) and runner.max_mflops is not None:
-        oracle.accept = lambda values: runner.affordable(runner.space.sample(_Chosen({"epochs": 1, **values})))
-    deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
-    tuner = SweepTuner(oracle, project, runner, settings.trials, progress, presets, deadline,
-                       MemoryBudget(settings.recycle_mb))
-    close_dead_runs(tuner.oracle, runner.tracker, runner.parent_id)
-    with contextlib.suppress(_TimeUp):
-        tuner.search(verbose=0)
-    return tuner
-
-
-def close_dead_runs(oracle: kt.Oracle, tracker: Tracker, parent_id: str) -> None:
-    """Keras Tuner runs again, on resume, each trial whose end it had not saved when its process
-    was killed: killed during the trial (its MLflow run still RUNNING), or just after it (FINISHED;
-    a CI run caught that). Their old runs are closed as failed, so that each completed trial has
-    one finished run."""
-    again = {int(t) for t in oracle._retry_queue}  # where Keras Tuner 1.4's reload puts those trials
+def close_dead_runs(oracle: kt.Oracle, tracker: Tracker, parent_id: str, again: set[int] | None = None) -> None:
+    """Close the MLflow runs of trials whose process died, so each completed trial has one
+    finished run. Keras Tuner runs such a trial again: on resume every trial whose end it had not
+    saved (`_retry_queue`), in a distributed search the dead worker's trial (`again`). Its old run
+    is failed whether it was still RUNNING (killed during the trial) or FINISHED (killed just
+    after it, before Keras Tuner saved its end; a CI run caught that)."""
+    again = again if again is not None else {int(t) for t in oracle._retry_queue}
     for run in tracker.trial_runs(parent_id):
         status, number = run.info.status, int(run.data.tags["trial"])
-        if status == "RUNNING":
+        pid = run.data.tags.get("worker", ":").partition(":")[2]
+        if status == "RUNNING" and not (pid.isdigit() and alive(int(pid))):
             tracker.end_run(run.info.run_id, "failed", "process stopped during the trial")
         elif status == "FINISHED" and number in again:
             tracker.end_run(run.info.run_id, "failed", "process stopped before Keras Tuner saved the trial's end")

@@ -1,162 +1,122 @@
-"""The Optuna engine: a resumable study whose every trial is a nested MLflow run."""
+"""The Optuna engine: a resumable study whose every trial is a nested MLflow run.
+
+`OptunaEngine.search` owns the whole sweep: it prepares the study under the study's lock (one
+process at a time, on any machine), runs trials in this process or in worker processes,
+fails and requeues the trials of processes that died, and stops when the study holds the
+requested number of finished trials, counting those that processes elsewhere run.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 import time
-import warnings
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from mnist_sweep import signals
-from mnist_sweep.config import Settings, runs_dir, sqlite_file
-from mnist_sweep.errors import UserError
-from mnist_sweep.files import make_folder
-from mnist_sweep.memory import MemoryBudget
-from mnist_sweep.presets import Preset
-from mnist_sweep.progress import Progress
+from mnist_sweep.config import Settings
+from mnist_sweep.engines import SweepJob
+from mnist_sweep.engines.optuna_store import (OptunaStudy, best_value, close_dead_runs, finished_count, load_study,
+                                              make_pruner, make_sampler, note_outcome, open_study, outcome_of,
+                                              recover_stale)
+from mnist_sweep.errors import SweepCannotGoOn, UserError
+from mnist_sweep.presets import Preset, announce_warm_start, load_presets
+from mnist_sweep.runtime import signals
+from mnist_sweep.runtime.locks import exclusive
+from mnist_sweep.runtime.memory import MemoryBudget
+from mnist_sweep.runtime.progress import Progress
+from mnist_sweep.runtime.workers import Workers, threads_per_worker, use_threads
 from mnist_sweep.space import SearchSpace
-from mnist_sweep.studies import Best, begin_or_resume
-from mnist_sweep.tracking import Tracker, failure
-from mnist_sweep.trials import OverBudget, Stopped, TrialRunner
+from mnist_sweep.runtime.workers import WORKER
+from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner
 
-# Heartbeats and their retry callback are marked experimental, yet they are Optuna's way to
-# recover trials of a killed process; the warning would only repeat on every start.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with any failure reason) replaces its logs
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-# A trial whose process died stops beating; after the grace period it is failed and retried.
-HEARTBEAT_SECONDS = 5
-GRACE_SECONDS = 15
 WAIT_SECONDS = 2  # between looks at the trials other processes run
 # Models over max_mflops are refused untrained and not counted; this many refusals per
 # requested trial means the limit leaves almost nothing of the space.
 REFUSALS_PER_TRIAL = 10
 
 
-def make_sampler(name: str, seed: int, presets: int = 0) -> optuna.samplers.BaseSampler:
-    if name == "tpe":  # multivariate + group: TPE that understands per-layer (conditional) parameters
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                          n_startup_trials=10 + presets)  # 10: Optuna's default
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+class OptunaEngine:
+    name = "optuna"
 
+    def check(self, settings: Settings, space: SearchSpace) -> None:
+        if settings.worker_processes > 1 and settings.storage_url.startswith("sqlite:"):
+            raise UserError(f"{settings.storage_url}: SQLite locks under several writing processes; pass "
+                            "--workers 1, or leave out --storage for the journal file, or use PostgreSQL")
 
-def make_pruner(name: str, max_epochs: int, presets: int = 0) -> optuna.pruners.BasePruner:
-    if name == "median":  # a few full trials and two epochs of grace before judging anyone
-        return optuna.pruners.MedianPruner(n_startup_trials=5 + presets, n_warmup_steps=2)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
-    if name == "halving":  # asynchronous successive halving: Hyperband's most aggressive bracket alone
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
-    return optuna.pruners.NopPruner()
+    def exists(self, settings: Settings) -> bool:
+        return True  # asked last: its `open` says what is missing
 
+    def open(self, settings: Settings) -> OptunaStudy:
+        return OptunaStudy(load_study(settings), settings.storage_url)
 
-RETRY = RetryHeartbeatStaleTrialCallback(max_retry=3)  # a dead process's trial runs again, at most 3 times
-WORKER = f"{socket.gethostname()}:{os.getpid()}"  # on each trial: which process runs it
+    def search(self, job: SweepJob) -> OptunaStudy | None:
+        """Search until the study has its trials, in this process or in `--workers` processes.
 
-
-def open_storage(url: str, create: bool = True) -> BaseStorage:
-    path = sqlite_file(url) if "://" in url else Path(url)
-    if path is not None:
-        if not create and not path.is_file():
-            raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
-        make_folder(path.parent, "--storage")
-    if "://" not in url:  # Optuna's journal: appends under a file lock, so several processes can share it
-        return JournalStorage(JournalFileBackend(str(path)))
-    try:
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-                          heartbeat_stale_trial_callback=RETRY)
-    except Exception as err:  # SQLAlchemy raises many types for one cause: the URL does not work
-        raise UserError(f"storage {url}: cannot open ({type(err).__name__}); check --storage") from None
-
-
-def open_study(settings: Settings, space: SearchSpace) -> optuna.Study:
-    """Create the study, or load it to resume; a changed search space is refused."""
-    if settings.storage is None:
-        _refuse_study_left_in_sqlite(settings.study)
-    study = optuna.create_study(
-        study_name=settings.study, storage=open_storage(settings.storage_url), direction="maximize",
-        load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
-        pruner=make_pruner(settings.pruner, space.max_epochs()))
-    # The sampler and pruner may change on resume: the trials stay comparable.
-    begin_or_resume(Record(study), space, settings, {}, {"sampler": settings.sampler, "pruner": settings.pruner})
-    return study
-
-
-def _refuse_study_left_in_sqlite(name: str) -> None:
-    """Studies made before the journal became the default live in mlruns/optuna.db: starting the
-    same name afresh in the journal would look like a resume and quietly begin again."""
-    legacy = runs_dir() / "optuna.db"
-    if not legacy.is_file() or name in _study_names(str(runs_dir() / "optuna.journal")):
-        return
-    if name in {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{legacy}")}:
-        raise UserError(f"study '{name}' is in {legacy}, from before the journal storage; resume it with "
-                        f"--storage sqlite:///{legacy} --workers 1, or start anew with another --study-name")
-
-
-def _study_names(journal: str) -> set[str]:
-    if not Path(journal).is_file():
-        return set()
-    return {s.study_name for s in optuna.get_all_study_summaries(open_storage(journal))}
-
-
-def load_study(settings: Settings) -> optuna.Study:
-    """An existing study, for the steps that come after the search."""
-    try:
-        return optuna.load_study(study_name=settings.study, storage=open_storage(settings.storage_url, create=False))
-    except KeyError:
-        raise UserError(f"no study '{settings.study}' in {settings.storage_url}; check --study-name "
-                        "and --storage, or run the sweep first") from None
+        With several workers this process prepares the study and starts them; each comes back
+        here with `--worker I` and only runs trials. The same command on other machines with a
+        shared --storage joins the study: the study's lock lets one of them prepare it."""
+        if job.worker is not None:
+            use_threads(threads_per_worker(job.settings.worker_processes))
+            study, objective = _attach(job)
+            _search(study, objective, job.settings, bar=False, worker=job.worker + 1)
+            return None
+        study, objective = _prepare(job)
+        recover_stale(study.study, job.tracker, objective.parent_id)
+        with job.tracker.ended_on_error(objective.parent_id):  # the parent is closed whatever stops the sweep
+            _search_all(study, objective, job)
+        return study
 
 
 class Objective(TrialRunner):
-    """An Optuna objective: sample the space, run the trial, map its end to Optuna's states."""
+    """An Optuna objective: sample the space, run the trial, map its outcome to Optuna's states."""
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", WORKER)  # how a journal study tells a dead worker's trial
         params = self.space.sample(trial)
         trial.set_user_attr("params", params)
-        preset = {"preset": trial.user_attrs["preset"]} if "preset" in trial.user_attrs else {}
-
-        reached = [0]
+        preset = trial.user_attrs.get("preset")
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
-            reached[0] = epoch
             trial.report(metrics["val_accuracy"], epoch)
             if not preset and trial.should_prune():  # a preset is the floor: it always finishes
                 raise Stopped(f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}")
 
-        began = time.perf_counter()
         try:
-            result = self.run(trial.number, params, preset, report,
-                              on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
-        except Stopped as err:
-            if isinstance(err, OverBudget):
-                trial.set_user_attr("over_budget", err.mflops)
-            raise optuna.TrialPruned(str(err)) from None
-        except Exception as err:
-            trial.set_user_attr("fail_reason", failure(err)[1])
+            outcome = self.run(trial.number, params, preset, report,
+                               on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
+        except TrialEnded as ended:
+            note_outcome(trial, ended.outcome)
+            if ended.outcome.outcome in ("pruned", "refused"):
+                raise optuna.TrialPruned(ended.outcome.reason) from None
             raise
-        finally:
-            trial.set_user_attr("epochs_run", reached[0])
-            trial.set_user_attr("seconds", round(time.perf_counter() - began, 2))
-        trial.set_user_attr("learning_rates", result.history["learning_rate"])  # replayed by the retrain
-        return result.history["val_accuracy"][-1]
+        note_outcome(trial, outcome)
+        return outcome.value
 
 
-def finished_count(study: optuna.Study) -> int:
-    """Trials that count towards --trials: completed or pruned, not refused as over budget."""
-    return sum("over_budget" not in t.user_attrs for t in study.get_trials(deepcopy=False, states=FINISHED))
+def _attach(job: SweepJob) -> tuple[OptunaStudy, Objective]:
+    """The study and this process's objective, for a study the sweep's own process prepared."""
+    settings = job.settings
+    study = OptunaStudy(open_study(settings, job.space, job.digest), settings.storage_url)
+    parent = study.record().parent_run_id or ""
+    objective = Objective(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops)
+    return study, objective
+
+
+def _prepare(job: SweepJob) -> tuple[OptunaStudy, Objective]:
+    """Create or resume the study, its parent run and its warm start, one process at a time."""
+    settings = job.settings
+    with exclusive(settings.storage_url, settings.study):
+        study, objective = _attach(job)
+        objective.parent_id = job.tracker.parent_run(settings.study, job.tags)
+        study.save(replace(study.record(), parent_run_id=objective.parent_id))
+        if settings.warm_start:
+            announce_warm_start(warm_start(study.study, load_presets(), objective))
+    return study, objective
 
 
 def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective) -> list[str]:
@@ -167,6 +127,30 @@ def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective)
     for preset in chosen:
         study.enqueue_trial(preset.params, user_attrs={"preset": preset.name})
     return [p.name for p in chosen]
+
+
+def _search_all(study: OptunaStudy, objective: Objective, job: SweepJob) -> None:
+    """Search until the study has its trials, counting those that processes elsewhere run."""
+    settings = job.settings
+
+    def recover(worker: int | None = None) -> None:  # any dead process's trial, whichever worker died
+        recover_stale(study.study, objective.tracker, objective.parent_id)
+
+    while True:
+        if settings.worker_processes > 1:
+            Workers(job.argv, settings.worker_processes, recover).run()
+        else:
+            _search(study, objective, settings, bar=True)
+        wait_for_others(study.study, recover)
+        if trials_missing(study.study, settings.trials) <= 0 or settings.timeout is not None:
+            return
+
+
+def _search(study: OptunaStudy, objective: Objective, settings: Settings, bar: bool, worker: int = 0) -> None:
+    start_search(study.study, settings, objective.space, worker)
+    with Progress(settings.trials, finished_count(study.study), study.best_value(), bar=bar) as progress:
+        optimize(study.study, objective, settings.trials, settings.timeout, progress,
+                 MemoryBudget(settings.recycle_mb))
 
 
 def start_search(study: optuna.Study, settings: Settings, space: SearchSpace, worker: int = 0) -> None:
@@ -184,61 +168,6 @@ def start_search(study: optuna.Study, settings: Settings, space: SearchSpace, wo
     begun = sum(t.state != TrialState.WAITING for t in trials)
     study.sampler = make_sampler(settings.sampler, settings.seed + begun + 100_003 * worker, presets)
     study.pruner = make_pruner(settings.pruner, space.max_epochs(), presets)
-
-
-def recover_stale(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
-    """Fail (and requeue) trials left RUNNING by a killed process, waiting out their grace period.
-
-    A trial of a live worker keeps beating and stays untouched; a dead one is failed here
-    rather than at some later trial's start, which a short resumed sweep might never reach.
-    """
-    if isinstance(study._storage, JournalStorage):
-        fail_dead_local_trials(study)
-    else:
-        deadline = time.monotonic() + GRACE_SECONDS + HEARTBEAT_SECONDS
-        while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
-            optuna.storages.fail_stale_trials(study)
-            time.sleep(1)
-    close_dead_runs(study, tracker, parent_id)
-
-
-def fail_dead_local_trials(study: optuna.Study) -> None:
-    """Fail and requeue RUNNING trials whose process on this machine is gone.
-
-    Optuna's journal storage has no heartbeats; the process id each trial records stands in
-    for them (on this machine: a study shared across machines needs a database's heartbeats).
-    """
-    host = WORKER.split(":")[0]
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        where, _, pid = trial.user_attrs.get("worker", ":").partition(":")
-        if where == host and pid.isdigit() and not _alive(int(pid)):
-            try:
-                study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-            except optuna.exceptions.UpdateFinishedTrialError:  # another process got there first
-                continue
-            RETRY(study, study._storage.get_trial(trial._trial_id))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return pid != os.getpid()  # our own id on a RUNNING trial: left by this process before an exec
-
-
-def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
-    """A trial Optuna failed (lost heartbeat, or a stop before its run was closed) keeps a
-    RUNNING MLflow run: fail that run too. Found by the run's `trial` tag, so a stop at any
-    point after the run was created is covered."""
-    failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
-    if not failed:  # the usual case after a trial: no need to ask MLflow
-        return
-    for number, run_id in tracker.running_children(parent_id).items():
-        if number in failed:
-            tracker.end_run(run_id, "failed", "process stopped during the trial")
 
 
 def wait_for_others(study: optuna.Study, recover: Callable[[], None]) -> None:
@@ -265,7 +194,10 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
         if trials_missing(s, target) <= 0:
             s.stop()
 
-    callbacks = [progress.on_trial, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id),
+    def show(s: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
+        progress.show(outcome_of(t), best_value(s))  # every worker's best, not only ours
+
+    callbacks = [show, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id),
                  lambda s, t: signals.check(),  # between trials: a stop swallowed during one is not lost
                  lambda s, t: budget.after_trial(), enough]
     while (missing := trials_missing(study, target)) > 0:
@@ -287,39 +219,9 @@ def trials_missing(study: optuna.Study, target: int) -> int:
 def _check_round(study: optuna.Study, new: list[optuna.trial.FrozenTrial], missing: int, target: int) -> None:
     """Stop a sweep that cannot progress rather than let it spin."""
     if len(new) >= missing and all(t.state == TrialState.FAIL for t in new):
-        raise UserError(f"study '{study.study_name}': the last {missing} trials all failed; "
-                        "see their fail_reason in MLflow")
+        raise SweepCannotGoOn(f"study '{study.study_name}': the last {missing} trials all failed; "
+                              "see their fail_reason in MLflow")
     refused = [t.user_attrs["over_budget"] for t in study.get_trials(deepcopy=False) if "over_budget" in t.user_attrs]
     if len(refused) > REFUSALS_PER_TRIAL * target:
-        raise UserError(f"study '{study.study_name}': {len(refused)} sampled models were over max_mflops "
-                        f"(the smallest needed {min(refused)}); raise max_mflops or narrow the space")
-
-
-class Record:
-    """An Optuna study as the steps after the search read it (mnist_sweep.studies.Study)."""
-
-    def __init__(self, study: optuna.Study):
-        self.study = study
-        self.name = study.study_name
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return self.study.user_attrs
-
-    def set_attr(self, key: str, value: Any) -> None:
-        self.study.set_user_attr(key, value)
-
-    def best_value(self) -> float | None:
-        try:
-            return self.study.best_value
-        except ValueError:
-            return None
-
-    def best(self) -> Best:
-        try:
-            trial = self.study.best_trial
-        except ValueError:
-            raise UserError(f"study '{self.name}' has no completed trial yet; "
-                            "give it more --trials or a longer --timeout") from None
-        return Best(trial.number, trial.value, trial.user_attrs["params"], int(trial.user_attrs["epochs_run"]),
-                    trial.user_attrs.get("learning_rates"))
+        raise SweepCannotGoOn(f"study '{study.study_name}': {len(refused)} sampled models were over max_mflops "
+                              f"(the smallest needed {min(refused)}); raise max_mflops or narrow the space")

@@ -59,8 +59,8 @@ def test_a_diverging_trial_is_failed_with_its_reason(objective):
 
 def test_a_sweep_goes_on_past_a_diverging_trial_to_its_target(objective):
     from mnist_sweep.engines.optuna import optimize
-    from mnist_sweep.memory import MemoryBudget
-    from mnist_sweep.progress import Progress
+    from mnist_sweep.runtime.memory import MemoryBudget
+    from mnist_sweep.runtime.progress import Progress
 
     doc = load_space("mlp").to_dict()
     doc["parameters"].update(optimizer="sgd", learning_rate={"type": "categorical", "choices": [1e4, 1e-2]})

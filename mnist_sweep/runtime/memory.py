@@ -17,13 +17,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-
-class Recycle(Exception):
-    """Raised between trials when the process has grown past its budget."""
-
-    def __init__(self, baseline_mb: float, now_mb: float, trials: int):
-        super().__init__(f"memory grew from {baseline_mb:.0f} MB after this process's first trial "
-                         f"to {now_mb:.0f} MB after its trial {trials}")
+from mnist_sweep.errors import Recycle
 
 
 def resident_mb() -> float:

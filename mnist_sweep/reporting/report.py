@@ -13,22 +13,10 @@ from typing import Any
 
 from mnist_sweep.presets import load_presets
 from mnist_sweep.space import SearchSpace, parse_space
-from mnist_sweep.studies import TEST_RESULTS, Study
+from mnist_sweep.studies import TEST_RESULTS, Study, TrialOutcome
 
 TOP_CURVES = 5
 EDGE = 0.05  # within 5% of a range's span (on its own scale) counts as its edge
-
-
-@dataclass
-class Trial:
-    number: int
-    outcome: str
-    value: float | None
-    epochs: int
-    seconds: float
-    params: dict[str, Any]
-    run_id: str
-    preset: str | None = None  # the notebook preset a warm-started trial ran
 
 
 @dataclass
@@ -59,12 +47,13 @@ class Written:
     gain: str | None
 
 
-def trial_from_run(run: Any) -> Trial:
+def trial_from_run(run: Any) -> TrialOutcome:
     """A trial as its MLflow run records it (either engine writes the same)."""
     metrics, tags = run.data.metrics, run.data.tags
-    return Trial(int(tags["trial"]), tags.get("outcome", "?"), metrics.get("val_accuracy"),
-                 int(metrics.get("epochs_run", 0)), metrics.get("duration_s", 0.0),
-                 {k: _parsed(v) for k, v in run.data.params.items()}, run.info.run_id, tags.get("preset"))
+    params = {k: _parsed(v) for k, v in run.data.params.items()}
+    return TrialOutcome(int(tags["trial"]), tags.get("outcome", "?"), params, metrics.get("val_accuracy"),
+                        int(metrics.get("epochs_run", 0)), metrics.get("duration_s", 0.0),
+                        preset=tags.get("preset"), worker=tags.get("worker", ""), run_id=run.info.run_id)
 
 
 def baseline_from_run(run: Any) -> Baseline:
@@ -84,7 +73,7 @@ def _parsed(text: str) -> Any:
     return text
 
 
-def top(trials: list[Trial]) -> list[Trial]:
+def top(trials: list[TrialOutcome]) -> list[TrialOutcome]:
     """The best scored trials, best first."""
     scored = [t for t in trials if t.value is not None]
     return sorted(scored, key=lambda t: t.value, reverse=True)[:TOP_CURVES]
@@ -92,16 +81,17 @@ def top(trials: list[Trial]) -> list[Trial]:
 
 def build(study: Study, tracker: Any, folder: Path) -> Written:
     """The report of `study` from its MLflow record, written to `folder` and logged on its parent run."""
-    parent = study.attrs["mlflow_parent_run_id"]
-    trials = [trial_from_run(run) for run in tracker.trial_runs(parent)]
+    record = study.record()
+    trials = [trial_from_run(run) for run in tracker.trial_runs(record.parent_run_id)]
     trials = [t for t in trials if t.outcome != "failed"] or trials  # a retried failure has a finished twin
     curves = {t.number: tracker.history(t.run_id, "val_accuracy") for t in top(trials)}
-    space = parse_space(study.attrs["space"])
-    final = study.attrs.get("final")
-    kept = tracker.load_arrays(final["run_id"], TEST_RESULTS) if final else None
+    space = parse_space(record.space)
+    final = record.final
+    kept = tracker.load_arrays(final.run_id, TEST_RESULTS) if final else None
     test = Predictions(**kept) if kept else None
-    written = write(folder, trials, curves, space, _baselines(tracker, space, study.attrs["data_digest"]),
-                    final, test)
+    written = write(folder, trials, curves, space, _baselines(tracker, space, record.data_digest),
+                    final.test_accuracy if final else None, test)
+    parent = record.parent_run_id
     tracker.log_files(parent, written.files, "report")
     return written
 
@@ -114,9 +104,11 @@ def _baselines(tracker: Any, space: SearchSpace, digest: str) -> list[Baseline]:
             and "val_accuracy" in r.data.metrics]
 
 
-def write(folder: Path, trials: list[Trial], curves: dict[int, list[float]], space: SearchSpace,
-          baselines: list[Baseline], final: dict[str, Any] | None, test: Predictions | None) -> Written:
-    """Every file of the report in `folder`: tables, plots, warnings, the interactive page."""
+def write(folder: Path, trials: list[TrialOutcome], curves: dict[int, list[float]], space: SearchSpace,
+          baselines: list[Baseline], final_test: float | None, test: Predictions | None) -> Written:
+    """Every file of the report in `folder`: tables, plots, warnings, the interactive page.
+
+    `final_test` is the final model's test accuracy, when it has one."""
     folder.mkdir(parents=True, exist_ok=True)
     frame = table(trials)
     frame.to_csv(folder / "trials.csv", index=False)
@@ -126,17 +118,17 @@ def write(folder: Path, trials: list[Trial], curves: dict[int, list[float]], spa
     (folder / "warnings.txt").write_text("".join(f"{w}\n" for w in warnings))
     rows = baselines + [Baseline(t.preset, f"trial {t.number}", t.value) for t in trials
                         if t.preset and t.value is not None]
-    gain = against_presets(best[0], final, rows) if best and rows else None
+    gain = against_presets(best[0], final_test, rows) if best and rows else None
     (folder / "presets.md").write_text(presets_markdown(rows, gain))
     files = [folder / "trials.csv", folder / "trials.md", folder / "presets.md", folder / "warnings.txt",
              *_figures(trials, curves, space, test, folder)]
     return Written(frame, files, warnings, gain)
 
 
-def _figures(trials: list[Trial], curves: dict[int, list[float]], space: SearchSpace,
+def _figures(trials: list[TrialOutcome], curves: dict[int, list[float]], space: SearchSpace,
              test: Predictions | None, folder: Path) -> list[Path]:
     """The PNGs, and report.html where plotly is installed."""
-    from mnist_sweep import analysis, plots
+    from mnist_sweep.reporting import analysis, plots
 
     scored = sorted((t for t in trials if t.value is not None), key=lambda t: t.number)
     study = analysis.as_study(trials, space)
@@ -156,17 +148,17 @@ def _figures(trials: list[Trial], curves: dict[int, list[float]], space: SearchS
     return written + ([page] if page else [])
 
 
-def against_presets(best: Trial, final: dict[str, Any] | None, rows: list[Baseline]) -> str:
+def against_presets(best: TrialOutcome, final_test: float | None, rows: list[Baseline]) -> str:
     """One sentence: how far the sweep's best trial is above the best notebook preset."""
     preset = max(rows, key=lambda r: r.val_accuracy)
     text = (f"best trial {best.number} reached {best.value:.4f} validation accuracy, "
             f"{100 * (best.value - preset.val_accuracy):+.2f} points against the best preset, "
             f"{preset.preset} ({preset.val_accuracy:.4f}, {preset.source})")
     tested = [r for r in rows if r.test_accuracy is not None]
-    if final and tested:
+    if final_test is not None and tested:
         test = max(tested, key=lambda r: r.test_accuracy)
-        text += (f"; on the test set the final model scored {final['test_accuracy']:.4f}, "
-                 f"{100 * (final['test_accuracy'] - test.test_accuracy):+.2f} points against "
+        text += (f"; on the test set the final model scored {final_test:.4f}, "
+                 f"{100 * (final_test - test.test_accuracy):+.2f} points against "
                  f"{test.preset} ({test.test_accuracy:.4f})")
     return text
 
@@ -182,7 +174,7 @@ def presets_markdown(rows: list[Baseline], gain: str | None) -> str:
     return "\n".join(lines) + f"\n\n{gain}.\n"
 
 
-def table(trials: list[Trial]) -> Any:
+def table(trials: list[TrialOutcome]) -> Any:
     """All trials, best first: rank, outcome, validation accuracy, epochs run, time, parameters.
 
     `epochs_run`, not `epochs`: the space's `epochs` parameter (the planned count) is a column too."""

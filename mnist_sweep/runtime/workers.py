@@ -1,11 +1,13 @@
-"""Several trials at once on this machine: worker processes sharing one study, and their care.
+"""Several trials at once on this machine: worker processes sharing one search, and their care.
 
 The sweep's own process prepares the study (parent run, warm start), starts the workers as
-fresh processes running the same command with `--worker I`, and waits. Each worker runs
-trials until the study has enough, with cores/N TensorFlow threads, so together they use
-the cores without oversubscribing them. A worker that dies is replaced, after its running
-trial is failed and queued again; Ctrl-C or a `kill` of the sweep stops them all.
-When they are done, the sweep's process runs the final step, once.
+fresh processes running the same command with `--worker I` (and whatever environment the
+engine gives each: Keras Tuner's workers find its chief through it), and waits. Each worker
+runs trials until the search has enough, with cores/N TensorFlow threads, so together they
+use the cores without oversubscribing them. A worker that dies is replaced, after the engine
+has failed its running trial so that it runs again; Ctrl-C or a `kill` of the sweep stops
+them all. When they are done, the sweep's process runs the final step, once. The module
+knows nothing of either engine.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 
-from mnist_sweep.errors import UserError
+from mnist_sweep.errors import CANNOT_GO_ON_EXIT, USER_ERROR_EXIT, SweepCannotGoOn, UserError
 
+# On every trial run and trial record: which process ran it. A journal study tells a dead
+# worker's trial by it; with several workers it shows who ran what.
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 STOP_WAIT_SECONDS = 60  # for workers to close their runs after Ctrl-C, before they are killed
 PR_SET_PDEATHSIG = 1
 
@@ -36,6 +42,18 @@ def use_threads(count: int) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(count)
 
 
+def alive(pid: int) -> bool:
+    """Whether process `pid` on this machine still runs (our own pid counts as gone: a RUNNING
+    trial with it was left by this process before it replaced itself with exec)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return pid != os.getpid()
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: be killed if the sweep's process dies, even by kill -9 (Linux)."""
     try:
@@ -45,10 +63,15 @@ def _die_with_parent() -> None:
 
 
 class Workers:
-    """N worker processes running `argv --worker I`, kept at N until they finish."""
+    """N worker processes running `argv --worker I`, kept at N until they finish.
 
-    def __init__(self, argv: list[str], count: int, recover: Callable[[], None]):
+    `recover` runs after a worker died, before its replacement starts; `env(I)` is added to
+    worker I's environment (the same for its replacements)."""
+
+    def __init__(self, argv: list[str], count: int, recover: Callable[[int], None],
+                 env: Callable[[int], dict[str, str]] | None = None):
         self.argv, self.count, self.recover = argv, count, recover
+        self.env = env or (lambda index: {})
         self.restarts_left = 3 * count  # a worker that keeps dying is a bug, not bad luck
         self.running: dict[int, subprocess.Popen] = {}
 
@@ -69,7 +92,8 @@ class Workers:
         command = [sys.executable, "-m", "mnist_sweep", *self.argv, "--worker", str(index)]
         # Its own session: a Ctrl-C in the terminal reaches the sweep's process only, which
         # passes one SIGINT on to each worker (two could cut a worker's clean-up short).
-        self.running[index] = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
+        self.running[index] = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent,
+                                               env={**os.environ, **self.env(index)})
 
     def _reap(self) -> None:
         for index, process in list(self.running.items()):
@@ -79,14 +103,17 @@ class Workers:
             del self.running[index]
             if code == 0:  # the study has its trials
                 continue
-            if code == 2:  # a bad input or a study that cannot go on: the worker said why
+            if code == USER_ERROR_EXIT:  # the worker said why
                 raise UserError(f"worker {index} stopped with the error above")
+            if code == CANNOT_GO_ON_EXIT:
+                raise SweepCannotGoOn(f"worker {index} stopped: the search cannot go on (see above)")
             if self.restarts_left == 0:
-                raise UserError(f"workers keep dying (the last: worker {index}, exit {code}); see the errors above")
+                raise SweepCannotGoOn(f"workers keep dying (the last: worker {index}, exit {code}); "
+                                      "see the errors above")
             self.restarts_left -= 1
             print(f"worker {index} (pid {process.pid}) ended with exit {code}; its trial is queued again "
                   "and a new worker takes its place", file=sys.stderr)
-            self.recover()
+            self.recover(index)
             self._start(index)
 
     def stop(self) -> None:

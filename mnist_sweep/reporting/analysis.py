@@ -16,6 +16,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from mnist_sweep.space import Param, SearchSpace
 
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # "A new study created in memory" is no news here
+
 
 def as_study(trials: list[Any], space: SearchSpace) -> optuna.Study:
     """An in-memory study holding the completed trials, with the space's distributions."""

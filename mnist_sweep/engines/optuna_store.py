@@ -1,0 +1,246 @@
+"""Where an Optuna study lives and how it is read: storage, samplers and pruners, the study as
+the steps after the search see it, and recovery of the trials of processes that died."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from mnist_sweep.config import Settings, runs_dir, sqlite_file
+from mnist_sweep.errors import UserError
+from mnist_sweep.files import make_folder
+from mnist_sweep.runtime.locks import exclusive
+from mnist_sweep.runtime.workers import alive
+from mnist_sweep.space import SearchSpace
+from mnist_sweep.studies import StudyRecord, begin_or_resume, changed
+from mnist_sweep.tracking import Tracker
+from mnist_sweep.runtime.workers import WORKER
+from mnist_sweep.studies import TrialOutcome
+
+# Heartbeats and their retry callback are marked experimental, yet they are Optuna's way to
+# recover trials of a killed process; the warning would only repeat on every start.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# A trial whose process died stops beating; after the grace period it is failed and retried.
+HEARTBEAT_SECONDS = 5
+GRACE_SECONDS = 15
+RETRY = RetryHeartbeatStaleTrialCallback(max_retry=3)  # a dead process's trial runs again, at most 3 times
+
+
+def make_sampler(name: str, seed: int, presets: int = 0) -> optuna.samplers.BaseSampler:
+    if name == "tpe":  # multivariate + group: TPE that understands per-layer (conditional) parameters
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=10 + presets)  # 10: Optuna's default
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+
+
+def make_pruner(name: str, max_epochs: int, presets: int = 0) -> optuna.pruners.BasePruner:
+    if name == "median":  # a few full trials and two epochs of grace before judging anyone
+        return optuna.pruners.MedianPruner(n_startup_trials=5 + presets, n_warmup_steps=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    if name == "halving":  # asynchronous successive halving: Hyperband's most aggressive bracket alone
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_storage(url: str, create: bool = True) -> BaseStorage:
+    path = sqlite_file(url) if "://" in url else Path(url)
+    if path is not None:
+        if not create and not path.is_file():
+            raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
+        make_folder(path.parent, "--storage")
+    if "://" not in url:  # Optuna's journal: appends under a file lock, so several processes can share it
+        return JournalStorage(JournalFileBackend(str(path)))
+    try:
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                          heartbeat_stale_trial_callback=RETRY)
+    except Exception as err:  # SQLAlchemy raises many types for one cause: the URL does not work
+        raise UserError(f"storage {url}: cannot open ({type(err).__name__}); check --storage") from None
+
+
+def open_study(settings: Settings, space: SearchSpace, digest: str | None = None) -> optuna.Study:
+    """Create the study, or load it to resume; another space, split or data is refused."""
+    if settings.storage is None:
+        _refuse_study_left_in_sqlite(settings.study)
+    study = optuna.create_study(
+        study_name=settings.study, storage=open_storage(settings.storage_url), direction="maximize",
+        load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
+        pruner=make_pruner(settings.pruner, space.max_epochs()))
+    begin_or_resume(OptunaStudy(study, settings.storage_url), study.user_attrs, space, settings, digest)
+    return study
+
+
+def load_study(settings: Settings) -> optuna.Study:
+    """An existing study, for the steps that come after the search."""
+    try:
+        return optuna.load_study(study_name=settings.study, storage=open_storage(settings.storage_url, create=False))
+    except KeyError:
+        raise UserError(f"no study '{settings.study}' in {settings.storage_url}; check --study-name "
+                        "and --storage, or run the sweep first") from None
+
+
+def _refuse_study_left_in_sqlite(name: str) -> None:
+    """Studies made before the journal became the default live in mlruns/optuna.db: starting the
+    same name afresh in the journal would look like a resume and quietly begin again."""
+    legacy = runs_dir() / "optuna.db"
+    if not legacy.is_file() or name in _study_names(str(runs_dir() / "optuna.journal")):
+        return
+    if name in {s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{legacy}")}:
+        raise UserError(f"study '{name}' is in {legacy}, from before the journal storage; resume it with "
+                        f"--storage sqlite:///{legacy} --workers 1, or start anew with another --study-name")
+
+
+def _study_names(journal: str) -> set[str]:
+    if not Path(journal).is_file():
+        return set()
+    return {s.study_name for s in optuna.get_all_study_summaries(open_storage(journal))}
+
+
+# --- one trial's outcome, as Optuna keeps it ---------------------------------------------------
+
+def note_outcome(trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    """The outcome in the trial's user attributes, under the keys the first versions wrote."""
+    trial.set_user_attr("epochs_run", outcome.epochs)
+    trial.set_user_attr("seconds", outcome.seconds)
+    if outcome.outcome == "completed":
+        trial.set_user_attr("learning_rates", outcome.learning_rates)  # replayed by the retrain
+    elif outcome.outcome == "refused":
+        trial.set_user_attr("over_budget", outcome.mflops)
+    elif outcome.outcome == "failed":
+        trial.set_user_attr("fail_reason", outcome.reason)
+
+
+def outcome_of(trial: FrozenTrial) -> TrialOutcome:
+    """A stored trial as the outcome its objective noted."""
+    attrs = trial.user_attrs
+    outcome = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned"}.get(trial.state, "failed")
+    if "over_budget" in attrs:
+        outcome = "refused"
+    value = trial.value if trial.value is not None else _last(trial.intermediate_values)
+    reason = attrs.get("fail_reason", "see log") if outcome == "failed" else None
+    if outcome == "refused":
+        reason = f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
+    return TrialOutcome(trial.number, outcome, attrs.get("params", trial.params), value,
+                        int(attrs.get("epochs_run", 0)), attrs.get("seconds", 0.0), attrs.get("learning_rates") or [],
+                        reason, attrs.get("preset"), attrs.get("worker", ""), attrs.get("over_budget"),
+                        attrs.get("mlflow_run_id"))
+
+
+def _last(values: dict[int, float]) -> float | None:
+    return values[max(values)] if values else None
+
+
+def best_value(study: optuna.Study) -> float | None:
+    try:
+        return study.best_value
+    except ValueError:  # no completed trial yet
+        return None
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count towards --trials: completed or pruned, not refused as over budget."""
+    return sum("over_budget" not in t.user_attrs for t in study.get_trials(deepcopy=False, states=FINISHED))
+
+
+class OptunaStudy:
+    """An Optuna study as the steps after the search see it (mnist_sweep.studies.Study)."""
+
+    def __init__(self, study: optuna.Study, storage_url: str):
+        self.study, self.storage_url = study, storage_url
+        self.name = study.study_name
+
+    def stored(self) -> dict[str, Any]:
+        return self.study.user_attrs
+
+    def record(self) -> StudyRecord:
+        record = StudyRecord.from_dict(self.stored())
+        if record is None:
+            raise UserError(f"study '{self.name}' was not made by mnist_sweep; use another --study-name")
+        return record
+
+    def save(self, record: StudyRecord) -> None:
+        for key, value in list(changed(record, self.stored())):
+            self.study.set_user_attr(key, value)
+
+    def best_value(self) -> float | None:
+        return best_value(self.study)
+
+    def best(self) -> TrialOutcome:
+        try:
+            trial = self.study.best_trial
+        except ValueError:
+            raise UserError(f"study '{self.name}' has no completed trial yet; "
+                            "give it more --trials or a longer --timeout") from None
+        return outcome_of(trial)
+
+    def finished(self) -> int:
+        return finished_count(self.study)
+
+    def outcomes(self) -> list[TrialOutcome]:
+        ended = (t for t in self.study.get_trials(deepcopy=False) if t.state.is_finished())
+        return [outcome_of(t) for t in sorted(ended, key=lambda t: t.number)]
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with exclusive(self.storage_url, self.name):
+            yield
+
+
+# --- the trials of processes that died ---------------------------------------------------------
+
+def recover_stale(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
+    """Fail (and requeue) trials left RUNNING by a killed process, waiting out their grace period.
+
+    A trial of a live worker keeps beating and stays untouched; a dead one is failed here
+    rather than at some later trial's start, which a short resumed sweep might never reach.
+    """
+    if isinstance(study._storage, JournalStorage):
+        fail_dead_local_trials(study)
+    else:
+        deadline = time.monotonic() + GRACE_SECONDS + HEARTBEAT_SECONDS
+        while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
+            optuna.storages.fail_stale_trials(study)
+            time.sleep(1)
+    close_dead_runs(study, tracker, parent_id)
+
+
+def fail_dead_local_trials(study: optuna.Study) -> None:
+    """Fail and requeue RUNNING trials whose process on this machine is gone.
+
+    Optuna's journal storage has no heartbeats; the process id each trial records stands in
+    for them (on this machine: a study shared across machines needs a database's heartbeats).
+    """
+    host = WORKER.split(":")[0]
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        where, _, pid = trial.user_attrs.get("worker", ":").partition(":")
+        if where == host and pid.isdigit() and not alive(int(pid)):
+            try:
+                study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:  # another process got there first
+                continue
+            RETRY(study, study._storage.get_trial(trial._trial_id))
+
+
+def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
+    """A trial Optuna failed (lost heartbeat, or a stop before its run was closed) keeps a
+    RUNNING MLflow run: fail that run too. Found by the run's `trial` tag, so a stop at any
+    point after the run was created is covered."""
+    failed = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    if not failed:  # the usual case after a trial: no need to ask MLflow
+        return
+    for number, run_id in tracker.running_children(parent_id).items():
+        if number in failed:
+            tracker.end_run(run_id, "failed", "process stopped during the trial")

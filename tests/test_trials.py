@@ -1,0 +1,65 @@
+"""The shared trial runner and the one record of a trial it returns, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from mnist_sweep.data import search_data
+from mnist_sweep.space import load_space
+from mnist_sweep.studies import TrialOutcome
+from mnist_sweep.tracking import Tracker
+from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner
+
+FIXED = {"n_layers": 1, "units_l0": 32, "dropout_l0": 0.0, "optimizer": "adam", "learning_rate": 3e-3,
+         "batch_size": 32, "epochs": 2, "anneal": False, "augment": False, "early_stopping": False}
+
+
+@pytest.fixture
+def runner(tiny_mnist, tracking_uri, tmp_path):
+    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
+    parent = tracker.parent_run("s", {"engine": "optuna"})
+    return TrialRunner(load_space("mlp"), search_data(tiny_mnist, val_size=60, seed=0), tracker, parent,
+                       {"engine": "optuna", "study": "s"}, seed=0)
+
+
+def test_a_completed_trial_returns_its_outcome_and_its_run_names_the_worker(runner):
+    outcome = runner.run(3, FIXED, preset="nb-test")
+    assert (outcome.number, outcome.outcome, outcome.epochs, outcome.preset) == (3, "completed", 2, "nb-test")
+    assert len(outcome.learning_rates) == 2 and 0 < outcome.value <= 1 and outcome.seconds > 0
+    run = runner.tracker.client.get_run(outcome.run_id)
+    assert run.data.tags["worker"] == f"{socket.gethostname()}:{os.getpid()}" == outcome.worker
+    assert run.data.tags["preset"] == "nb-test" and run.info.status == "FINISHED"
+
+
+def test_a_pruned_trial_raises_with_its_outcome_up_to_where_it_stopped(runner):
+    def prune_after_first(epoch, metrics):
+        raise Stopped(f"stopped at epoch {epoch}")
+
+    with pytest.raises(TrialEnded) as ended:
+        runner.run(0, FIXED, report=prune_after_first)
+    outcome = ended.value.outcome
+    assert (outcome.outcome, outcome.epochs, outcome.reason) == ("pruned", 1, "stopped at epoch 1")
+    assert outcome.value is not None and len(outcome.learning_rates) == 1
+    assert runner.tracker.client.get_run(outcome.run_id).info.status == "KILLED"
+
+
+def test_a_model_over_the_cost_limit_is_refused_and_a_diverging_one_failed(runner):
+    runner.max_mflops = 0.01
+    with pytest.raises(TrialEnded) as refused:
+        runner.run(0, FIXED)
+    assert refused.value.outcome.outcome == "refused" and refused.value.outcome.mflops == 0.0508  # 2 * (784*32 + 32*10)
+    runner.max_mflops = None
+    with pytest.raises(TrialEnded) as failed:
+        runner.run(1, {**FIXED, "n_layers": 2, "units_l0": 64, "units_l1": 32, "dropout_l1": 0.0,
+                       "optimizer": "sgd", "learning_rate": 1e4})  # weights explode in epoch 1
+    assert failed.value.outcome.outcome == "failed" and "non-finite" in failed.value.outcome.reason
+
+
+def test_an_outcome_survives_its_stored_form_and_ignores_keys_it_does_not_know():
+    outcome = TrialOutcome(5, "completed", {"units_l0": 32}, 0.97, 3, 4.5, [1e-3, 1e-3, 3e-4], preset="p", worker="h:1")
+    assert TrialOutcome.from_dict(outcome.to_dict()) == outcome
+    assert TrialOutcome.from_dict({**outcome.to_dict(), "added_later": 1}) == outcome
+    assert outcome.counts and not TrialOutcome(6, "refused", {}).counts
