@@ -9,15 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides our output
 # Keras Tuner's chief serves gRPC while it starts worker processes, which exec at once: gRPC's
 # fork handlers have nothing to do, and would only say so on stderr at every start.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
+from mnist_sweep.checks import before_data  # noqa: E402
 from mnist_sweep.config import PRUNERS, SAMPLERS, TUNERS, Settings, load_settings  # noqa: E402
 from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, INTERRUPTED_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
                                 Recycle, SweepCannotGoOn, UserError)
 from mnist_sweep.files import find_file  # noqa: E402
+from mnist_sweep.quiet import load_tensorflow  # noqa: E402
 from mnist_sweep.runtime.memory import restart, restart_command  # noqa: E402
 
 
@@ -151,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     base = sub.add_parser("baselines", help="train the notebooks' presets under this project's protocol")
     base.add_argument("--list", action="store_true", help="print the presets without training")
     base.add_argument("--only", metavar="NAME", help="train one preset")
+    base.add_argument("--seeds", type=_positive_int, default=1,
+                      help="train each preset with K seeds (--seed, --seed+1, ...) and print the mean and "
+                           "standard deviation of its test accuracy beside what its notebook reported")
     _data_args(base)
     _protocol_args(base)
     rep = sub.add_parser("report", help="a study's trial table, gain over the presets, range warnings and "
@@ -161,8 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("files", nargs="+", metavar="FILE", help="images of one digit each, any size; "
                                                                   "dark on light (paper) is inverted")
     predict.add_argument("--model", default="models/mlp-optuna/model.keras",
-                         help="an exported model.keras or a registered model, models:/NAME/latest "
-                              "(default: models/mlp-optuna/model.keras, the default sweep's export)")
+                         help="an exported model.keras or a registered model, models:/NAME@champion (a "
+                              "study's newest final model) (default: models/mlp-optuna/model.keras, the "
+                              "default sweep's export)")
     _tracking_arg(predict)
     ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
     _tracking_arg(ui)
@@ -182,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ui":
             return _ui(args)
+        settings = _settings(args)
+        before_data(args.command, settings, args)  # in a fraction of a second, before TensorFlow loads
+        load_tensorflow()
         from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
         from mnist_sweep.runtime import signals
 
@@ -189,7 +197,6 @@ def main(argv: list[str] | None = None) -> int:
                    "export": commands.export, "baselines": commands.baselines,
                    "predict": commands.predict, "report": commands.report}[args.command]
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
-        settings = _settings(args)
         args.argv = argv  # the command as given: worker processes run it again
         return handler(settings, args)
     except Recycle as grown:

@@ -12,11 +12,11 @@ from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.config import Settings, runs_dir
+from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
 from mnist_sweep.errors import UserError
-from mnist_sweep.export import FILES, write_export
+from mnist_sweep.export import FILES, export_complete, write_export
 from mnist_sweep.final import FinalResult, run_final
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.space import SearchSpace, load_space
@@ -29,7 +29,6 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     once, export it and write the report. A worker process (`--worker I`) only runs trials."""
     engine = engines.get(settings.engine)
     space = load_space(settings.space).with_max_epochs(settings.max_epochs)
-    engine.check(settings, space)
     mnist = load_mnist(settings.data)  # checked before any trial starts
     tracker = _tracker(settings, settings.experiment)
     job = SweepJob(settings, space, search_data(mnist, settings.validation_size, settings.seed, settings.search_limit),
@@ -58,7 +57,7 @@ def _finish(study: Study, mnist: MNIST, tracker: Tracker, settings: Settings) ->
     """Record the best trial on the parent run, run the final step, export, report."""
     record, best = study.record(), study.best()
     tracker.record_best(record.parent_run_id, best.number, best.value, best.params, study.finished())
-    result = run_final(study, mnist, tracker, settings.train_limit)
+    result = run_final(study, mnist, tracker, _keep(study), settings.train_limit)
     _export_final(study, result, settings, tracker)
     _show_final(result)
     _write_report(study, tracker, Path("reports") / study.name)
@@ -71,8 +70,9 @@ def final(settings: Settings, args: argparse.Namespace) -> int:
     tracker = _tracker(settings, record.settings.experiment)
     mnist = load_mnist(settings.data)
     check_digest(study, record, mnist.digest)
-    result = run_final(study, mnist, tracker, settings.train_limit, force=args.force)
-    _export_final(study, result, settings, tracker)
+    with study.exclusive():  # one process at a time in a study's final step
+        result = run_final(study, mnist, tracker, _keep(study), settings.train_limit, force=args.force)
+        _export_final(study, result, settings, tracker)
     _show_final(result)
     return 0
 
@@ -103,7 +103,7 @@ def baselines(settings: Settings, args: argparse.Namespace) -> int:
     mnist = load_mnist(settings.data)
     data = search_data(mnist, settings.validation_size, settings.seed, settings.train_limit)
     rows = run_baselines(chosen, mnist, data, _tracker(settings, settings.experiment), settings.seed,
-                         settings.max_epochs)
+                         settings.max_epochs, args.seeds)
     print(table(rows))
     return 0
 
@@ -130,13 +130,14 @@ def _predictor(source: str, settings: Settings) -> Any:
                             "check the name and --tracking-uri") from None
     if not Path(source).is_file():
         raise UserError(f"{source}: no such model file; pass --model with an exported model.keras or "
-                        "models:/NAME/latest")
+                        "models:/NAME@champion")
     import keras
 
     try:
         return keras.saving.load_model(source, safe_mode=True)  # no code from a file someone handed over
-    except (OSError, ValueError) as err:
-        raise UserError(f"{source}: not a loadable Keras model ({type(err).__name__})") from None
+    except Exception as err:  # Keras raises many types for a file it cannot rebuild a model from
+        raise UserError(f"{source}: not a loadable Keras model ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0][:120] if str(err) else 'no detail'})") from None
 
 
 def report(settings: Settings, args: argparse.Namespace) -> int:
@@ -160,17 +161,25 @@ def _write_report(study: Study, tracker: Tracker, folder: Path) -> None:
 
 
 def _tracker(settings: Settings, experiment: str) -> Tracker:
-    local = settings.tracking.startswith("sqlite:")
-    return Tracker(settings.tracking, experiment, runs_dir() / "artifacts" if local else None)
+    """MLflow's store; a SQLite file's artifacts go beside it (mlruns/artifacts for the default one)."""
+    database = sqlite_file(settings.tracking)
+    return Tracker(settings.tracking, experiment, database.parent.resolve() / "artifacts" if database else None)
+
+
+def _keep(study: Study) -> Path:
+    """Where the final step keeps each evaluated model until MLflow holds it."""
+    return runs_dir() / "finals" / study.name
 
 
 def _export_final(study: Study, result: FinalResult, settings: Settings, tracker: Tracker) -> None:
-    """A freshly retrained final model into the export folder, its records beside it and on its run."""
-    if result.model is None:
-        return
+    """The final model in the export folder with its records, also on its run: written after a new
+    evaluation, and again whenever the folder does not hold what the record says (a kill, a user)."""
     record, final = study.record(), result.record
-    folder = write_export(settings.export_path, result.model, final.params, record.space,
-                          final.metrics(study.name, record.data_digest))
+    metrics = final.metrics(study.name, record.data_digest)
+    if result.model is None and export_complete(settings.export_path, metrics):
+        return
+    model = result.model if result.model is not None else tracker.load_keras_model(final.model_uri)
+    folder = write_export(settings.export_path, model, final.params, record.space, metrics)
     # The records beside the model, one click away on the final run (the model itself is logged already).
     tracker.log_files(final.run_id, [folder / n for n in ("params.json", "search_space.yaml", "metrics.json")])
     print(f"exported to {folder}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,13 @@ PRUNERS = ("median", "hyperband", "halving", "none")
 ENGINES = ("optuna", "kerastuner")
 TUNERS = ("hyperband", "bayesian", "random", "grid")  # Keras Tuner's oracles
 RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the command runs
+# A study's name is a folder name (models/, reports/, Keras Tuner's project), part of a registered
+# model's name and a quoted value in MLflow's filter strings: letters, digits, '.', '_', '-' only.
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+# numpy and Keras take seeds below 2**32; a trial adds its number to the sweep's seed and a worker
+# 100,003 times its index, so this much room is kept above the largest seed accepted.
+SEED_ROOM = 2**24
+MAX_SEED = 2**32 - 1 - SEED_ROOM
 
 
 @dataclass(frozen=True)
@@ -74,7 +83,8 @@ class Settings:
 
     @property
     def tracking(self) -> str:
-        return self.tracking_uri or f"sqlite:///{runs_dir() / 'mlflow.db'}"
+        """--tracking-uri, else MLflow's own MLFLOW_TRACKING_URI, else the project's SQLite file."""
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{runs_dir() / 'mlflow.db'}"
 
     @property
     def search_limit(self) -> int | None:
@@ -118,7 +128,17 @@ def load_settings(sweep: str | None, overrides: dict[str, Any]) -> Settings:
         _check(values, source)
     flags = {k: v for k, v in overrides.items() if v is not None}
     _check(flags, "command line")
-    return replace(Settings(), **{**values, **flags})
+    if "experiment" not in flags and os.environ.get("MLFLOW_EXPERIMENT_NAME"):  # MLflow's own variable
+        flags["experiment"] = os.environ["MLFLOW_EXPERIMENT_NAME"]
+    settings = replace(Settings(), **{**values, **flags})
+    check_name(settings.study, "--study-name" if settings.study_name else "the study name from --space")
+    return settings
+
+
+def check_name(name: str, option: str) -> None:
+    if not NAME.fullmatch(name):
+        raise UserError(f"{option}: '{name[:120]}' is not a usable study name: use 1 to 100 letters, digits, "
+                        "'.', '_' or '-', starting with a letter, digit or '_'")
 
 
 def _check(values: dict[str, Any], source: str) -> None:
@@ -133,6 +153,9 @@ def _check(values: dict[str, Any], source: str) -> None:
             raise UserError(f"{source}: '{key}' must be {want}, not {value!r}")
         if key in _POSITIVE and value <= 0:
             raise UserError(f"{source}: '{key}' must be greater than 0 (got {value})")
+        if key == "seed" and not 0 <= value <= MAX_SEED:
+            raise UserError(f"{source}: 'seed' must be a whole number from 0 to {MAX_SEED} (numpy takes seeds "
+                            f"below 2**32, and trials add their number to it), not {value}")
     _check_choice(values, "sampler", SAMPLERS, source)
     _check_choice(values, "pruner", PRUNERS, source)
     _check_choice(values, "engine", ENGINES, source)

@@ -33,6 +33,17 @@ class MNIST:
 
 
 @dataclass(frozen=True)
+class DataSlice:
+    """Which images a run saw, as MLflow's dataset inputs record them: named, digested, sourced."""
+
+    name: str
+    digest: str
+    source: str
+    rows: int
+    context: str  # MLflow's input context: training, validation or testing
+
+
+@dataclass(frozen=True)
 class SearchData:
     """What a search may see: training and validation images, never the test set."""
 
@@ -40,6 +51,7 @@ class SearchData:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    slices: tuple[DataSlice, ...] = ()  # the two above, as the trial runs log them
 
 
 def load_mnist(path: str | None = None) -> MNIST:
@@ -82,6 +94,12 @@ def check_arrays(arrays: dict[str, np.ndarray], source: str, sized: bool = True)
             raise UserError(f"{source}: '{name}' holds label {arrays[name].max()}, expected 0 to 9")
     if len(arrays["x_train"]) != len(arrays["y_train"]) or len(arrays["x_test"]) != len(arrays["y_test"]):
         raise UserError(f"{source}: images and labels differ in number")
+    x, y = arrays["x_train"], arrays["y_train"]
+    if x.size and x.min() == x.max():  # a model would only learn the class counts, and be registered
+        raise UserError(f"{source}: every pixel of every training image is {x.min()}; these are not images "
+                        "of digits")
+    if y.size and len(np.unique(y)) < 2:
+        raise UserError(f"{source}: every training label is {y[0]}; there is nothing to classify")
 
 
 def digest(arrays: dict[str, np.ndarray]) -> str:
@@ -102,7 +120,23 @@ def search_data(mnist: MNIST, val_size: int, seed: int, train_limit: int | None 
     train_idx, val_idx = stratified_split(mnist.y_train, val_size, seed)
     if train_limit is not None:
         train_idx = train_idx[:train_limit]
+    split = f"validation {val_size}, seed {seed}, training images {train_limit or 'all'}"
     return SearchData(
         x_train=scale(mnist.x_train[train_idx]), y_train=mnist.y_train[train_idx],
         x_val=scale(mnist.x_train[val_idx]), y_val=mnist.y_train[val_idx],
+        slices=(data_slice(mnist, "mnist-search-training", split, len(train_idx), "training"),
+                data_slice(mnist, "mnist-search-validation", split, len(val_idx), "validation")),
     )
+
+
+def final_slices(mnist: MNIST, train_limit: int | None) -> tuple[DataSlice, DataSlice]:
+    """The final step's training images (all, or the first `train_limit`) and the test set."""
+    train = len(mnist.y_train[:train_limit])
+    return (data_slice(mnist, "mnist-training", f"first {train} training images", train, "training"),
+            data_slice(mnist, "mnist-test", mnist.test_set, len(mnist.y_test), "testing"))
+
+
+def data_slice(mnist: MNIST, name: str, how: str, rows: int, context: str) -> DataSlice:
+    """A part of `mnist`, digested from the data's own digest and how the part was cut."""
+    digest = hashlib.sha256(f"{mnist.digest}|{name}|{how}".encode()).hexdigest()[:20]
+    return DataSlice(name, digest, f"{mnist.source} ({how})", rows, context)

@@ -28,25 +28,44 @@ def write_export(folder: Path, model: Any, params: dict[str, Any], space: dict[s
     (partial / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
     (partial / "search_space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
     (partial / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    for path in partial.iterdir():
-        if (folder / path.name).is_dir():  # a savedmodel folder from an earlier export
-            shutil.rmtree(folder / path.name)
-        os.replace(path, folder / path.name)
+    # metrics.json last: it names the evaluation, so a folder whose metrics.json says so holds its model.
+    for path in sorted(partial.iterdir(), key=lambda p: p.name == "metrics.json"):
+        _move(path, folder / path.name)
     partial.rmdir()
     return folder
 
 
-def serving_model(model: Any) -> Any:
-    """The trained network without its training-only random layers (augmentation).
+def _move(path: Path, target: Path) -> None:
+    if target.is_dir():  # a savedmodel folder from an earlier export
+        shutil.rmtree(target)
+    os.replace(path, target)
 
-    They pass images through unchanged at inference, but their random ops stay in an exported
-    graph, and TFLite has no kernels for them.
+
+def export_complete(folder: Path, metrics: dict[str, Any], formats: tuple[str, ...] = ("keras",)) -> bool:
+    """Whether `folder` holds the model of the evaluation `metrics` describes, and its records."""
+    names = [FILES[f] for f in formats] + ["params.json", "search_space.yaml", "metrics.json"]
+    if not all((folder / name).exists() for name in names):
+        return False
+    try:
+        return json.loads((folder / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    except (OSError, ValueError):
+        return False
+
+
+def serving_model(model: Any) -> Any:
+    """The trained network as users load it: without its training-only random layers
+    (augmentation) and compiled with Keras's own loss and accuracy, whatever it trained with.
+
+    The random layers pass images through unchanged at inference, but their random ops stay in
+    an exported graph, and TFLite has no kernels for them. A loss of this project's (label
+    smoothing) would make plain Keras unable to load the file without importing mnist_sweep.
     """
     import keras
 
     random = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
     kept = [layer for layer in model.layers if not isinstance(layer, random)]
     served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=model.name)
+    served.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
     return served
 
@@ -73,5 +92,5 @@ def _onnx(model: Any, path: Path) -> None:
     serving_model(model).export(str(path), format="onnx", verbose=False)
 
 
-_WRITERS = {"keras": lambda model, path: model.save(path), "savedmodel": _savedmodel, "tflite": _tflite,
+_WRITERS = {"keras": lambda model, path: serving_model(model).save(path), "savedmodel": _savedmodel, "tflite": _tflite,
             "onnx": _onnx}

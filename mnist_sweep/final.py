@@ -1,22 +1,33 @@
 """The final step: retrain the best configuration on the training set, evaluate the test set once.
 
-This is the only code path that reads the test images. The study records that it did, so
-running the step again shows the recorded result instead of evaluating again (unless forced).
+This is the only code path that reads the test images, and the study's record accounts for
+every look, whatever kills the process when. In order:
+
+1. the retrained model is saved in the study's folder of final models (`keep`);
+2. the record counts the evaluation as started, before the test images are touched;
+3. the test set is evaluated and the predicted digits saved beside the model;
+4. the record takes the result, before any MLflow, registry, export or report call;
+5. MLflow gets the result and the model, the registry a version with the alias `champion`.
+
+A re-run after a kill before (4) evaluates again, and counts it: evaluation number 2. After
+(4) it evaluates nothing: it logs the saved model and predictions it has (5). A final run that a
+killed process left RUNNING is closed as KILLED. The step runs under the study's lock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mnist_sweep.data import MNIST, scale
+from mnist_sweep.data import MNIST, final_slices, scale
+from mnist_sweep.export import serving_model
 from mnist_sweep.studies import GRID_IMAGES, TEST_RESULTS, FinalRecord, Study, StudyRecord, TrialOutcome
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.training import evaluate_with_predictions, fit
-
 
 
 @dataclass
@@ -26,33 +37,88 @@ class FinalResult:
     reused: bool
 
 
-def run_final(study: Study, mnist: MNIST, tracker: Tracker, train_limit: int | None = None,
+def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_limit: int | None = None,
               force: bool = False) -> FinalResult:
-    recorded = study.record()
-    if recorded.final and not force:
-        return FinalResult(record=recorded.final, model=None, reused=True)
+    record = study.record()
+    done = record.final
+    unlogged = done is not None and done.model_uri is None  # killed after step 4: only step 5 is left
+    _close_killed_runs(tracker, study.name, done.run_id if unlogged else None)
+    if done is not None and not force:
+        if not unlogged:
+            return FinalResult(record=done, model=None, reused=True)
+        import keras
+
+        model = keras.saving.load_model(done.model_file, compile=False)  # its weights; serving_model compiles
+        with np.load(_predictions_file(done.model_file)) as saved:
+            predicted = saved["predicted"]
+        return FinalResult(_log(study, tracker, mnist, done, model, predicted), model, reused=False)
+    return _evaluate(study, record, mnist, tracker, keep, train_limit, force)
+
+
+def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker, keep: Path,
+              train_limit: int | None, force: bool) -> FinalResult:
     best = study.best()
     x_train, y_train = mnist.x_train[:train_limit], mnist.y_train[:train_limit]
-    run_id = _start_run(study.name, recorded, tracker, best, len(y_train), force, mnist.test_set)
-
-    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-        tracker.log_metrics(run_id, metrics, step=epoch)
-
+    run_id = _start_run(study.name, record, tracker, best, len(y_train), force, mnist.test_set)
+    tracker.log_datasets(run_id, final_slices(mnist, train_limit))
+    number = record.test_evaluations + 1
     with tracker.ended_on_error(run_id):
-        result = fit(recorded.space["model"], best.params, scale(x_train), y_train, hook=on_epoch,
-                     seed=recorded.settings.seed + best.number, epochs=best.epochs,
+        result = fit(record.space["model"], best.params, scale(x_train), y_train,
+                     hook=lambda epoch, metrics: tracker.log_metrics(run_id, metrics, step=epoch),
+                     seed=record.settings.seed + best.number, epochs=best.epochs,
                      learning_rates=best.learning_rates or None)
+        keep.mkdir(parents=True, exist_ok=True)
+        model_file = keep / f"evaluation-{number}.keras"
+        result.model.save(model_file)
+        record = replace(record, test_evaluations=number)
+        study.save(record)  # counted before the test images are touched
         test, predicted = evaluate_with_predictions(result.model, scale(mnist.x_test), mnist.y_test)
+        np.savez_compressed(_predictions_file(str(model_file)), predicted=predicted)
+        final = FinalRecord(
+            trial=best.number, val_accuracy=best.value, params=best.params, epochs=best.epochs,
+            train_size=len(y_train), test_accuracy=test["accuracy"], test_loss=test["loss"], run_id=run_id,
+            forced=force, evaluations=number, model_file=str(model_file),
+            evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        study.save(record.with_final(final))  # the result, before anything else can fail
+        return FinalResult(_log(study, tracker, mnist, final, result.model, predicted), result.model, reused=False)
+
+
+def _log(study: Study, tracker: Tracker, mnist: MNIST, final: FinalRecord, model: Any,
+         predicted: np.ndarray) -> FinalRecord:
+    """MLflow's copy of a recorded evaluation: its result, its model and a registry version."""
+    run_id = final.run_id
+    tracker.reopen(run_id)
     wrong = np.flatnonzero(predicted != mnist.y_test)[:GRID_IMAGES]
     tracker.log_arrays(run_id, TEST_RESULTS, truth=mnist.y_test, predicted=predicted, wrong=wrong,
                        wrong_images=mnist.x_test[wrong])
-    tracker.log_metrics(run_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"]}, step=best.epochs)
-    final = _record(recorded, best, run_id, test, len(y_train), force)
-    final = replace(final, model_uri=tracker.log_keras_model(run_id, result.model, f"mnist-sweep-{study.name}",
-                                                             scale(mnist.x_test[:2])))
+    tracker.log_metrics(run_id, {"test_accuracy": final.test_accuracy, "test_loss": final.test_loss},
+                        step=final.epochs)
+    served = serving_model(model)
+    model_uri = tracker.log_keras_model(run_id, served, scale(mnist.x_test[:2]))
+    tracker.register(model_uri, f"mnist-sweep-{study.name}", run_id,
+                     {"study": study.name, "test_accuracy": f"{final.test_accuracy:.4f}",
+                      "evaluation": final.evaluations})
+    final = replace(final, model_uri=model_uri)
+    study.save(_replace_final(study.record(), final))
     tracker.end_run(run_id, "completed")
-    study.save(recorded.with_final(final))
-    return FinalResult(record=final, model=result.model, reused=False)
+    return final
+
+
+def _replace_final(record: StudyRecord, final: FinalRecord) -> StudyRecord:
+    """The record with its last evaluation, as recorded in step 4, now carrying its model's URI."""
+    history = record.final_history[:-1] + (final,) if record.final_history else (final,)
+    return replace(record, final=final, final_history=history)
+
+
+def _predictions_file(model_file: str) -> Path:
+    return Path(model_file).with_suffix(".npz")
+
+
+def _close_killed_runs(tracker: Tracker, study: str, resumed: str | None) -> None:
+    """Final runs a killed process left RUNNING (the study's lock is held: none is alive)."""
+    for run_id in tracker.running_finals(study):
+        if run_id != resumed:
+            tracker.end_run(run_id, "killed", "process stopped during the final step")
 
 
 def _start_run(name: str, recorded: StudyRecord, tracker: Tracker, best: TrialOutcome, train_size: int,
@@ -61,12 +127,3 @@ def _start_run(name: str, recorded: StudyRecord, tracker: Tracker, best: TrialOu
     tags = {"run_kind": "final", "study": name, "best_trial": best.number,
             "forced": str(force).lower(), "data_digest": recorded.data_digest or "", "test_set": test_set}
     return tracker.start_child(recorded.parent_run_id, "final", params, {k: str(v) for k, v in tags.items()})
-
-
-def _record(recorded: StudyRecord, best: TrialOutcome, run_id: str, test: dict[str, float], train_size: int,
-            force: bool) -> FinalRecord:
-    return FinalRecord(
-        trial=best.number, val_accuracy=best.value, params=best.params, epochs=best.epochs,
-        train_size=train_size, test_accuracy=test["accuracy"], test_loss=test["loss"], run_id=run_id,
-        forced=force, evaluations=len(recorded.final_history) + 1,
-        evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))

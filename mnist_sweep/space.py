@@ -21,6 +21,14 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd", "nadam", "adamw")
 _TRAINING = ("optimizer", "learning_rate", "batch_size", "epochs")
 REQUIRED = {"mlp": ("n_layers", "units", *_TRAINING), "cnn": ("n_blocks", "filters", "dense_units", *_TRAINING)}
 KINDS = ("int", "float", "categorical")
+# Whole numbers a builder reads, and the range a model on a CPU can be built from: a count of
+# 1.5 or a width of 1e11 would fail trial after trial, so they are refused when the space loads.
+WHOLE = {"n_layers": (1, 8), "units": (1, 8192), "n_blocks": (1, 5), "filters": (1, 1024), "kernel": (1, 9),
+         "convs": (1, 4), "dense_units": (1, 8192), "batch_size": (1, 60000), "epochs": (1, 1000),
+         "anneal_patience": (1, 100), "patience": (1, 100), "warmup_epochs": (0, 100)}
+NUMBERS = {"dropout": (0.0, 0.99), "block_dropout": (0.0, 0.99), "dense_dropout": (0.0, 0.99),
+           "label_smoothing": (0.0, 0.99), "zoom": (0.0, 1.0), "shift": (0.0, 1.0), "anneal_factor": (0.0, 1.0),
+           "anneal_min_lr": (0.0, 10.0), "rotation": (0.0, 180.0)}
 _KEYS = {
     "int": {"type", "low", "high", "log", "step", "per_layer", "when"},
     "float": {"type", "low", "high", "log", "step", "per_layer", "when"},
@@ -247,11 +255,39 @@ def _check_links(param: Param, earlier: list[Param], where: str) -> None:
 
 
 def _check_values(param: Param, where: str) -> None:
+    values = _possible(param)
     if param.name == "optimizer":
-        values = param.choices if param.kind == "categorical" else (param.value,)
         bad = [v for v in values if v not in OPTIMIZERS]
         if bad:
             raise UserError(f"{where}: unknown optimizer '{bad[0]}'; use one of: {', '.join(OPTIMIZERS)}")
+    if param.name in WHOLE:
+        _check_bounds(values, *WHOLE[param.name], where, whole=True)
+    elif param.name in NUMBERS:
+        _check_bounds(values, *NUMBERS[param.name], where, whole=False)
+
+
+def _possible(param: Param) -> tuple:
+    """The values a parameter can take, as far as bounds go: its range's ends, its choices or its value."""
+    if param.kind in ("int", "float"):
+        return (param.low, param.high)
+    return param.choices if param.kind == "categorical" else (param.value,)
+
+
+def _check_bounds(values: tuple, low: float, high: float, where: str, whole: bool) -> None:
+    for value in values:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or (whole and value != int(value)):
+            raise UserError(f"{where}: {value!r} is not a {'whole number' if whole else 'number'}")
+        if not low <= value <= high:
+            raise UserError(f"{where}: {value:g} is outside {low:g} to {high:g}, where a model can be built")
+
+
+def check_grid(space: SearchSpace) -> None:
+    """Refuse, before anything runs, a space Keras Tuner's grid cannot walk."""
+    for p in space.params:
+        if (p.kind == "float" and not p.step) or (p.kind == "int" and p.log and not p.step):
+            raise UserError(f"{space.source}: the grid tuner needs a step on '{p.name}' to make a grid of "
+                            "its range; add one, or use --tuner random, bayesian or hyperband")
 
 
 def layer_values(values: dict[str, Any], name: str, count_key: str, default: Any = None) -> list[Any]:

@@ -110,17 +110,21 @@ class FinalRecord:
     test_loss: float
     run_id: str
     forced: bool
-    evaluations: int              # this evaluation's number: 1 unless forced again
+    evaluations: int              # this evaluation's number: 1 unless forced, or a kill made it run again
     evaluated_at: str
     model_uri: str | None = None  # the logged MLflow model, once it is logged
+    model_file: str | None = None  # the model as evaluated, kept until it is logged (final.py)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        if values["model_file"] is None:  # as version 0.1.0 stored it
+            del values["model_file"]
+        return values
 
     def metrics(self, study: str, data_digest: str | None) -> dict[str, Any]:
         """What an export's metrics.json says of the model beside it."""
         keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "evaluated_at",
-                "run_id", "model_uri")
+                "evaluations", "run_id", "model_uri")
         values = self.to_dict()
         return {k: values[k] for k in keys if values[k] is not None} | {"study": study, "data_digest": data_digest}
 
@@ -138,6 +142,7 @@ class StudyRecord:
     parent_run_id: str | None = None
     final: FinalRecord | None = None
     final_history: tuple[FinalRecord, ...] = field(default_factory=tuple)
+    test_evaluations: int = 0  # looks at the test set begun, finished or not: the honest count
 
     def with_final(self, final: FinalRecord) -> StudyRecord:
         return replace(self, final=final, final_history=(*self.final_history, final))
@@ -147,7 +152,8 @@ class StudyRecord:
                   "settings": self.settings.to_dict(), "data_digest": self.data_digest,
                   "mlflow_parent_run_id": self.parent_run_id,
                   "final": self.final.to_dict() if self.final else None,
-                  "final_history": [f.to_dict() for f in self.final_history]}
+                  "final_history": [f.to_dict() for f in self.final_history],
+                  "test_evaluations": self.test_evaluations}
         return {k: v for k, v in values.items() if v is not None}
 
     @classmethod
@@ -156,11 +162,12 @@ class StudyRecord:
         if "space_fingerprint" not in values:
             return None
         final = values.get("final")
+        history = tuple(FinalRecord.from_dict(f) for f in values.get("final_history", []))
         return cls(space=values["space"], space_fingerprint=values["space_fingerprint"],
                    settings=StudySettings(**_known(StudySettings, values["settings"])),
                    data_digest=values.get("data_digest"), parent_run_id=values.get("mlflow_parent_run_id"),
-                   final=FinalRecord.from_dict(final) if final else None,
-                   final_history=tuple(FinalRecord.from_dict(f) for f in values.get("final_history", [])))
+                   final=FinalRecord.from_dict(final) if final else None, final_history=history,
+                   test_evaluations=values.get("test_evaluations", len(history)))  # 0.1.0 counted finished ones
 
 
 class Study(Protocol):

@@ -49,3 +49,11 @@ def real_data() -> Path:
             pytest.fail(f"real MNIST file missing at {REAL_DATA}; set MNIST_SWEEP_DATA")
         pytest.skip(f"real MNIST file not found at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture(autouse=True)
+def no_mlflow_environment(monkeypatch):
+    """MLflow's own variables name the store a command uses (as users expect), and MLflow sets
+    MLFLOW_TRACKING_URI itself whenever a store is opened: each test starts without them."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)

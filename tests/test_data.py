@@ -17,7 +17,9 @@ REAL_DIGESTS = {
 
 
 def full_size(**changes) -> dict[str, np.ndarray]:
-    arrays = {"x_train": np.zeros((60000, 28, 28), np.uint8), "y_train": np.arange(60000, dtype=np.uint8) % 10,
+    x_train = np.zeros((60000, 28, 28), np.uint8)
+    x_train[:, 14, 14] = np.arange(60000) % 256  # images, if dull ones: all of one value is refused
+    arrays = {"x_train": x_train, "y_train": np.arange(60000, dtype=np.uint8) % 10,
               "x_test": np.zeros((10000, 28, 28), np.uint8), "y_test": np.arange(10000, dtype=np.uint8) % 10}
     return {**arrays, **changes}
 

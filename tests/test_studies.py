@@ -23,7 +23,8 @@ def test_a_stored_record_of_the_first_version_reads_back_typed_and_writes_the_sa
     record = StudyRecord.from_dict(STORED)
     assert record.final == FinalRecord.from_dict(FINAL) and record.final.test_accuracy == 0.8019
     assert record.parent_run_id == "p" and record.settings.sampler == "random"
-    assert record.to_dict() == STORED
+    assert record.test_evaluations == 1  # version 0.1.0 counted the finished evaluations
+    assert record.to_dict() == {**STORED, "test_evaluations": 1}
 
 
 def test_a_study_that_has_not_begun_has_no_record_and_a_new_final_is_appended():

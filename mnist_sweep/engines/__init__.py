@@ -1,6 +1,7 @@
 """The search engines behind one interface: Optuna and Keras Tuner.
 
-Each engine is a small object with the same entry points. `search(job)` runs (or resumes) a
+Each engine is a small object with the same entry points (what it cannot run is refused
+before either is imported, in checks.py). `search(job)` runs (or resumes) a
 sweep to its end, whatever that takes (locks, worker processes, dead-trial recovery, the stop
 rule), and returns the study for the steps after it; `open(settings)` finds a study for those
 steps alone (final, export, report). Nothing here imports Optuna or Keras Tuner: `get` loads
@@ -39,9 +40,6 @@ class SweepJob:
 
 class Engine(Protocol):
     name: str  # the runs' `engine` tag
-
-    def check(self, settings: Settings, space: SearchSpace) -> None:
-        """Refuse, before any data is loaded, what this engine cannot run."""
 
     def search(self, job: SweepJob) -> Study | None:
         """Run or resume the sweep until it has its trials; None in a worker process."""

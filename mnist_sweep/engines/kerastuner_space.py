@@ -16,18 +16,8 @@ import keras_tuner as kt
 from keras_tuner.src.engine.trial import TrialStatus
 
 from mnist_sweep.config import Settings
-from mnist_sweep.errors import SweepCannotGoOn, UserError
+from mnist_sweep.errors import SweepCannotGoOn
 from mnist_sweep.space import Param, SearchSpace
-
-
-def check_tuner(tuner: str, space: SearchSpace) -> None:
-    """Refuse, before anything runs, a tuner the space cannot drive."""
-    if tuner != "grid":
-        return
-    for p in space.params:
-        if (p.kind == "float" and not p.step) or (p.kind == "int" and p.log and not p.step):
-            raise UserError(f"{space.source}: the grid tuner needs a step on '{p.name}' to make a grid of "
-                            "its range; add one, or use --tuner random, bayesian or hyperband")
 
 
 def declare(space: SearchSpace, leave_out: tuple[str, ...] = ()) -> kt.HyperParameters:
@@ -149,7 +139,9 @@ class _Grid(_StopRule, kt.oracles.GridSearchOracle):
 def make_oracle(settings: Settings, space: SearchSpace) -> kt.Oracle:
     """Keras Tuner's oracle for `settings.tuner`; Hyperband sets the epochs itself."""
     hyperband = settings.tuner == "hyperband"
-    common = {"objective": kt.Objective("val_accuracy", "max"), "seed": settings.seed,
+    # Keras Tuner reads a seed of 0 as none (`seed or random.randint(1, 10000)`): the default
+    # --seed 0 drew other trials at every start. Shifted by one, every seed is a seed.
+    common = {"objective": kt.Objective("val_accuracy", "max"), "seed": settings.seed + 1,
               "hyperparameters": declare(space, ("epochs",) if hyperband else ()),
               "allow_new_entries": False, "tune_new_entries": False,
               # Failures are counted by the tuner, where a refused model is not one.

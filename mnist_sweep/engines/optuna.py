@@ -21,13 +21,13 @@ from mnist_sweep.engines import SweepJob
 from mnist_sweep.engines.optuna_store import (OptunaStudy, best_value, close_dead_runs, finished_count, load_study,
                                               make_pruner, make_sampler, note_outcome, open_study, outcome_of,
                                               recover_stale)
-from mnist_sweep.errors import SweepCannotGoOn, UserError
+from mnist_sweep.errors import SweepCannotGoOn
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
 from mnist_sweep.runtime import signals
 from mnist_sweep.runtime.locks import exclusive
 from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.runtime.progress import Progress
-from mnist_sweep.runtime.workers import Workers, threads_per_worker, use_threads
+from mnist_sweep.runtime.workers import Workers, threads_per_worker, use_threads, worker_plan
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.runtime.workers import WORKER
 from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner
@@ -42,11 +42,6 @@ REFUSALS_PER_TRIAL = 10
 
 class OptunaEngine:
     name = "optuna"
-
-    def check(self, settings: Settings, space: SearchSpace) -> None:
-        if settings.worker_processes > 1 and settings.storage_url.startswith("sqlite:"):
-            raise UserError(f"{settings.storage_url}: SQLite locks under several writing processes; pass "
-                            "--workers 1, or leave out --storage for the journal file, or use PostgreSQL")
 
     def exists(self, settings: Settings) -> bool:
         return True  # asked last: its `open` says what is missing
@@ -113,6 +108,8 @@ def _prepare(job: SweepJob) -> tuple[OptunaStudy, Objective]:
     with exclusive(settings.storage_url, settings.study):
         study, objective = _attach(job)
         objective.parent_id = job.tracker.parent_run(settings.study, job.tags)
+        # The datasets exist in the experiment before workers log them at once (MLflow would race).
+        job.tracker.log_datasets(objective.parent_id, job.data.slices)
         study.save(replace(study.record(), parent_run_id=objective.parent_id))
         if settings.warm_start:
             announce_warm_start(warm_start(study.study, load_presets(), objective))
@@ -136,9 +133,10 @@ def _search_all(study: OptunaStudy, objective: Objective, job: SweepJob) -> None
     def recover(worker: int | None = None) -> None:  # any dead process's trial, whichever worker died
         recover_stale(study.study, objective.tracker, objective.parent_id)
 
+    count, gpus = worker_plan(settings.workers, settings.worker_processes)
     while True:
-        if settings.worker_processes > 1:
-            Workers(job.argv, settings.worker_processes, recover).run()
+        if count > 1:
+            Workers(job.argv, count, recover, gpus=gpus).run()
         else:
             _search(study, objective, settings, bar=True)
         wait_for_others(study.study, recover)

@@ -1,0 +1,56 @@
+"""Everything about a command's input that needs no data, checked before TensorFlow loads.
+
+A bad flag, file, name or folder is refused in a fraction of a second, in one line, before any
+study or run exists; what only the data can tell (its shape, its digest) comes after. Nothing
+here imports TensorFlow, Optuna, Keras Tuner or MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mnist_sweep.config import Settings, runs_dir, sqlite_file
+from mnist_sweep.errors import UserError
+from mnist_sweep.files import check_writable_folder
+from mnist_sweep.presets import load_presets, select
+from mnist_sweep.space import check_grid, load_space
+
+SWEEPS = ("optuna", "kerastuner")
+
+
+def before_data(command: str, settings: Settings, args: argparse.Namespace) -> None:
+    """Refuse what would fail later: in a sweep, after its whole search and retrain."""
+    if command in SWEEPS:
+        _sweep(settings)
+    if command in (*SWEEPS, "final"):
+        check_writable_folder(settings.export_path, "--export-dir")
+    if command in SWEEPS or (command == "report" and not args.report_dir):
+        check_writable_folder(Path("reports") / settings.study, "folder for the report (reports/<study>)")
+    if command == "report" and args.report_dir:
+        check_writable_folder(Path(args.report_dir), "--report-dir")
+    if command == "export":
+        check_writable_folder(settings.export_path, "--export-dir")
+    if command == "baselines":
+        select(load_presets(), args.only)
+    if command != "predict":
+        _stores(settings)
+
+
+def _sweep(settings: Settings) -> None:
+    space = load_space(settings.space).with_max_epochs(settings.max_epochs)
+    if settings.engine == "kerastuner" and settings.tuner == "grid":
+        check_grid(space)
+    load_presets()  # the warm start reads them
+    if settings.engine == "optuna" and settings.worker_processes > 1 and settings.storage_url.startswith("sqlite:"):
+        raise UserError(f"{settings.storage_url}: SQLite locks under several writing processes; pass "
+                        "--workers 1, or leave out --storage for the journal file, or use PostgreSQL")
+
+
+def _stores(settings: Settings) -> None:
+    """The local stores' folders: where a journal, a SQLite file or the artifacts will be."""
+    tracking = sqlite_file(settings.tracking)
+    if tracking is not None:
+        check_writable_folder(tracking.parent, "--tracking-uri")
+    if settings.storage is None:
+        check_writable_folder(runs_dir(), "--storage")

@@ -1,0 +1,118 @@
+"""Inputs no sweep can run on, refused in one line with exit code 2 before any study or run exists,
+and, where no data is needed, before TensorFlow is imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnist_sweep.cli import main
+
+SPACE = Path(__file__).parents[1] / "search_spaces" / "mlp.yaml"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)
+    text = SPACE.read_text()
+    files = {
+        "aliases.yaml": "a: &x [1, 2]\nb: *x\n",
+        "bomb.yaml": "model: mlp\nparameters: &p {n_layers: 1}\nmore: [*p, *p, *p]\n",
+        "twice.yaml": "trials: 2\nseed: 0\ntrials: 500\n",
+        "half-layer.yaml": text.replace("n_layers: {type: int, low: 1, high: 3}", "n_layers: 1.5"),
+        "huge-units.yaml": text.replace("low: 16, high: 1024", "low: 1.0e+11, high: 1.0e+20"),
+        "huge.yaml": "trials: 2\n" + "# padding\n" * 30000,
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_text(content)
+    (tmp_path / "utf16.yaml").write_text("trials: 2\n", encoding="utf-16")
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
+    (tmp_path / "a-file").write_text("not a folder\n")
+    return tmp_path
+
+
+NAME = "is not a usable study name"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["optuna", "--sweep", "aliases.yaml"], "aliases.yaml: invalid YAML at line 1, column 4: anchors (&name)"),
+    (["optuna", "--space", "bomb.yaml"], "bomb.yaml: invalid YAML at line 2"),
+    (["optuna", "--sweep", "twice.yaml"], "twice.yaml: invalid YAML at line 3, column 1: key 'trials' appears twice"),
+    (["optuna", "--sweep", "huge.yaml"], "huge.yaml: 300010 bytes, over the 262144"),
+    (["optuna", "--sweep", "utf16.yaml"], "utf16.yaml: not UTF-8 text"),
+    (["optuna", "--space", "binary.yaml"], "binary.yaml: not UTF-8 text"),
+    (["optuna", "--space", "half-layer.yaml"], "parameter 'n_layers': 1.5 is not a whole number"),
+    (["optuna", "--space", "huge-units.yaml"], "parameter 'units': 1e+11 is outside 1 to 8192"),
+    (["optuna", "--seed", "-1"], "'seed' must be a whole number from 0 to 4278190079"),
+    (["optuna", "--seed", "4294967296"], "'seed' must be a whole number from 0 to 4278190079"),
+    (["optuna", "--seed", "4294967295"], "'seed' must be a whole number from 0 to 4278190079"),
+    (["baselines", "--seed", "4294967295"], "'seed' must be a whole number from 0 to 4278190079"),
+    (["optuna", "--study-name", ".."], NAME),
+    (["optuna", "--study-name", "../../escape"], NAME),
+    (["optuna", "--study-name", "x" * 300], NAME),
+    (["optuna", "--study-name", "it's"], NAME),
+    (["optuna", "--study-name", "team/mlp"], NAME),
+    (["optuna", "--study-name", "mlp:v2"], NAME),
+    (["kerastuner", "--study-name", "a b"], NAME),
+    (["final", "--study-name", "../x"], NAME),
+    (["optuna", "--export-dir", "a-file"], "a-file is a file, not a folder; pass another --export-dir"),
+    (["optuna", "--export-dir", "a-file/model"], "a-file is a file; pass another --export-dir"),
+    (["optuna", "--export-dir", "/proc/nope"], "cannot create /proc/nope (in /proc:"),
+    (["export", "--study-name", "s", "--export-dir", "/proc/nope"], "cannot create /proc/nope (in /proc:"),
+    (["report", "--study-name", "s", "--report-dir", "a-file"], "a-file is a file, not a folder"),
+])
+def test_bad_input_is_refused_in_one_line_before_anything_is_recorded(workdir, capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (workdir / "mlruns").exists() and not (workdir / "models").exists()
+
+
+def test_a_bad_space_is_refused_before_tensorflow_is_imported(workdir):
+    code = ("import sys; from mnist_sweep.cli import main; code = main(['optuna', '--space', 'half-layer.yaml']); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules, 'mlflow' in sys.modules); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=workdir)
+    assert done.returncode == 2 and done.stdout.split() == ["False", "False", "False"]
+    assert done.stderr.count("\n") == 1 and "n_layers" in done.stderr
+
+
+def test_training_images_that_are_all_one_value_are_refused(workdir, capsys):
+    arrays = {"x_train": np.zeros((60000, 28, 28), np.uint8), "y_train": np.arange(60000, dtype=np.uint8) % 10,
+              "x_test": np.zeros((10000, 28, 28), np.uint8), "y_test": np.zeros(10000, np.uint8)}
+    np.savez(workdir / "blank.npz", **arrays)
+    assert main(["optuna", "--data", "blank.npz"]) == 2
+    assert "every pixel of every training image is 0" in capsys.readouterr().err
+    assert not (workdir / "mlruns").exists()
+
+
+def test_predict_says_in_one_line_why_a_model_file_does_not_load(workdir, capsys):
+    with zipfile.ZipFile(workdir / "odd.keras", "w") as archive:  # names a function nobody registered
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        archive.writestr("config.json", json.dumps({"module": "nowhere", "class_name": "Mystery", "config": {},
+                                                    "registered_name": "nowhere>Mystery"}))
+        archive.writestr("model.weights.h5", b"")
+    digit = workdir / "d.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(digit)
+    assert main(["predict", str(digit), "--model", "odd.keras"]) == 2
+    err = capsys.readouterr().err
+    assert "odd.keras: not a loadable Keras model" in err and err.count("\n") == 1
+
+
+def test_a_sqlite_tracking_store_keeps_its_artifacts_beside_it(tmp_path, monkeypatch):
+    from mnist_sweep.commands import _tracker
+    from mnist_sweep.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "store"
+    tracker = _tracker(Settings(tracking_uri=f"sqlite:///{elsewhere / 'x.db'}"), "e")
+    location = tracker.client.get_experiment(tracker.experiment_id).artifact_location
+    assert location == (elsewhere / "artifacts" / "e").as_uri() and not (tmp_path / "mlruns").exists()
