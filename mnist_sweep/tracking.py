@@ -6,6 +6,7 @@ global "active run", so an interrupted trial can always be closed by id.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -14,12 +15,14 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from mnist_sweep.config import sqlite_file
@@ -31,6 +34,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # the re
 # MLflow announces on stderr each time it creates or checks its SQLite tables: noise here.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
+CHAMPION = "champion"  # the registry alias of a study's newest final model (stages are deprecated)
 # A trial's outcome is both a tag and the run's status, so the UI can filter on either.
 STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "killed": "KILLED"}
 
@@ -64,6 +68,8 @@ class Tracker:
             _check_server(uri)
         mlflow.set_tracking_uri(uri)
         self.uri = uri
+        # The tags a fluent run gets (source, user, git commit): resolved once, the same for every run here.
+        self.context = resolve_tags()
         try:
             self.client = MlflowClient(uri)
             self.experiment_id = self._experiment(experiment, artifact_root)
@@ -92,13 +98,23 @@ class Tracker:
 
     def start_run(self, name: str, tags: dict[str, str]) -> str:
         """A new top-level run."""
-        return self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        return self.client.create_run(self.experiment_id, run_name=name, tags={**self.context, **tags}).info.run_id
 
     def start_child(self, parent_id: str, name: str, params: dict[str, Any], tags: dict[str, str]) -> str:
         run = self.client.create_run(
-            self.experiment_id, run_name=name, tags={**tags, MLFLOW_PARENT_RUN_ID: parent_id})
+            self.experiment_id, run_name=name, tags={**self.context, **tags, MLFLOW_PARENT_RUN_ID: parent_id})
         self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
         return run.info.run_id
+
+    def log_datasets(self, run_id: str, slices: tuple[Any, ...]) -> None:
+        """The images a run saw as MLflow dataset inputs (the UI's Datasets column), with their context."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        inputs = [DatasetInput(Dataset(name=s.name, digest=s.digest, source_type="local",
+                                       source=json.dumps({"uri": s.source}),
+                                       profile=json.dumps({"num_rows": s.rows})),
+                               tags=[InputTag("mlflow.data.context", s.context)]) for s in slices]
+        self.client.log_inputs(run_id, datasets=inputs)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
         """All of one step's metrics in a single call: one database write per epoch."""
@@ -127,6 +143,14 @@ class Tracker:
             self.end_run(run_id, *failure(err))
             raise
 
+    def reopen(self, run_id: str) -> None:
+        self.client.update_run(run_id, status="RUNNING")
+
+    def running_finals(self, study: str) -> list[str]:
+        """The study's final runs still RUNNING: under the study's lock, left by killed processes."""
+        runs = self.runs(f"tags.study = '{study}' and tags.run_kind = 'final' and attributes.status = 'RUNNING'")
+        return [run.info.run_id for run in runs]
+
     def running_children(self, parent_id: str) -> dict[int, str]:
         """Trial number -> run id of the parent's trial runs that are still RUNNING."""
         runs = self.client.search_runs(
@@ -142,20 +166,37 @@ class Tracker:
         self.set_tags(parent_id, tags)
         self.log_metrics(parent_id, {"best_val_accuracy": value, "finished_trials": finished}, step=finished)
 
-    def log_keras_model(self, run_id: str, model: Any, registered_name: str, example: Any) -> str:
-        """Log the model to `run_id`, register a new version, and return the model's URI."""
+    def log_keras_model(self, run_id: str, model: Any, example: Any) -> str:
+        """Log the model to `run_id` with its signature and an input example; return its URI."""
         import keras
         import mlflow.keras
         import tensorflow as tf
 
         requirements = [f"tensorflow=={tf.__version__}", f"keras=={keras.__version__}"]
-        # A signature rather than an input example: MLflow cannot save a 3-D example array.
         signature = mlflow.models.infer_signature(example, model.predict(example, verbose=0))
+
+        def save_model(path: str, **kwargs: Any) -> Any:
+            # MLflow 3.17's Keras flavor writes the input example into the model's folder before it
+            # makes the folder (mlflow/mlflow#16183, open): made here first, then saved as always.
+            os.makedirs(path, exist_ok=True)
+            return mlflow.keras.save_model(path=path, **kwargs)
+
+        flavor = SimpleNamespace(__name__=mlflow.keras.__name__, save_model=save_model)
         with mlflow.start_run(run_id=run_id):
-            info = mlflow.keras.log_model(model, name="model", signature=signature,
-                                          registered_model_name=registered_name,
-                                          pip_requirements=requirements)
+            info = mlflow.models.Model.log(artifact_path=None, name="model", flavor=flavor, model=model, signature=signature,
+                                           input_example=example, pip_requirements=requirements)
         return info.model_uri
+
+    def register(self, model_uri: str, name: str, run_id: str, tags: dict[str, Any]) -> str:
+        """A version of `name` for the model, tagged, with the alias `champion` moved to it.
+
+        The version a killed attempt already made from the same run is reused, not doubled."""
+        found = self.client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+        version = found[0].version if found else mlflow.register_model(model_uri, name).version
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, str(value))
+        self.client.set_registered_model_alias(name, CHAMPION, version)
+        return f"models:/{name}@{CHAMPION}"
 
     def log_files(self, run_id: str, paths: list[Path], folder: str | None = None) -> None:
         for path in paths:

@@ -72,6 +72,7 @@ class TrialRunner:
         seen = _Seen(resume.epoch if resume else 0)
         outcome = TrialOutcome(number, "completed", params, preset=preset, run_id=run_id)
         try:
+            self.tracker.log_datasets(run_id, self.data.slices)
             model = self._fit(run_id, number, params, seen, report, resume)
             if on_trained is not None:
                 on_trained(model)

@@ -154,3 +154,11 @@ def test_a_trial_killed_after_its_run_ended_but_before_keras_tuner_saved_it_has_
     assert finished == [0, 1]  # one finished run per completed trial, as Keras Tuner counts them
     assert failed.info.status == "FAILED" and failed.data.tags["trial"] == "1"
     assert "Keras Tuner" in failed.data.tags["fail_reason"]
+
+
+def test_the_same_seed_draws_the_same_trials_seed_0_too():
+    space = load_space("mlp")
+    for seed in (0, 7):
+        settings = Settings(engine="kerastuner", tuner="random", seed=seed)
+        first, second = (kt_space.make_oracle(settings, space)._random_values() for _ in range(2))
+        assert first == second

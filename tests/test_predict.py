@@ -57,7 +57,8 @@ def registered(real_data, tmp_path_factory):
     model.save(folder / "model.keras")
     tracker = Tracker(f"sqlite:///{folder / 'mlflow.db'}", "mnist-sweep", folder / "artifacts")
     run = tracker.start_child(tracker.parent_run("p", {}), "final", {}, {})
-    tracker.log_keras_model(run, model, "mnist-sweep-p", scale(mnist.x_test[:2]))
+    uri = tracker.log_keras_model(run, model, scale(mnist.x_test[:2]))
+    tracker.register(uri, "mnist-sweep-p", run, {"study": "p"})
     images = mnist.x_test[:10]
     return folder, tracker.uri, images, model.predict(scale(images), verbose=0)
 
@@ -80,7 +81,7 @@ def test_predict_gives_the_models_digit_for_files_and_for_the_registered_model(r
     for line, p in zip(lines, expected):
         assert line.endswith(f": {int(p.argmax())} (probability {p.max():.3f})"), line
     assert lines[-1].startswith(f"{files[-1]}: {int(expected[sure].argmax())} ")
-    assert predict("--model", "models:/mnist-sweep-p/latest") == lines
+    assert predict("--model", "models:/mnist-sweep-p@champion") == lines  # the registry's alias of the newest
 
 
 @pytest.mark.slow
@@ -95,7 +96,7 @@ def test_the_registered_model_answers_a_rest_request_from_mlflow_models_serve(re
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/mnist-sweep-p/latest",
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/mnist-sweep-p@champion",
                                "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
                               env={**os.environ, "MLFLOW_TRACKING_URI": uri}, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -20,7 +20,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from keras_tuner.src.engine import trial as kt_trial
 
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob
-from mnist_sweep.engines.kerastuner_space import Chosen, check_tuner, make_oracle
+from mnist_sweep.engines.kerastuner_space import Chosen, make_oracle
 from mnist_sweep.errors import SweepCannotGoOn, UserError
 from mnist_sweep.files import make_folder
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
@@ -40,7 +40,7 @@ from mnist_sweep.runtime import signals
 from mnist_sweep.runtime.locks import exclusive
 from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.runtime.progress import Progress
-from mnist_sweep.runtime.workers import Workers, alive, threads_per_worker, use_threads
+from mnist_sweep.runtime.workers import Workers, alive, threads_per_worker, use_threads, worker_plan
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.studies import StudyRecord, begin_or_resume, changed
 from mnist_sweep.tracking import Tracker
@@ -142,9 +142,6 @@ def _legacy_outcome(number: int, trial: dict[str, Any]) -> TrialOutcome:
 class KerasTunerEngine:
     name = "keras-tuner"
 
-    def check(self, settings: Settings, space: SearchSpace) -> None:
-        check_tuner(settings.tuner, space)
-
     def exists(self, settings: Settings) -> bool:
         return (settings.project_root / settings.study / "study.json").is_file()
 
@@ -159,10 +156,10 @@ class KerasTunerEngine:
             _run_worker(job)
             return None
         project, runner, presets = _prepare(job)
-        progress = Progress(settings.trials, project.finished(), project.best_value(),
-                            bar=settings.worker_processes == 1)
+        count, gpus = worker_plan(settings.workers, settings.worker_processes)
+        progress = Progress(settings.trials, project.finished(), project.best_value(), bar=count == 1)
         with job.tracker.ended_on_error(runner.parent_id), progress:
-            run_search(settings, project, runner, progress, presets, job.argv)
+            run_search(settings, project, runner, progress, presets, job.argv, count, gpus)
         return project
 
 
@@ -175,16 +172,17 @@ def open_project(settings: Settings, space: SearchSpace, digest: str | None = No
 
 
 def run_search(settings: Settings, project: Project, runner: TrialRunner, progress: Progress,
-               presets: list[Preset], argv: list[str] | None = None) -> None:
+               presets: list[Preset], argv: list[str] | None = None, workers: int = 1,
+               gpus: Callable[[int], dict[str, str]] | None = None) -> None:
     """Keras Tuner's search over `project`, in this process or (with workers) as their chief."""
     fresh = not (project.folder / "oracle.json").is_file()
     tuner = SweepTuner(make_oracle(settings, runner.space), project, runner, progress, presets, settings)
     _queue_presets(tuner, presets if fresh else None, settings)
     close_dead_runs(tuner.oracle, runner.tracker, runner.parent_id)
-    if settings.worker_processes == 1:
+    if workers == 1:
         tuner.search_until_done()
     else:
-        _serve_workers(tuner, argv or [], settings.worker_processes)
+        _serve_workers(tuner, argv or [], workers, gpus)
 
 
 def _prepare(job: SweepJob) -> tuple[Project, TrialRunner, list[Preset]]:
@@ -192,6 +190,7 @@ def _prepare(job: SweepJob) -> tuple[Project, TrialRunner, list[Preset]]:
     settings = job.settings
     project = open_project(settings, job.space, job.digest)
     parent = job.tracker.parent_run(settings.study, job.tags)
+    job.tracker.log_datasets(parent, job.data.slices)  # before workers log them at once (MLflow would race)
     project.save(replace(project.record(), parent_run_id=parent))
     runner = TrialRunner(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops)
     presets = fitting_presets(load_presets(), runner, settings.tuner == "hyperband") if settings.warm_start else []
@@ -223,7 +222,8 @@ def _run_worker(job: SweepJob) -> None:
         SweepTuner(make_oracle(settings, job.space), project, runner, progress, presets, settings).search_until_done()
 
 
-def _serve_workers(tuner: SweepTuner, argv: list[str], count: int) -> None:
+def _serve_workers(tuner: SweepTuner, argv: list[str], count: int,
+                   gpus: Callable[[int], dict[str, str]] | None) -> None:
     """Serve the oracle to `count` worker processes, as Keras Tuner's chief, until they are done."""
     import grpc
     from concurrent import futures
@@ -245,8 +245,8 @@ def _serve_workers(tuner: SweepTuner, argv: list[str], count: int) -> None:
                         {int(again.trial_id)} if again else set())
 
     try:
-        Workers(argv, count, recover,
-                env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)}).run()
+        Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
+                gpus=gpus).run()
     finally:
         server.stop(grace=None)
 

@@ -15,8 +15,11 @@ class Progress:
     """Counts finished (completed or pruned) trials towards the study's target."""
 
     def __init__(self, target: int, done: int, best: float | None = None, bar: bool = True):
-        """`bar=False` for one of several workers: their lines interleave well, their bars do not."""
+        """`bar=False` for one of several workers: their lines interleave well, their bars do not.
+        Where stderr is not a terminal (a file, a CI log) there is no bar either: its frames of
+        carriage returns would fill the file; the line per trial is all."""
         self.best = best
+        bar = bar and sys.stderr.isatty()
         self.bar = tqdm(total=target, initial=done, desc="trials", unit="trial", file=sys.stderr, disable=not bar,
                         dynamic_ncols=True, bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}<{remaining}]")
 

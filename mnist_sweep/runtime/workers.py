@@ -30,6 +30,13 @@ STOP_WAIT_SECONDS = 60  # for workers to close their runs after Ctrl-C, before t
 PR_SET_PDEATHSIG = 1
 
 
+def worker_plan(requested: int | None, default: int) -> tuple[int, Callable[[int], dict[str, str]]]:
+    """Worker processes for a sweep and each one's device environment (runtime/devices.py)."""
+    from mnist_sweep.runtime import devices
+
+    return devices.plan(requested, default, devices.gpu_count())
+
+
 def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
@@ -69,9 +76,10 @@ class Workers:
     worker I's environment (the same for its replacements)."""
 
     def __init__(self, argv: list[str], count: int, recover: Callable[[int], None],
-                 env: Callable[[int], dict[str, str]] | None = None):
+                 env: Callable[[int], dict[str, str]] | None = None, gpus: Callable[[int], dict[str, str]] | None = None):
         self.argv, self.count, self.recover = argv, count, recover
-        self.env = env or (lambda index: {})
+        engine, devices = env or (lambda index: {}), gpus or (lambda index: {})
+        self.env = lambda index: {**engine(index), **devices(index)}
         self.restarts_left = 3 * count  # a worker that keeps dying is a bug, not bad luck
         self.running: dict[int, subprocess.Popen] = {}
 
@@ -89,7 +97,8 @@ class Workers:
             raise
 
     def _start(self, index: int) -> None:
-        command = [sys.executable, "-m", "mnist_sweep", *self.argv, "--worker", str(index)]
+        # --workers as well: a worker takes its share of the cores from it (argparse keeps the last).
+        command = [sys.executable, "-m", "mnist_sweep", *self.argv, "--workers", str(self.count), "--worker", str(index)]
         # Its own session: a Ctrl-C in the terminal reaches the sweep's process only, which
         # passes one SIGINT on to each worker (two could cut a worker's clean-up short).
         self.running[index] = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent,

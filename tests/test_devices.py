@@ -1,0 +1,43 @@
+"""GPUs, faked on this CPU machine: memory growth on each, one worker per GPU pinned to its own."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from mnist_sweep.runtime import devices, workers
+
+
+class FakeTensorFlow:
+    def __init__(self, gpus: int):
+        self.grown: list[str] = []
+        listed = [f"/physical_device:GPU:{i}" for i in range(gpus)]
+        experimental = SimpleNamespace(set_memory_growth=lambda gpu, on: self.grown.append(gpu) if on else None)
+        self.config = SimpleNamespace(list_physical_devices=lambda kind=None: listed if kind == "GPU" else [],
+                                      experimental=experimental)
+
+
+def test_every_gpu_grows_its_memory_instead_of_taking_it_all():
+    tf = FakeTensorFlow(2)
+    assert devices.configure(tf) == tf.grown == ["/physical_device:GPU:0", "/physical_device:GPU:1"]
+    assert devices.configure(FakeTensorFlow(0)) == []
+
+
+def test_workers_default_to_one_per_gpu_each_on_its_own():
+    count, env = devices.plan(None, 2, gpus=3)
+    assert count == 3 and [env(i) for i in range(3)] == [{"CUDA_VISIBLE_DEVICES": str(i)} for i in range(3)]
+    count, env = devices.plan(4, 2, gpus=2)  # asked for more workers than GPUs: they share round robin
+    assert count == 4 and [env(i)["CUDA_VISIBLE_DEVICES"] for i in range(4)] == ["0", "1", "0", "1"]
+    count, env = devices.plan(None, 2, gpus=0)  # no GPU: the CPU default, nothing pinned
+    assert count == 2 and env(0) == {}
+
+
+def test_each_worker_process_starts_with_its_device(monkeypatch):
+    started = []
+    monkeypatch.setattr(workers.subprocess, "Popen", lambda command, **kw: started.append((command, kw["env"])))
+    pool = workers.Workers(["optuna"], 2, lambda index: None, env=lambda i: {"ENGINE": str(i)},
+                           gpus=lambda i: {"CUDA_VISIBLE_DEVICES": str(i)})
+    for index in range(2):
+        pool._start(index)
+    for index, (command, env) in enumerate(started):
+        assert env["CUDA_VISIBLE_DEVICES"] == env["ENGINE"] == str(index)
+        assert command[-4:] == ["--workers", "2", "--worker", str(index)]
