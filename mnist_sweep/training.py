@@ -82,7 +82,7 @@ def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
     """
     keras.backend.clear_session()  # each model starts from a clean graph; old ones are freed
     keras.utils.set_random_seed(seed)
-    model = build_model(kind, params)
+    model = build_model(kind, params, steps_per_epoch=math.ceil(len(x) / int(params["batch_size"])))
     if on_built is not None:  # e.g. refuse a model too costly to train, without building it twice
         on_built(model)
     if resume is not None:  # the optimizer is built first so its moments are restored too
@@ -101,24 +101,48 @@ def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
 
 def schedule_callbacks(params: dict[str, Any], has_validation: bool,
                        learning_rates: list[float] | None) -> list[keras.callbacks.Callback]:
-    """Annealing on a validation plateau and early stopping, as the params ask, or a replay."""
-    if learning_rates:
-        return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: learning_rates[epoch])]
-    if not has_validation:
-        return []
+    """Annealing on a validation plateau and early stopping, as the params ask, or a replay.
+
+    A cosine schedule is a function of the step (schedules.py): nothing to anneal or replay."""
     callbacks: list[keras.callbacks.Callback] = []
-    if params.get("anneal"):
+    if params.get("ema") and has_validation:  # validation sees the averaged weights the model ends with
+        callbacks.append(keras.callbacks.SwapEMAWeights())
+    if params.get("schedule") == "cosine":
+        pass
+    elif learning_rates:
+        return [keras.callbacks.LearningRateScheduler(lambda epoch, lr: learning_rates[epoch])]
+    elif has_validation and params.get("anneal"):
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=float(params.get("anneal_factor", 0.3)),
             patience=int(params.get("anneal_patience", 2)), min_lr=float(params.get("anneal_min_lr", 1e-5))))
-    if params.get("early_stopping"):
+    if has_validation and params.get("early_stopping"):
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(params.get("patience", 2))))
     return callbacks
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    loss, accuracy = model.evaluate(x, y, batch_size=EVAL_BATCH, verbose=0)
-    return {"loss": float(loss), "accuracy": float(accuracy)}
+    """Accuracy and cross-entropy: the true one, whatever loss the model trained with."""
+    return evaluate_with_predictions(model, x, y)[0]
+
+
+# Test-time augmentation: the image as it is and shifted by one pixel up, down, left and right.
+SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def predict_shifted(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """Class probabilities averaged over the image and its one-pixel shifts."""
+    total = sum(model.predict(_shift(x, dy, dx), batch_size=EVAL_BATCH, verbose=0) for dy, dx in SHIFTS)
+    return total / len(SHIFTS)
+
+
+def _shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Images moved by (dy, dx) pixels, the uncovered border black (MNIST's background)."""
+    out = np.roll(x, (dy, dx), axis=(1, 2))
+    if dy:
+        out[:, 0 if dy > 0 else -1, :] = 0
+    if dx:
+        out[:, :, 0 if dx > 0 else -1] = 0
+    return out
 
 
 def evaluate_with_predictions(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:

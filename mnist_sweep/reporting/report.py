@@ -7,6 +7,7 @@ so one report serves Optuna and Keras Tuner studies alike.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,14 @@ class Baseline:
     preset: str
     source: str
     val_accuracy: float
-    test_accuracy: float | None = None
+    test_accuracy: float | None = None  # the mean over its seeds, for `baselines --seeds K`
+    test_std: float | None = None       # their standard deviation, with two seeds or more
+
+    def tested(self) -> str:
+        if self.test_accuracy is None:
+            return ""
+        spread = "" if self.test_std is None else f" ± {self.test_std:.4f}"
+        return f"{self.test_accuracy:.4f}{spread}"
 
 
 @dataclass
@@ -56,9 +64,19 @@ def trial_from_run(run: Any) -> TrialOutcome:
                         preset=tags.get("preset"), worker=tags.get("worker", ""), run_id=run.info.run_id)
 
 
-def baseline_from_run(run: Any) -> Baseline:
-    metrics = run.data.metrics
-    return Baseline(run.data.tags["preset"], "baselines", metrics["val_accuracy"], metrics.get("test_accuracy"))
+def baselines_from_runs(runs: list[Any]) -> list[Baseline]:
+    """One row per preset: its `baselines` runs averaged over their seeds."""
+    by_preset: dict[str, list[Any]] = {}
+    for run in runs:
+        by_preset.setdefault(run.data.tags["preset"], []).append(run.data.metrics)
+    rows = []
+    for preset, metrics in by_preset.items():
+        tests = [m["test_accuracy"] for m in metrics if "test_accuracy" in m]
+        source = "baselines" if len(metrics) == 1 else f"baselines, {len(metrics)} seeds"
+        rows.append(Baseline(preset, source, statistics.fmean(m["val_accuracy"] for m in metrics),
+                             statistics.fmean(tests) if tests else None,
+                             statistics.stdev(tests) if len(tests) > 1 else None))
+    return rows
 
 
 def _parsed(text: str) -> Any:
@@ -100,8 +118,8 @@ def _baselines(tracker: Any, space: SearchSpace, digest: str) -> list[Baseline]:
     """The `baselines` runs of this space's presets on the same data."""
     names = {p.name for p in load_presets() if p.model == space.model}
     runs = tracker.runs(f"tags.run_kind = 'baseline' and tags.data_digest = '{digest}'")
-    return [baseline_from_run(r) for r in runs if r.data.tags.get("preset") in names
-            and "val_accuracy" in r.data.metrics]
+    return baselines_from_runs([r for r in runs if r.data.tags.get("preset") in names
+                                and "val_accuracy" in r.data.metrics])
 
 
 def write(folder: Path, trials: list[TrialOutcome], curves: dict[int, list[float]], space: SearchSpace,
@@ -159,7 +177,7 @@ def against_presets(best: TrialOutcome, final_test: float | None, rows: list[Bas
         test = max(tested, key=lambda r: r.test_accuracy)
         text += (f"; on the test set the final model scored {final_test:.4f}, "
                  f"{100 * (final_test - test.test_accuracy):+.2f} points against "
-                 f"{test.preset} ({test.test_accuracy:.4f})")
+                 f"{test.preset} ({test.tested()}{'' if test.test_std is None else ', ' + test.source})")
     return text
 
 
@@ -169,8 +187,7 @@ def presets_markdown(rows: list[Baseline], gain: str | None) -> str:
                 "baselines` runs them, or a sweep with warm start tries those that fit.\n")
     lines = ["| preset | source | val_accuracy | test_accuracy |", "| --- | --- | --- | --- |"]
     for r in sorted(rows, key=lambda r: r.val_accuracy, reverse=True):
-        tested = "" if r.test_accuracy is None else f"{r.test_accuracy:.4f}"
-        lines.append(f"| {r.preset} | {r.source} | {r.val_accuracy:.4f} | {tested} |")
+        lines.append(f"| {r.preset} | {r.source} | {r.val_accuracy:.4f} | {r.tested()} |")
     return "\n".join(lines) + f"\n\n{gain}.\n"
 
 
