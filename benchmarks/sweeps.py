@@ -29,15 +29,16 @@ from mnist_sweep.runtime.workers import threads_per_worker, use_threads
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epochs: int, bar: bool = True) -> dict:
+def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epochs: int, bar: bool = True,
+              space_name: str = "mlp", max_mflops: float | None = None) -> dict:
     """Epochs trained, wall seconds, and the best validation accuracy after each finished trial."""
-    space = load_space("mlp").with_max_epochs(max_epochs)
+    space = load_space(space_name).with_max_epochs(max_epochs)
     with tempfile.TemporaryDirectory() as folder:
         tracker = Tracker(f"sqlite:///{Path(folder) / 'mlflow.db'}", "benchmark", Path(folder) / "artifacts")
         study = optuna.create_study(storage=open_storage(str(Path(folder) / "optuna.journal")), direction="maximize",
                                     sampler=make_sampler(sampler, seed), pruner=make_pruner(pruner, max_epochs))
         parent = tracker.parent_run(study.study_name, {"engine": "optuna"})
-        objective = Objective(space, data, tracker, parent, {"engine": "optuna"}, seed)
+        objective = Objective(space, data, tracker, parent, {"engine": "optuna"}, seed, max_mflops)
         began = time.perf_counter()
         with Progress(trials, 0, bar=bar) as shown:
             optimize(study, objective, trials, None, shown, MemoryBudget(None))
@@ -72,7 +73,8 @@ def _load_data(data_path: str, validation: int, limit: int, threads: int) -> Non
 
 
 def _sweep(*job) -> dict:
-    result = run_sweep(_DATA, *job, bar=False)
+    """One job: (trials, sampler, pruner, seed, max_epochs[, space, max_mflops])."""
+    result = run_sweep(_DATA, *job[:5], False, *job[5:])
     print(f"{result['sampler']} seed {result['seed']}: best {result['best']:.4f} in {result['seconds']:.0f} s",
           flush=True)
     return result

@@ -33,8 +33,31 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
         check_writable_folder(settings.export_path, "--export-dir")
     if command == "baselines":
         select(load_presets(), args.only)
-    if command != "predict":
+    if command in ("final", "export", "report"):
+        _study_store(settings)
+    if command == "predict":
+        _predict(args)
+    else:
         _stores(settings)
+
+
+def _study_store(settings: Settings) -> None:
+    """A finished study needs its store: a Keras Tuner project, or an Optuna journal or SQLite file."""
+    if (settings.project_root / settings.study / "study.json").is_file() or "://" in settings.storage_url \
+            and sqlite_file(settings.storage_url) is None:
+        return  # a project, or a database server: asked later
+    path = sqlite_file(settings.storage_url) or Path(settings.storage_url)
+    if not path.is_file():
+        raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    for name in args.files:
+        if not Path(name).is_file():
+            raise UserError(f"{name}: no such image file; give PNG or JPEG files of digits")
+    if not args.model.startswith(("models:/", "runs:/")) and not Path(args.model).is_file():
+        raise UserError(f"{args.model}: no such model file; pass --model with an exported model.keras or "
+                        "models:/NAME@champion")
 
 
 def _sweep(settings: Settings) -> None:

@@ -100,6 +100,12 @@ def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
                    help="do not start a new study with the notebooks' presets that fit its space")
     p.add_argument("--max-mflops", type=_positive_float,
                    help="refuse, untrained and uncounted, any sampled model needing more MFLOPs per image")
+    p.add_argument("--final-minutes", type=_positive_float,
+                   help="the final step retrains the best trial whose retrain on all images is estimated to fit "
+                        "this many minutes (default: the sweep file's; none: the best)")
+    p.add_argument("--final-models", type=_positive_int,
+                   help="retrain the final configuration K times with their own seeds and average them into one "
+                        "model, an ensemble (default: the sweep file's; 1)")
     p.add_argument("--recycle-mb", type=_positive_float,
                    help="after a trial, if memory grew by more than this since the first (default: 150), "
                         "go on in a fresh process, same PID: Keras keeps ~7 MB of every model it built")
@@ -142,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(final)
     final.add_argument("--force", action="store_true", help="evaluate on the test set again (recorded)")
     final.add_argument("--train-limit", type=_positive_int, help="retrain on the first N images only")
+    final.add_argument("--final-minutes", type=_positive_float,
+                       help="retrain the best trial whose retrain is estimated to fit this many minutes")
+    final.add_argument("--final-models", type=_positive_int, help="retrain it K times, averaged (default: 1)")
     final.add_argument("--export-dir", help="default: models/<study>/")
     export = sub.add_parser("export", help="write a finished study's final model and its records again")
     _store_args(export)

@@ -7,11 +7,14 @@ the steps after it the same way for both.
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
+from mnist_sweep.budget import choose
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
@@ -57,7 +60,8 @@ def _finish(study: Study, mnist: MNIST, tracker: Tracker, settings: Settings) ->
     """Record the best trial on the parent run, run the final step, export, report."""
     record, best = study.record(), study.best()
     tracker.record_best(record.parent_run_id, best.number, best.value, best.params, study.finished())
-    result = run_final(study, mnist, tracker, _keep(study), settings.train_limit)
+    result = run_final(study, mnist, tracker, _keep(study), settings.train_limit,
+                       choose=lambda: _final_trial(study, settings, len(mnist.y_train)), members=settings.final_models)
     _export_final(study, result, settings, tracker)
     _show_final(result)
     _write_report(study, tracker, Path("reports") / study.name)
@@ -70,8 +74,12 @@ def final(settings: Settings, args: argparse.Namespace) -> int:
     tracker = _tracker(settings, record.settings.experiment)
     mnist = load_mnist(settings.data)
     check_digest(study, record, mnist.digest)
+    settings = replace(settings, final_minutes=settings.final_minutes or record.settings.final_minutes,
+                       final_models=args.final_models or record.settings.final_models or 1)  # as the sweep had them
     with study.exclusive():  # one process at a time in a study's final step
-        result = run_final(study, mnist, tracker, _keep(study), settings.train_limit, force=args.force)
+        result = run_final(study, mnist, tracker, _keep(study), settings.train_limit, force=args.force,
+                           choose=lambda: _final_trial(study, settings, len(mnist.y_train)),
+                           members=settings.final_models)
         _export_final(study, result, settings, tracker)
     _show_final(result)
     return 0
@@ -84,6 +92,9 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
     if record.final is None:
         raise UserError(f"study '{study.name}' has no final model yet; run "
                         f"`python -m mnist_sweep final --study-name {study.name}` first")
+    if record.final.model_uri is None:
+        raise UserError(f"study '{study.name}': its final model is not logged yet (the final step was stopped "
+                        f"after its evaluation); run `python -m mnist_sweep final --study-name {study.name}` to finish it")
     tracker = _tracker(settings, record.settings.experiment)
     model = tracker.load_keras_model(record.final.model_uri)
     folder = write_export(settings.export_path, model, record.final.params, record.space,
@@ -164,6 +175,21 @@ def _tracker(settings: Settings, experiment: str) -> Tracker:
     """MLflow's store; a SQLite file's artifacts go beside it (mlruns/artifacts for the default one)."""
     database = sqlite_file(settings.tracking)
     return Tracker(settings.tracking, experiment, database.parent.resolve() / "artifacts" if database else None)
+
+
+def _final_trial(study: Study, settings: Settings, train_images: int) -> Any:
+    """The trial the final step retrains: the best, or the best whose retrain fits final_minutes."""
+    recorded = study.record().settings
+    limits = [n for n in (recorded.trial_images, recorded.train_limit) if n is not None]
+    trial_images = min([*limits, train_images - recorded.validation_size])  # what the trials trained on
+    completed = [o for o in study.outcomes() if o.outcome == "completed"]
+    if not completed:
+        return study.best()  # says there is none
+    choice = choose(completed, settings.final_minutes, trial_images, min(settings.train_limit or train_images,
+                    train_images), os.cpu_count() or 1, settings.final_models)
+    if choice.note():
+        print(choice.note())
+    return choice.trial
 
 
 def _keep(study: Study) -> Path:

@@ -50,6 +50,8 @@ class Settings:
     warm_start: bool = True          # enqueue the notebooks' presets that fit the space first
     max_mflops: float | None = None  # refuse sampled models dearer than this per image
     recycle_mb: float = 150.0        # growth after which a sweep continues in a fresh process
+    final_minutes: float | None = None  # retrain the best trial whose retrain fits this (budget.py)
+    final_models: int = 1            # the final configuration's retrains averaged into the final model
     workers: int | None = None       # trials at once, each in its own process: see worker_processes
 
     @property
@@ -102,10 +104,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "validation_size": (int,), "study_name": (str,), "storage": (str,), "experiment": (str,),
     "tracking_uri": (str,), "timeout": (int, float), "max_epochs": (int,), "train_limit": (int,), "trial_images": (int,),
     "export_dir": (str,), "data": (str,), "warm_start": (bool,), "max_mflops": (int, float),
-    "recycle_mb": (int, float), "workers": (int,),
+    "recycle_mb": (int, float), "workers": (int,), "final_minutes": (int, float), "final_models": (int,),
 }
 _POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "max_mflops",
-             "recycle_mb", "workers")
+             "recycle_mb", "workers", "final_minutes", "final_models")
 
 
 def runs_dir() -> Path:

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from mnist_sweep.errors import UserError
@@ -52,24 +51,6 @@ def export_complete(folder: Path, metrics: dict[str, Any], formats: tuple[str, .
         return False
 
 
-def serving_model(model: Any) -> Any:
-    """The trained network as users load it: without its training-only random layers
-    (augmentation) and compiled with Keras's own loss and accuracy, whatever it trained with.
-
-    The random layers pass images through unchanged at inference, but their random ops stay in
-    an exported graph, and TFLite has no kernels for them. A loss of this project's (label
-    smoothing) would make plain Keras unable to load the file without importing mnist_sweep.
-    """
-    import keras
-
-    random = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
-    kept = [layer for layer in model.layers if not isinstance(layer, random)]
-    served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=model.name)
-    served.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
-    return served
-
-
 def _savedmodel(model: Any, path: Path) -> None:
     serving_model(model).export(str(path), format="tf_saved_model", verbose=False)
 
@@ -92,5 +73,16 @@ def _onnx(model: Any, path: Path) -> None:
     serving_model(model).export(str(path), format="onnx", verbose=False)
 
 
-_WRITERS = {"keras": lambda model, path: serving_model(model).save(path), "savedmodel": _savedmodel, "tflite": _tflite,
+def _keras(model: Any, path: Path) -> None:
+    serving_model(model).save(path)
+
+
+def serving_model(model: Any) -> Any:
+    """models.serving_model, imported when an export is written: this module loads without Keras."""
+    from mnist_sweep.models import serving_model as served
+
+    return served(model)
+
+
+_WRITERS = {"keras": _keras, "savedmodel": _savedmodel, "tflite": _tflite,
             "onnx": _onnx}

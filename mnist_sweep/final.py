@@ -1,7 +1,8 @@
 """The final step: retrain the best configuration on the training set, evaluate the test set once.
 
-This is the only code path that reads the test images, and the study's record accounts for
-every look, whatever kills the process when. In order:
+This is the only code path of a sweep that reads the test images (`baselines` tests the
+notebooks' presets, on which nothing was chosen), and the study's record accounts for every
+look, whatever kills the process when. In order:
 
 1. the retrained model is saved in the study's folder of final models (`keep`);
 2. the record counts the evaluation as started, before the test images are touched;
@@ -17,6 +18,7 @@ killed process left RUNNING is closed as KILLED. The step runs under the study's
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from mnist_sweep.data import MNIST, final_slices, scale
-from mnist_sweep.export import serving_model
+from mnist_sweep.models import ensemble
 from mnist_sweep.studies import GRID_IMAGES, TEST_RESULTS, FinalRecord, Study, StudyRecord, TrialOutcome
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.training import evaluate_with_predictions, fit
@@ -38,7 +40,9 @@ class FinalResult:
 
 
 def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_limit: int | None = None,
-              force: bool = False) -> FinalResult:
+              force: bool = False, choose: Callable[[], TrialOutcome] | None = None, members: int = 1) -> FinalResult:
+    """The recorded result, or a new evaluation of the trial `choose()` gives (default: the best),
+    retrained `members` times with their own seeds and averaged (an ensemble) when more than once."""
     record = study.record()
     done = record.final
     unlogged = done is not None and done.model_uri is None  # killed after step 4: only step 5 is left
@@ -48,39 +52,50 @@ def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_li
             return FinalResult(record=done, model=None, reused=True)
         import keras
 
-        model = keras.saving.load_model(done.model_file, compile=False)  # its weights; serving_model compiles
+        model = keras.saving.load_model(done.model_file)  # served and compiled with Keras's own loss
         with np.load(_predictions_file(done.model_file)) as saved:
             predicted = saved["predicted"]
         return FinalResult(_log(study, tracker, mnist, done, model, predicted), model, reused=False)
-    return _evaluate(study, record, mnist, tracker, keep, train_limit, force)
+    trial = choose() if choose is not None else study.best()
+    return _evaluate(study, record, mnist, tracker, keep, train_limit, force, trial, members)
 
 
 def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker, keep: Path,
-              train_limit: int | None, force: bool) -> FinalResult:
-    best = study.best()
+              train_limit: int | None, force: bool, best: TrialOutcome, members: int) -> FinalResult:
     x_train, y_train = mnist.x_train[:train_limit], mnist.y_train[:train_limit]
     run_id = _start_run(study.name, record, tracker, best, len(y_train), force, mnist.test_set)
     tracker.log_datasets(run_id, final_slices(mnist, train_limit))
     number = record.test_evaluations + 1
     with tracker.ended_on_error(run_id):
-        result = fit(record.space["model"], best.params, scale(x_train), y_train,
-                     hook=lambda epoch, metrics: tracker.log_metrics(run_id, metrics, step=epoch),
-                     seed=record.settings.seed + best.number, epochs=best.epochs,
-                     learning_rates=best.learning_rates or None)
+        model = _retrain(record, best, scale(x_train), y_train, tracker, run_id, members)
         keep.mkdir(parents=True, exist_ok=True)
         model_file = keep / f"evaluation-{number}.keras"
-        result.model.save(model_file)
+        model.save(model_file)
         record = replace(record, test_evaluations=number)
         study.save(record)  # counted before the test images are touched
-        test, predicted = evaluate_with_predictions(result.model, scale(mnist.x_test), mnist.y_test)
+        test, predicted = evaluate_with_predictions(model, scale(mnist.x_test), mnist.y_test)
         np.savez_compressed(_predictions_file(str(model_file)), predicted=predicted)
         final = FinalRecord(
             trial=best.number, val_accuracy=best.value, params=best.params, epochs=best.epochs,
             train_size=len(y_train), test_accuracy=test["accuracy"], test_loss=test["loss"], run_id=run_id,
-            forced=force, evaluations=number, model_file=str(model_file),
+            forced=force, evaluations=number, model_file=str(model_file), members=members,
             evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
         study.save(record.with_final(final))  # the result, before anything else can fail
-        return FinalResult(_log(study, tracker, mnist, final, result.model, predicted), result.model, reused=False)
+        return FinalResult(_log(study, tracker, mnist, final, model, predicted), model, reused=False)
+
+
+def _retrain(record: StudyRecord, best: TrialOutcome, x: np.ndarray, y: np.ndarray, tracker: Tracker,
+             run_id: str, members: int) -> Any:
+    """The configuration trained on all training images, once per member, each with its own seed;
+    the members' epochs are logged one after the other (member k's epoch e at step k*epochs+e)."""
+    trained = []
+    for member in range(members):
+        offset = member * best.epochs
+        result = fit(record.space["model"], best.params, x, y, seed=record.settings.seed + best.number + 1000 * member,
+                     hook=lambda epoch, metrics, offset=offset: tracker.log_metrics(run_id, metrics, step=offset + epoch),
+                     epochs=best.epochs, learning_rates=best.learning_rates or None)
+        trained.append(result.model)
+    return ensemble(trained)
 
 
 def _log(study: Study, tracker: Tracker, mnist: MNIST, final: FinalRecord, model: Any,
@@ -93,8 +108,7 @@ def _log(study: Study, tracker: Tracker, mnist: MNIST, final: FinalRecord, model
                        wrong_images=mnist.x_test[wrong])
     tracker.log_metrics(run_id, {"test_accuracy": final.test_accuracy, "test_loss": final.test_loss},
                         step=final.epochs)
-    served = serving_model(model)
-    model_uri = tracker.log_keras_model(run_id, served, scale(mnist.x_test[:2]))
+    model_uri = tracker.log_keras_model(run_id, model, scale(mnist.x_test[:2]))  # already served: ensemble()
     tracker.register(model_uri, f"mnist-sweep-{study.name}", run_id,
                      {"study": study.name, "test_accuracy": f"{final.test_accuracy:.4f}",
                       "evaluation": final.evaluations})
@@ -105,8 +119,9 @@ def _log(study: Study, tracker: Tracker, mnist: MNIST, final: FinalRecord, model
 
 
 def _replace_final(record: StudyRecord, final: FinalRecord) -> StudyRecord:
-    """The record with its last evaluation, as recorded in step 4, now carrying its model's URI."""
-    history = record.final_history[:-1] + (final,) if record.final_history else (final,)
+    """The record with its evaluation of step 4 (found by its run), now carrying its model's URI; a
+    kill between the writes of step 4 may have left it out of the history, where it is added."""
+    history = tuple(f for f in record.final_history if f.run_id != final.run_id) + (final,)
     return replace(record, final=final, final_history=history)
 
 

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 
 from mnist_sweep.schedules import learning_rate, loss
 from mnist_sweep.space import layer_values
@@ -56,6 +57,35 @@ def forward_mflops(model: keras.Model) -> float:
     return flops / 1e6
 
 
+def serving_model(model: Any, name: str | None = None) -> Any:
+    """The trained network as users load it: without its training-only random layers
+    (augmentation) and compiled with Keras's own loss and accuracy, whatever it trained with.
+
+    The random layers pass images through unchanged at inference, but their random ops stay in
+    an exported graph, and TFLite has no kernels for them. A loss of this project's (label
+    smoothing) would make plain Keras unable to load the file without importing mnist_sweep.
+    """
+    if not isinstance(model, keras.Sequential):  # an ensemble(): its members are served already
+        return model
+    random = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
+    kept = [layer for layer in model.layers if not isinstance(layer, random)]
+    served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=name or model.name)
+    served.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
+    return served
+
+
+def ensemble(members: list[keras.Model]) -> keras.Model:
+    """One model that averages the class probabilities of `members` (served, as serving_model gives them)."""
+    if len(members) == 1:
+        return serving_model(members[0])
+    inputs = keras.Input(INPUT_SHAPE)
+    served = [serving_model(m, f"{m.name}_{i}") for i, m in enumerate(members)]  # names are unique in a graph
+    model = keras.Model(inputs, keras.layers.Average()([m(inputs) for m in served]), name="ensemble")
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def make_optimizer(name: str, rate: Any, ema: bool = False) -> keras.optimizers.Optimizer:
     classes = {
         "adam": keras.optimizers.Adam,
@@ -95,6 +125,20 @@ def _mlp(params: dict[str, Any]) -> keras.Model:
             layers.append(keras.layers.Dropout(rate))
     layers.append(keras.layers.Dense(10, activation="softmax"))
     return keras.Sequential(layers, name="mlp")
+
+
+def unbuildable(kind: str, params: dict[str, Any]) -> str | None:
+    """Why `params` make no network (unpadded convolutions and pooling leave no pixel), or None."""
+    if kind != "cnn":
+        return None
+    size, valid = INPUT_SHAPE[0], params.get("padding", "same") == "valid"
+    for block, (kernel, convs, pool) in enumerate(zip(*(layer_values(params, name, "n_blocks", default) for name, default
+                                                        in (("kernel", 3), ("convs", 1), ("pool", True))))):
+        size -= int(convs) * (int(kernel) - 1) if valid else 0
+        size = size // 2 if pool and size >= 1 else size
+        if size < 1:
+            return f"no pixel is left after block {block + 1} (unpadded convolutions and pooling)"
+    return None
 
 
 def _cnn(params: dict[str, Any]) -> keras.Model:

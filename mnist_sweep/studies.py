@@ -41,11 +41,13 @@ class TrialOutcome:
     params: dict[str, Any]
     value: float | None = None      # its last validation accuracy (a pruned trial's where it stopped)
     epochs: int = 0                 # the epochs its model trained, a Hyperband parent's included
-    seconds: float = 0.0
+    seconds: float = 0.0            # how long it took, for the epochs it trained itself (`trained`)
     learning_rates: list[float] = field(default_factory=list)  # per epoch: the retrain replays them
     reason: str | None = None       # why it was pruned, refused or failed
     preset: str | None = None       # the notebook preset a warm-start trial ran
     worker: str = WORKER
+    threads: int = 0                # TensorFlow threads it trained with (0: not recorded)
+    trained: int = 0                # epochs it trained itself: `epochs` less a Hyperband parent's (0: not recorded)
     mflops: float | None = None     # a refused model's cost per image
     run_id: str | None = None
 
@@ -80,13 +82,17 @@ class StudySettings:
     tuner: str | None = None      # Keras Tuner's oracle: checked like the protocol
     sampler: str | None = None    # Optuna's: noted
     pruner: str | None = None
+    final_minutes: float | None = None  # the final step's budget and ensemble (noted): `final` uses them
+    final_models: int | None = None
 
     @classmethod
     def of(cls, settings: Settings) -> StudySettings:
         engine = {"tuner": settings.tuner} if settings.engine == "kerastuner" else {
             "sampler": settings.sampler, "pruner": settings.pruner}
+        final = {"final_minutes": settings.final_minutes,
+                 "final_models": settings.final_models if settings.final_models != 1 else None}
         return cls(settings.seed, settings.validation_size, settings.train_limit, settings.trial_images,
-                   settings.experiment, **engine)
+                   settings.experiment, **engine, **final)
 
     def protocol(self) -> dict[str, Any]:
         checked = {"seed": self.seed, "validation_size": self.validation_size, "train_limit": self.train_limit,
@@ -114,18 +120,20 @@ class FinalRecord:
     evaluated_at: str
     model_uri: str | None = None  # the logged MLflow model, once it is logged
     model_file: str | None = None  # the model as evaluated, kept until it is logged (final.py)
+    members: int = 1              # the configuration's retrains averaged into the final model
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
-        if values["model_file"] is None:  # as version 0.1.0 stored it
-            del values["model_file"]
+        for key, default in (("model_file", None), ("members", 1)):  # as version 0.1.0 stored it
+            if values[key] == default:
+                del values[key]
         return values
 
     def metrics(self, study: str, data_digest: str | None) -> dict[str, Any]:
         """What an export's metrics.json says of the model beside it."""
-        keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "evaluated_at",
-                "evaluations", "run_id", "model_uri")
-        values = self.to_dict()
+        keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "members",
+                "evaluated_at", "evaluations", "run_id", "model_uri")
+        values = asdict(self)
         return {k: values[k] for k in keys if values[k] is not None} | {"study": study, "data_digest": data_digest}
 
     @classmethod
@@ -151,8 +159,9 @@ class StudyRecord:
         values = {"space_fingerprint": self.space_fingerprint, "space": self.space,
                   "settings": self.settings.to_dict(), "data_digest": self.data_digest,
                   "mlflow_parent_run_id": self.parent_run_id,
-                  "final": self.final.to_dict() if self.final else None,
+                  # The history before `final`: stores write key by key, and `final` points into it.
                   "final_history": [f.to_dict() for f in self.final_history],
+                  "final": self.final.to_dict() if self.final else None,
                   "test_evaluations": self.test_evaluations}
         return {k: v for k, v in values.items() if v is not None}
 

@@ -125,26 +125,6 @@ def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, floa
     return evaluate_with_predictions(model, x, y)[0]
 
 
-# Test-time augmentation: the image as it is and shifted by one pixel up, down, left and right.
-SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
-
-
-def predict_shifted(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """Class probabilities averaged over the image and its one-pixel shifts."""
-    total = sum(model.predict(_shift(x, dy, dx), batch_size=EVAL_BATCH, verbose=0) for dy, dx in SHIFTS)
-    return total / len(SHIFTS)
-
-
-def _shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Images moved by (dy, dx) pixels, the uncovered border black (MNIST's background)."""
-    out = np.roll(x, (dy, dx), axis=(1, 2))
-    if dy:
-        out[:, 0 if dy > 0 else -1, :] = 0
-    if dx:
-        out[:, :, 0 if dx > 0 else -1] = 0
-    return out
-
-
 def evaluate_with_predictions(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
     """One pass over `x`: the loss and accuracy `evaluate` gives, and each image's predicted digit.
 

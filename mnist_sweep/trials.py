@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnist_sweep.data import SearchData
-from mnist_sweep.models import forward_mflops, model_mflops
+from mnist_sweep.models import forward_mflops, model_mflops, unbuildable
 from mnist_sweep.runtime.memory import resident_mb
-from mnist_sweep.runtime.workers import WORKER
+from mnist_sweep.runtime.workers import WORKER, current_threads
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.studies import TrialOutcome
 from mnist_sweep.tracking import Tracker, failure
@@ -27,7 +27,13 @@ class Stopped(Exception):
     """The engine ended the trial early (pruning): its run is recorded as pruned, not failed."""
 
 
-class OverBudget(Stopped):
+class Refused(Stopped):
+    """A sampled model that is not trained: it does not count towards the study's trials."""
+
+    mflops: float | None = None
+
+
+class OverBudget(Refused):
     """The model needs more MFLOPs per image than the sweep allows: refused untrained."""
 
     def __init__(self, mflops: float, limit: float):
@@ -70,7 +76,7 @@ class TrialRunner:
         if on_run is not None:
             on_run(run_id)
         seen = _Seen(resume.epoch if resume else 0)
-        outcome = TrialOutcome(number, "completed", params, preset=preset, run_id=run_id)
+        outcome = TrialOutcome(number, "completed", params, preset=preset, run_id=run_id, threads=current_threads())
         try:
             self.tracker.log_datasets(run_id, self.data.slices)
             model = self._fit(run_id, number, params, seen, report, resume)
@@ -91,6 +97,8 @@ class TrialRunner:
             if report is not None:
                 report(epoch, metrics)
 
+        if (why := unbuildable(self.space.model, params)) is not None:
+            raise Refused(why)
         return fit(self.space.model, params, self.data.x_train, self.data.y_train,
                    validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=self.seed + number,
                    on_built=lambda model: self._check_cost(run_id, model), resume=resume).model
@@ -107,6 +115,9 @@ class TrialRunner:
         return outcome
 
     def affordable(self, params: dict[str, Any]) -> bool:
+        """Whether a trial of `params` would train: a network can be built and is within the cost limit."""
+        if unbuildable(self.space.model, params) is not None:
+            return False
         return self.max_mflops is None or model_mflops(self.space.model, params) <= self.max_mflops
 
     def _check_cost(self, run_id: str, model: Any) -> None:
@@ -131,8 +142,8 @@ class _Seen:
 
     def fill(self, outcome: TrialOutcome, seconds: float, err: BaseException | None = None) -> TrialOutcome:
         outcome.value, outcome.epochs, outcome.seconds = self.value, self.epoch, round(seconds, 2)
-        outcome.learning_rates = list(self.learning_rates)
-        if isinstance(err, OverBudget):
+        outcome.learning_rates, outcome.trained = list(self.learning_rates), len(self.learning_rates)
+        if isinstance(err, Refused):
             outcome.outcome, outcome.reason, outcome.mflops = "refused", str(err), err.mflops
         elif isinstance(err, Stopped):
             outcome.outcome, outcome.reason = "pruned", str(err)

@@ -55,3 +55,14 @@ def test_trials_see_the_smaller_of_the_two_image_limits():
     assert Settings().search_limit is None
     assert Settings(trial_images=10000).search_limit == 10000
     assert Settings(train_limit=5000, trial_images=10000).search_limit == 5000
+
+
+def test_mlflows_own_variables_name_the_store_and_the_experiment_unless_a_flag_does(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "team-mnist")
+    settings = load_settings("mlp-optuna", {})
+    assert settings.tracking == "http://tracking.example:5000" and settings.experiment == "team-mnist"
+    flagged = load_settings("mlp-optuna", {"tracking_uri": "sqlite:///x.db", "experiment": "mine"})
+    assert flagged.tracking == "sqlite:///x.db" and flagged.experiment == "mine"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert load_settings(None, {}).tracking.endswith("mlruns/mlflow.db")

@@ -94,6 +94,24 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     (version,) = client.search_model_versions("name = 'mnist-sweep-e2e'")
     assert version.run_id == final.info.run_id
 
+    # As MLflow users expect: lineage on every run, the data each saw, the registry's alias, an example.
+    for run in (parent, final, *kinds["trial"]):
+        assert {"mlflow.user", "mlflow.source.name", "mlflow.source.type"} <= set(run.data.tags)
+    contexts = {d.dataset.name: {t.value for t in d.tags if t.key == "mlflow.data.context"}
+                for d in client.get_run(final.info.run_id).inputs.dataset_inputs}
+    assert contexts == {"mnist-training": {"training"}, "mnist-test": {"testing"}}
+    trial_inputs = client.get_run(kinds["trial"][0].info.run_id).inputs.dataset_inputs
+    assert {d.dataset.name for d in trial_inputs} == {"mnist-search-training", "mnist-search-validation"}
+    champion = client.get_model_version_by_alias("mnist-sweep-e2e", "champion")
+    assert champion.version == version.version and champion.tags["study"] == "e2e"
+    assert float(champion.tags["test_accuracy"]) == pytest.approx(final.data.metrics["test_accuracy"], abs=1e-4)
+    import mlflow
+
+    assert mlflow.models.get_model_info(record["model_uri"]).saved_input_example_info is not None
+    # Quiet: none of TensorFlow's start-up or retracing lines, and no progress-bar frames in a log.
+    for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "oneDNN", "retracing", "\r"):
+        assert noise not in done.stderr
+
     # Running the final step again shows the recorded result: the test set is not used twice.
     again = cli(tmp_path, "final", "--study-name", "e2e", "--data", str(real_data))
     assert again.returncode == 0 and "as recorded earlier" in again.stdout

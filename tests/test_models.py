@@ -130,3 +130,21 @@ def test_a_stop_that_python_swallowed_still_stops_training(tiny_mnist, monkeypat
     x = tiny_mnist.x_train.astype(np.float32) / 255
     with pytest.raises(KeyboardInterrupt):
         fit("mlp", {**PARAMS, "epochs": 5}, x, tiny_mnist.y_train)
+
+
+def test_an_ensemble_averages_its_members_and_saves_as_one_plain_keras_model(tiny_mnist, tmp_path):
+    from mnist_sweep.models import ensemble, unbuildable
+
+    x = tiny_mnist.x_train.astype(np.float32) / 255
+    members = [fit("cnn", {**CNN, "augment": True, "shift": 0.1, "label_smoothing": 0.1}, x, tiny_mnist.y_train,
+                   seed=seed).model for seed in (0, 1)]
+    model = ensemble(members)
+    expected = np.mean([m.predict(x[:20], verbose=0) for m in members], axis=0)
+    assert np.allclose(model.predict(x[:20], verbose=0), expected, atol=1e-6)
+    model.save(tmp_path / "ensemble.keras")
+    loaded = keras.saving.load_model(tmp_path / "ensemble.keras", safe_mode=True)  # no project code needed
+    assert np.allclose(loaded.predict(x[:20], verbose=0), expected, atol=1e-6)
+    unpadded = {**CNN, "padding": "valid", "n_blocks": 3, "filters_l2": 8, "kernel_l0": 5, "kernel_l1": 5, "kernel_l2": 5,
+                "convs_l0": 2, "convs_l1": 2}  # 28 -> 20 -> 10 -> 2 -> 1 -> none
+    assert unbuildable("cnn", unpadded) == "no pixel is left after block 3 (unpadded convolutions and pooling)"
+    assert unbuildable("cnn", {**unpadded, "n_blocks": 2}) is None

@@ -28,7 +28,8 @@ def test_presets_fit_the_spaces_that_cover_them():
     mlp, cnn = load_space("mlp"), load_space("cnn")
     fitting = {p.name for p in PRESETS if p.fits(mlp)}
     assert fitting == {p.name for p in PRESETS if p.notebook in ("000", "002")}  # 004 runs 50 epochs
-    assert [p.name for p in PRESETS if p.fits(cnn)] == ["nb001-cnn-annealed-augmented"]
+    # Both CNN notebooks, exactly: padding, pooling per block, widths, optimizer, batch and epochs.
+    assert [p.name for p in PRESETS if p.fits(cnn)] == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]
 
 
 def test_a_point_outside_the_space_is_not_contained():

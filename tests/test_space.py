@@ -38,7 +38,7 @@ def test_every_space_file_loads_and_samples(path):
 def test_per_layer_parameters_exist_only_for_layers_the_trial_has():
     space = load_space("mlp")
     fixed = {"n_layers": 1, "units_l0": 64, "dropout_l0": 0.1, "optimizer": "adam",
-             "learning_rate": 1e-3, "batch_size": 64, "epochs": 3, "anneal": False, "augment": False,
+             "learning_rate": 1e-3, "batch_size": 64, "epochs": 3, "schedule": "constant", "anneal": False, "label_smoothing": 0.0, "ema": False, "augment": False,
              "early_stopping": False}
     values = space.sample(optuna.trial.FixedTrial(fixed))
     assert values == fixed  # no units_l1 / dropout_l1 for a one-layer trial
@@ -127,11 +127,13 @@ def test_cnn_block_and_switch_parameters_exist_only_when_their_block_or_switch_d
     for _ in range(40):
         values = space.sample(study.ask())
         blocks = values["n_blocks"]
-        for name in ("filters", "kernel", "convs", "block_dropout"):
+        for name in ("filters", "kernel", "convs", "block_dropout", "pool"):
             assert {k for k in values if k.startswith(f"{name}_l")} == {f"{name}_l{i}" for i in range(blocks)}
-        assert ("anneal_factor" in values) == values["anneal"] == ("anneal_patience" in values)
+        # The space of the CNN sweep since it holds both notebooks: anneal exists with a flat rate only.
+        assert ("anneal" in values) == (values["schedule"] == "constant") == ("warmup_epochs" not in values)
+        annealed = values.get("anneal", False)
+        assert ("anneal_factor" in values) == annealed == ("anneal_patience" in values)
         assert ("rotation" in values) == values["augment"] == ("shift" in values)
-        assert ("patience" in values) == values["early_stopping"]
         seen_blocks.add(blocks)
-        seen_switches.add((values["anneal"], values["augment"]))
-    assert seen_blocks == {1, 2, 3} and len(seen_switches) == 4
+        seen_switches.add((annealed, values["augment"]))
+    assert seen_blocks == {2, 3} and len(seen_switches) == 4

@@ -32,7 +32,7 @@ from keras_tuner.src.engine import trial as kt_trial
 
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob
-from mnist_sweep.engines.kerastuner_space import Chosen, make_oracle
+from mnist_sweep.engines.kerastuner_space import Chosen, check_stopped, make_oracle
 from mnist_sweep.errors import SweepCannotGoOn, UserError
 from mnist_sweep.files import make_folder
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
@@ -175,14 +175,16 @@ def run_search(settings: Settings, project: Project, runner: TrialRunner, progre
                presets: list[Preset], argv: list[str] | None = None, workers: int = 1,
                gpus: Callable[[int], dict[str, str]] | None = None) -> None:
     """Keras Tuner's search over `project`, in this process or (with workers) as their chief."""
-    fresh = not (project.folder / "oracle.json").is_file()
+    fresh = not (project.folder / "tuner0.json").is_file()  # what BaseTuner reloads the oracle by
     tuner = SweepTuner(make_oracle(settings, runner.space), project, runner, progress, presets, settings)
     _queue_presets(tuner, presets if fresh else None, settings)
+    tuner.save()  # tuner0.json at once: a kill in the first trial resumes this oracle, not a new one
     close_dead_runs(tuner.oracle, runner.tracker, runner.parent_id)
     if workers == 1:
         tuner.search_until_done()
     else:
         _serve_workers(tuner, argv or [], workers, gpus)
+    check_stopped(tuner.oracle)
 
 
 def _prepare(job: SweepJob) -> tuple[Project, TrialRunner, list[Preset]]:
@@ -206,9 +208,8 @@ def _queue_presets(tuner: SweepTuner, presets: list[Preset] | None, settings: Se
         return
     if presets is not None:
         oracle.queue = [_comparable(p.params, hyperband) for p in presets]
-    runner = tuner.runner
-    if runner.max_mflops is not None:
-        oracle.accept = lambda values: runner.affordable(runner.space.sample(Chosen({"epochs": 1, **values})))
+    runner = tuner.runner  # refused models (unbuildable, or over max_mflops) are skipped, not tried
+    oracle.accept = lambda values: runner.affordable(runner.space.sample(Chosen({"epochs": 1, **values})))
 
 
 def _run_worker(job: SweepJob) -> None:
@@ -232,7 +233,6 @@ def _serve_workers(tuner: SweepTuner, argv: list[str], count: int,
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
 
     tuner.oracle.verbose = 0  # our line per trial replaces Keras Tuner's tables (search() sets it so)
-    tuner.oracle.save()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
     port = server.add_insecure_port(f"{CHIEF}:0")
@@ -246,7 +246,7 @@ def _serve_workers(tuner: SweepTuner, argv: list[str], count: int,
 
     try:
         Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
-                gpus=gpus).run()
+                gpus=gpus, timeout=tuner.settings_timeout).run()
     finally:
         server.stop(grace=None)
 
@@ -277,16 +277,13 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
                  presets: list[Preset], settings: Settings):
         self.project, self.runner, self.progress, self.presets = project, runner, progress, presets
         self.deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
+        self.settings_timeout = settings.timeout
         self.budget = MemoryBudget(settings.recycle_mb)
         self.hyperband = isinstance(oracle, kt.oracles.HyperbandOracle)
         with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner" line; we say "resuming"
             super().__init__(oracle, directory=str(project.folder.parent), project_name=project.name)
-        self.oracle.create_trial = _waiting(self.oracle.create_trial)
-
-    def reload(self) -> None:
-        if distribute.has_chief_oracle():  # a worker: the chief holds the oracle, nothing of it to read here
-            return
-        super().reload()
+        if distribute.has_chief_oracle():  # a worker: the chief's one gRPC thread must not sleep
+            self.oracle.create_trial = _waiting(self.oracle.create_trial)
 
     def search_until_done(self) -> None:
         with contextlib.suppress(_TimeUp):

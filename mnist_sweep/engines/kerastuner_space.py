@@ -26,7 +26,7 @@ def declare(space: SearchSpace, leave_out: tuple[str, ...] = ()) -> kt.HyperPara
     for param in space.params:
         if param.name in leave_out:
             continue
-        conditions = [(key, [want]) for key, want in param.when.items()]
+        conditions = _conditions(space, param)
         if param.per_layer is None:
             _in_scopes(hp, conditions, param, param.name)
             continue
@@ -34,6 +34,15 @@ def declare(space: SearchSpace, leave_out: tuple[str, ...] = ()) -> kt.HyperPara
         for i in range(max(counts)):  # layer i exists when there are more than i layers
             _in_scopes(hp, conditions + [(param.per_layer, [c for c in counts if c > i])], param, f"{param.name}_l{i}")
     return hp
+
+
+def _conditions(space: SearchSpace, param: Param) -> list[tuple[str, list]]:
+    """The scopes a parameter is active in: its own `when`, inside those of the parameters it names
+    (anneal_factor needs anneal, which needs schedule: constant); Keras Tuner wants them nested."""
+    found: list[tuple[str, list]] = []
+    for key, want in param.when.items():
+        found += _conditions(space, space.get(key)) + [(key, [want])]
+    return found
 
 
 def _in_scopes(hp: kt.HyperParameters, conditions: list[tuple[str, list]], param: Param, name: str) -> None:
@@ -86,6 +95,7 @@ class _StopRule:
 
     target = 0
 
+    @kt.synchronized  # as Keras Tuner's own: the chief serves several workers
     def create_trial(self, tuner_id: str) -> Any:
         ended = sum(t.status in (TrialStatus.FAILED, TrialStatus.INVALID) for t in self.trials.values())
         self.max_trials = self.target + ended
@@ -102,6 +112,7 @@ class _Presets(_StopRule):
         super().__init__(*args, **kwargs)
         self.queue: list[dict[str, Any]] = []
         self.accept: Callable[[dict[str, Any]], bool] = lambda values: True
+        self.cannot_go_on: str | None = None  # why the search stopped early; the tuner raises it
 
     def _random_values(self) -> dict[str, Any] | None:
         if self.queue:
@@ -110,7 +121,11 @@ class _Presets(_StopRule):
             values = super()._random_values()
             if values is None or self.accept(values):
                 return values
-        raise SweepCannotGoOn(f"{self.SKIPS} samples in a row were over max_mflops; raise it or narrow the space")
+        # Raised here, it would reach a worker only as a gRPC error: the oracle stops the search
+        # (no values: Keras Tuner's STOPPED) and the tuner that ran it says why (check_stopped).
+        self.cannot_go_on = (f"{self.SKIPS} samples in a row were refused untrained (over max_mflops, or no "
+                             "network can be built from them); raise max_mflops or narrow the space")
+        return None
 
     def get_state(self) -> dict[str, Any]:
         return {**super().get_state(), "mnist_sweep_presets": self.queue}
@@ -134,6 +149,12 @@ class _Hyperband(_Presets, kt.oracles.HyperbandOracle):
 
 class _Grid(_StopRule, kt.oracles.GridSearchOracle):
     pass
+
+
+def check_stopped(oracle: kt.Oracle) -> None:
+    """Raise what made the oracle stop the search early, if something did."""
+    if getattr(oracle, "cannot_go_on", None):
+        raise SweepCannotGoOn(oracle.cannot_go_on)
 
 
 def make_oracle(settings: Settings, space: SearchSpace) -> kt.Oracle:

@@ -136,7 +136,7 @@ def _search_all(study: OptunaStudy, objective: Objective, job: SweepJob) -> None
     count, gpus = worker_plan(settings.workers, settings.worker_processes)
     while True:
         if count > 1:
-            Workers(job.argv, count, recover, gpus=gpus).run()
+            Workers(job.argv, count, recover, gpus=gpus, timeout=settings.timeout).run()
         else:
             _search(study, objective, settings, bar=True)
         wait_for_others(study.study, recover)
@@ -221,5 +221,7 @@ def _check_round(study: optuna.Study, new: list[optuna.trial.FrozenTrial], missi
                               "see their fail_reason in MLflow")
     refused = [t.user_attrs["over_budget"] for t in study.get_trials(deepcopy=False) if "over_budget" in t.user_attrs]
     if len(refused) > REFUSALS_PER_TRIAL * target:
-        raise SweepCannotGoOn(f"study '{study.study_name}': {len(refused)} sampled models were over max_mflops "
-                              f"(the smallest needed {min(refused)}); raise max_mflops or narrow the space")
+        costs = [m for m in refused if m is not None]
+        smallest = f" (the smallest over max_mflops needed {min(costs)})" if costs else ""
+        raise SweepCannotGoOn(f"study '{study.study_name}': {len(refused)} sampled models were refused untrained"
+                              f"{smallest}; raise max_mflops or narrow the space")

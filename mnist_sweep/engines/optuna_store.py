@@ -3,6 +3,7 @@ the steps after the search see it, and recovery of the trials of processes that 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -170,10 +171,13 @@ def note_outcome(trial: optuna.Trial, outcome: TrialOutcome) -> None:
     """The outcome in the trial's user attributes, under the keys the first versions wrote."""
     trial.set_user_attr("epochs_run", outcome.epochs)
     trial.set_user_attr("seconds", outcome.seconds)
+    trial.set_user_attr("threads", outcome.threads)
+    trial.set_user_attr("trained", outcome.trained)
     if outcome.outcome == "completed":
         trial.set_user_attr("learning_rates", outcome.learning_rates)  # replayed by the retrain
-    elif outcome.outcome == "refused":
+    elif outcome.outcome == "refused":  # "over_budget" marks it (None: refused as unbuildable)
         trial.set_user_attr("over_budget", outcome.mflops)
+        trial.set_user_attr("refused", outcome.reason)
     elif outcome.outcome == "failed":
         trial.set_user_attr("fail_reason", outcome.reason)
 
@@ -187,11 +191,13 @@ def outcome_of(trial: FrozenTrial) -> TrialOutcome:
     value = trial.value if trial.value is not None else _last(trial.intermediate_values)
     reason = attrs.get("fail_reason", "see log") if outcome == "failed" else None
     if outcome == "refused":
-        reason = f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
+        reason = attrs.get("refused") or f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
     return TrialOutcome(trial.number, outcome, attrs.get("params", trial.params), value,
                         int(attrs.get("epochs_run", 0)), attrs.get("seconds", 0.0), attrs.get("learning_rates") or [],
-                        reason, attrs.get("preset"), attrs.get("worker", ""), attrs.get("over_budget"),
-                        attrs.get("mlflow_run_id"))
+                        reason=reason, preset=attrs.get("preset"), worker=attrs.get("worker", ""),
+                        threads=attrs.get("threads", 0), trained=attrs.get("trained", 0),
+                        mflops=attrs.get("over_budget"),
+                        run_id=attrs.get("mlflow_run_id"))
 
 
 def _last(values: dict[int, float]) -> float | None:
@@ -278,15 +284,29 @@ def fail_dead_local_trials(study: optuna.Study) -> None:
     Optuna's journal storage has no heartbeats; the process id each trial records stands in
     for them (on this machine: a study shared across machines needs a database's heartbeats).
     """
-    host = WORKER.split(":")[0]
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        where, _, pid = trial.user_attrs.get("worker", ":").partition(":")
-        if where == host and pid.isdigit() and not alive(int(pid)):
+    trials = study.get_trials(deepcopy=False)
+    for trial in (t for t in trials if t.state == TrialState.RUNNING):
+        if _dead(trial, trials):
             try:
                 study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:  # another process got there first
                 continue
             RETRY(study, study._storage.get_trial(trial._trial_id))
+
+
+UNCLAIMED_SECONDS = 60  # a trial picked up but never told who runs it: its process died at once
+
+
+def _dead(trial: FrozenTrial, trials: list[FrozenTrial]) -> bool:
+    worker = trial.user_attrs.get("worker")
+    retried = RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+    if retried is not None and worker == trials[retried].user_attrs.get("worker"):
+        worker = None  # the retry copied its dead predecessor's attributes; its own runner has not said yet
+    if worker:
+        where, _, pid = worker.partition(":")
+        return where == WORKER.split(":")[0] and pid.isdigit() and not alive(int(pid))
+    started = trial.datetime_start
+    return started is not None and (datetime.datetime.now() - started).total_seconds() > UNCLAIMED_SECONDS
 
 
 def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:

@@ -13,6 +13,7 @@ knows nothing of either engine.
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import signal
 import socket
@@ -41,12 +42,20 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+_threads = [os.cpu_count() or 1]  # this process's TensorFlow threads, as use_threads set them
+
+
 def use_threads(count: int) -> None:
     """TensorFlow's thread pools for this process; before it runs any operation."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(count)
     tf.config.threading.set_inter_op_parallelism_threads(count)
+    _threads[0] = count
+
+
+def current_threads() -> int:
+    return _threads[0]
 
 
 def alive(pid: int) -> bool:
@@ -76,8 +85,11 @@ class Workers:
     worker I's environment (the same for its replacements)."""
 
     def __init__(self, argv: list[str], count: int, recover: Callable[[int], None],
-                 env: Callable[[int], dict[str, str]] | None = None, gpus: Callable[[int], dict[str, str]] | None = None):
+                 env: Callable[[int], dict[str, str]] | None = None, gpus: Callable[[int], dict[str, str]] | None = None,
+                 timeout: float | None = None):
         self.argv, self.count, self.recover = argv, count, recover
+        # A --timeout counts from now for every worker, a replacement's included (argparse keeps the last).
+        self.deadline = None if timeout is None else time.monotonic() + timeout
         engine, devices = env or (lambda index: {}), gpus or (lambda index: {})
         self.env = lambda index: {**engine(index), **devices(index)}
         self.restarts_left = 3 * count  # a worker that keeps dying is a bug, not bad luck
@@ -99,6 +111,8 @@ class Workers:
     def _start(self, index: int) -> None:
         # --workers as well: a worker takes its share of the cores from it (argparse keeps the last).
         command = [sys.executable, "-m", "mnist_sweep", *self.argv, "--workers", str(self.count), "--worker", str(index)]
+        if self.deadline is not None:
+            command += ["--timeout", str(max(1, math.ceil(self.deadline - time.monotonic())))]
         # Its own session: a Ctrl-C in the terminal reaches the sweep's process only, which
         # passes one SIGINT on to each worker (two could cut a worker's clean-up short).
         self.running[index] = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent,
