@@ -83,7 +83,13 @@ class Tracker:
                 self.client.restore_experiment(found.experiment_id)
             return found.experiment_id
         location = (artifact_root / name).resolve().as_uri() if artifact_root else None
-        return self.client.create_experiment(name, artifact_location=location)
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException as err:
+            # Two machines starting one study at once: the other created it first, so use theirs.
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.client.get_experiment_by_name(name).experiment_id
 
     def parent_run(self, study: str, tags: dict[str, str]) -> str:
         """The study's parent run, reopened if it exists, so a resumed sweep keeps one parent."""
@@ -182,6 +188,9 @@ class Tracker:
             return mlflow.keras.save_model(path=path, **kwargs)
 
         flavor = SimpleNamespace(__name__=mlflow.keras.__name__, save_model=save_model)
+        # MLflow checks the input example by predicting it at Keras's default verbosity: without
+        # this, a progress bar ("1/1 ━━━ 0s 63ms/step") lands in the command's output.
+        keras.config.disable_interactive_logging()
         with mlflow.start_run(run_id=run_id):
             info = mlflow.models.Model.log(artifact_path=None, name="model", flavor=flavor, model=model, signature=signature,
                                            input_example=example, pip_requirements=requirements)

@@ -39,10 +39,11 @@ def test_the_memory_benchmark_reads_every_trials_memory_from_mlflow(real_data, t
     assert 0 < run["rss_first_mb"] <= run["rss_max_mb"] <= run["peak_mb"] < 8 * 1024
 
 
-def quick(script: str, data: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict]:
+def quick(script: str, data: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
     out = tmp_path / f"{script}.json"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{script}.py"), "--data", str(data),
-                           "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900, cwd=tmp_path)
+                           "--quick", "--out", str(out), *extra], capture_output=True, text=True, timeout=900,
+                          cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     return done, json.loads(out.read_text())
 
@@ -79,3 +80,43 @@ def test_the_sampler_benchmark_tracks_the_best_value_of_each_sampler(real_data, 
     assert {r["sampler"] for r in result["runs"]} == {"tpe", "random", "qmc"}
     for run in result["runs"]:
         assert len(run["best_after"]) == 4 and run["best_after"] == sorted(run["best_after"])
+
+
+def test_the_peer_benchmark_sets_the_default_sweep_against_a_hand_written_one(real_data, tmp_path):
+    done, result = quick("peer", real_data, tmp_path)
+    assert result["cpu"]["model"] in done.stdout
+    for run in (result["peer"], result["mnist_sweep"]):
+        assert run["seconds"] > 0 and 0.1 < run["test"] <= 1 and run["completed"] >= 1
+    assert result["peer"]["epochs"] <= 3  # the smoke run's cap of one epoch per trial holds for the peer too
+    assert result["ratio"] == pytest.approx(result["mnist_sweep"]["seconds"] / result["peer"]["seconds"], abs=1e-3)
+
+
+def test_the_startup_benchmark_sets_a_one_epoch_trial_against_a_steady_epoch(real_data, tmp_path):
+    _, result = quick("startup", real_data, tmp_path)
+    assert len(result["trial_s"]) == len(result["runner_s"]) == 2 and result["steady_epoch_s"] > 0
+    assert all(runner <= whole for runner, whole in zip(result["runner_s"], result["trial_s"]))
+    assert isinstance(result["met"], bool) and result["met"] == (result["ratio"] <= result["target"])
+
+
+def test_the_techniques_benchmark_trains_the_network_without_and_with_each_technique(real_data, tmp_path):
+    done, result = quick("techniques", real_data, tmp_path, "--networks", "nb003")
+    runs = result["networks"]["nb003"]
+    assert {"none", "all", "all but batch norm"} < set(runs) and result["cpu"]["model"] in done.stdout
+    for run in runs.values():
+        assert len(run["val_accuracy"]) == result["epochs"] == 1 and 0 < run["best"] <= 1
+        assert (run["epochs_to_target"] is None) == (run["best"] < result["target"])
+
+
+def test_the_fidelity_benchmark_ranks_the_same_configurations_on_few_and_all_images(real_data, tmp_path):
+    _, result = quick("fidelity", real_data, tmp_path)
+    assert len(result["rows"]) == 3 and -1 <= result["spearman"] <= 1
+    for row in result["rows"]:
+        assert 0 < row["few"]["val_accuracy"] <= 1 and 0 < row["all"]["val_accuracy"] <= 1
+
+
+def test_the_cnn_search_benchmark_names_the_sampler_and_pruner_it_measured_best(real_data, tmp_path):
+    done, result = quick("cnn_search", real_data, tmp_path)
+    assert result["best"] in result["mean_best"] and f"best: {result['best']}" in done.stdout
+    for run in result["runs"]:
+        finite = [v for v in run["best_after"] if v != float("-inf")]
+        assert finite == sorted(finite) and run["best"] == pytest.approx(max(finite), abs=1e-4)

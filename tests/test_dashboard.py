@@ -30,10 +30,10 @@ def test_optuna_dashboard_reads_a_finished_study_from_the_default_journal(real_d
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        studies = _get(f"http://127.0.0.1:{port}/api/studies", server)["studies"]
+        studies = _get(f"http://127.0.0.1:{port}/api/studies", server)["study_summaries"]
         (study,) = [s for s in studies if s["study_name"] == "dash"]
         detail = _get(f"http://127.0.0.1:{port}/api/studies/{study['study_id']}", server)
-        assert detail["metric_names"] == ["val_accuracy"]  # named, not "Objective 0"
+        assert detail["objective_names"] == ["val_accuracy"]  # named, not "Objective 0"
         complete = [t for t in detail["trials"] if t["state"] == "Complete"]
         assert len(complete) == 2 and all(t["values"][0] > 0.5 for t in complete)
     finally:
