@@ -23,6 +23,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from machine import cpu, headline
+
 PEAK_MB, GROWTH_MB = 3 * 1024, 200
 QUICK = ["--train-limit", "10000", "--max-epochs", "2"]  # many models, little training: memory, not accuracy
 # One process, so each trial's rss_mb and the sampled peak are of the process that trains
@@ -79,6 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     budgets = ([None] if args.compare else []) + [args.recycle_mb]
     results = [sweep(args.data, args.trials, budget) for budget in budgets]
+    print(headline())
     print("RSS in MB after trial 1, after the last trial, the most after any trial, and the peak sampled twice a second")
     print(f"{'budget':>10s}{'trials':>8s}{'trial 1':>9s}{'last':>7s}{'max':>7s}{'growth':>8s}{'peak':>7s}"
           f"{'recycles':>10s}{'time':>8s}")
@@ -91,7 +94,7 @@ def main() -> None:
     print(f"with the budget: peak {last['peak_mb']:.0f} MB (target < {PEAK_MB}), growth {last['growth_mb']:.0f} MB "
           f"(target < {GROWTH_MB}): {'met' if met else 'NOT met'}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"runs": results, "met": met}, indent=2))
+    Path(args.out).write_text(json.dumps({"cpu": cpu(), "runs": results, "met": met}, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import keras
+from machine import cpu, headline
 import optuna
 
 from mnist_sweep.data import load_mnist, search_data
@@ -107,6 +108,7 @@ def main() -> None:
               "train_images": len(data.y_train),
               "plain_s": times["plain"], "framework_s": times["framework"], "ratio": round(ratio, 4),
               "target": TARGET, "met": ratio <= TARGET}
+    print(headline())
     print(f"{'configuration':28s}{'plain':>16s}{'framework':>18s}{'ratio':>8s}")
     for i, name in enumerate(names):
         a, b = times["plain"][2 * i:2 * i + 2], times["framework"][2 * i:2 * i + 2]
@@ -114,7 +116,7 @@ def main() -> None:
     print(f"{'total':28s}{sum(times['plain']):15.1f}s{sum(times['framework']):17.1f}s{ratio:8.3f}")
     print(f"framework / plain = {ratio:.3f} (target <= {TARGET}): {'met' if ratio <= TARGET else 'NOT met'}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    Path(args.out).write_text(json.dumps({"cpu": cpu(), **result}, indent=2))
 
 
 if __name__ == "__main__":

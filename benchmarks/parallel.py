@@ -21,6 +21,8 @@ import os
 import time
 from pathlib import Path
 
+from machine import cpu, headline
+
 CORES = 2
 
 
@@ -98,12 +100,13 @@ def main() -> None:
     result = {"trials": count, "epochs": epochs, "train_images": limit or 50000, "seconds": times,
               "trials_per_hour": {k: round(v, 1) for k, v in per_hour.items()}, "ratio": round(two / one, 3),
               "faster": max(per_hour, key=per_hour.get)}
+    print(headline())
     print(f"{'':26s}{'trials/hour':>12s}")
     for name, value in per_hour.items():
         print(f"{name:26s}{value:12.1f}")
     print(f"two processes / one process = {two / one:.3f}; faster: {result['faster']}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    Path(args.out).write_text(json.dumps({"cpu": cpu(), **result}, indent=2))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ is measured, not the best accuracy the full sweep reaches.
 
 from __future__ import annotations
 
+from machine import headline
 from sweeps import default_settings, run_sweep, sweep_parser, validation_size, write_json
 
 from mnist_sweep.config import SAMPLERS
@@ -37,6 +38,7 @@ def main() -> None:
     runs = [run_sweep(data, trials, sampler, pruner, 0, epochs) for pruner in args.pruners.split(",")]
     reference = runs[0]
     print(f"\n{trials} trials, {sampler} sampler seed 0, {limit} training images, epochs up to {epochs}")
+    print(headline())
     print(f"{'pruner':12s}{'epochs':>8s}{'share':>8s}{'wall':>9s}{'best val':>10s}{'diff':>8s}")
     for run in runs:
         run["epoch_share"] = round(run["epochs"] / reference["epochs"], 3)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import statistics
 
+from machine import headline
 from sweeps import default_settings, run_sweeps, sweep_parser, validation_size, write_json
 
 from mnist_sweep.config import SAMPLERS
@@ -35,6 +36,7 @@ def main() -> None:
              for s in SAMPLERS}
     print(f"\nbest validation accuracy, mean of {seeds} seeds ({limit} training images, epochs up to {epochs}, "
           f"pruner {pruner})")
+    print(headline())
     print(f"{'sampler':10s}" + "".join(f"{f'after {n}':>10s}" for n in checkpoints) + f"{'time':>9s}")
     for s in SAMPLERS:
         seconds = sum(r["seconds"] for r in runs if r["sampler"] == s) / seeds

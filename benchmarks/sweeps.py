@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import optuna
+from machine import cpu
 
 from mnist_sweep.config import Settings, load_settings
 from mnist_sweep.data import load_mnist, search_data
@@ -104,4 +105,4 @@ def sweep_parser(doc: str, name: str, train_limit: int, max_epochs: int, quick: 
 
 def write_json(path: str, result: dict) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(result, indent=2))
+    Path(path).write_text(json.dumps({"cpu": cpu(), **result}, indent=2))

@@ -45,7 +45,9 @@ def quick(script: str, data: Path, tmp_path: Path, *extra: str) -> tuple[subproc
                            "--quick", "--out", str(out), *extra], capture_output=True, text=True, timeout=900,
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    return done, json.loads(out.read_text())
+    result = json.loads(out.read_text())
+    assert f"CPU: {result['cpu']['model']}" in done.stdout  # a figure is only read beside its machine
+    return done, result
 
 
 def test_the_parallel_benchmark_trains_every_trial_both_ways(real_data, tmp_path):
