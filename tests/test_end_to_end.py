@@ -148,6 +148,28 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
         f.path for f in client.list_artifacts(parent.info.run_id, "report")}
 
 
+def test_an_ensemble_final_is_tested_once_logged_and_exported_as_one_model(real_data, tmp_path):
+    args = ["optuna", "--trials", "2", "--study-name", "ens", "--data", str(real_data), "--final-models", "2", *QUICK]
+    done = cli(tmp_path, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (final,) = runs(tmp_path, "ens")["final"]
+    record = study_of(tmp_path, "ens").user_attrs["final"]
+    assert record["members"] == 2 and record["evaluations"] == 1
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    epochs = record["epochs"]  # each member's epochs, one after the other
+    assert [m.step for m in client.get_metric_history(final.info.run_id, "train_accuracy")] == list(range(1, 2 * epochs + 1))
+    # The exported ensemble is one plain Keras model that reproduces the one recorded test accuracy.
+    model = keras.saving.load_model(tmp_path / "models" / "ens" / "model.keras", safe_mode=True)
+    mnist = load_mnist(str(real_data))
+    predicted = model.predict(scale(mnist.x_test), verbose=0).argmax(axis=1)
+    assert (predicted == mnist.y_test).mean() == pytest.approx(record["test_accuracy"])
+    exported = cli(tmp_path, "export", "--study-name", "ens", "--export-dir", "copy", "--format", "savedmodel,tflite")
+    assert exported.returncode == 0 and (tmp_path / "copy" / "model.tflite").stat().st_size > 0, exported.stderr[-2000:]
+    # The same command again: the study is finished and its ensemble is not evaluated again.
+    again = cli(tmp_path, *args)
+    assert again.returncode == 0 and study_of(tmp_path, "ens").user_attrs["final"]["evaluations"] == 1
+
+
 def _logged_model(client: MlflowClient, model_uri: str):
     """MLflow's MLmodel for `models:/<model id>`, read through this test's store (mlflow's fluent
     calls would read the process's default store, and setting it leaks into the CLI's environment)."""
