@@ -1,53 +1,74 @@
-"""Which trial the final step retrains when a sweep has a time budget for it.
+"""Which trial the final step retrains, and for how many epochs, when a sweep has a time budget.
 
-The final step retrains the best trial's configuration on all training images for the epochs
-the trial ran. A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two
-cores (notebook 001's network: 55 minutes), so a sweep may set `final_minutes`: the final
-step then retrains the best trial whose retrain is estimated to fit, and says which better
-trials it passed over. The estimate scales what the trial itself measured: its seconds per
-epoch (validation included, so it errs high), by the images the retrain trains on, and by
-the threads it has against the trial's.
+The final step retrains the best trial's configuration on all training images. A CNN that
+wins on 10,000 images can cost an hour to retrain on 60,000 on two cores (notebook 001's
+network, 30 epochs: 55 minutes), so a sweep may set `final_minutes`. The final step then
+retrains the best trial whose retrain fits: for the configuration's own epochs if they fit,
+else for as many as fit, but never for fewer gradient steps than the trial itself took (on
+6x the images, a sixth of its epochs is as many steps). A trial that cannot fit even that is
+passed over, and the note says so. The estimate scales what the trial measured: its seconds
+per epoch (validation included, so it errs high), by the images the retrain trains on, by
+the threads it has against the trial's, and by the ensemble's members.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mnist_sweep.studies import TrialOutcome
 
-# Two TensorFlow threads against one on a CNN epoch here (benchmarks/throughput.py, threads).
+# Two TensorFlow threads against one on a CNN epoch (benchmarks/throughput.py, threads): 1.6x on
+# the Intel Xeon of 2026-12-01, 1.13x on the AMD EPYC of 2026-12-02. The larger errs towards
+# retrains that run over; the validation pass counted in the trial's seconds errs the other way.
 TWO_THREAD_SPEEDUP = 1.6
 
 
 @dataclass(frozen=True)
 class Choice:
     trial: TrialOutcome
+    epochs: int                    # the retrain's: the configuration's own, or as many as fit
+    own_epochs: int | None = None  # the configuration's, when the retrain trains fewer
     passed_over: tuple[tuple[TrialOutcome, float], ...] = ()  # better trials, with their estimates
 
     def note(self) -> str | None:
-        if not self.passed_over:
-            return None
-        skipped = ", ".join(f"trial {t.number} ({s / 60:.0f} min)" for t, s in self.passed_over)
-        return (f"the final step retrains trial {self.trial.number}, the best whose retrain fits final_minutes; "
-                f"better on validation but estimated too long to retrain: {skipped}")
+        notes = []
+        if self.passed_over:
+            skipped = ", ".join(f"trial {t.number} ({s / 60:.0f} min)" for t, s in self.passed_over)
+            notes.append(f"the final step retrains trial {self.trial.number}, the best whose retrain fits "
+                         f"final_minutes; better on validation but estimated too long to retrain: {skipped}")
+        if self.own_epochs is not None:
+            notes.append(f"the final step retrains trial {self.trial.number} for {self.epochs} of its "
+                         f"{self.own_epochs} epochs, as many as fit final_minutes")
+        return "\n".join(notes) or None
 
 
-def retrain_seconds(trial: TrialOutcome, trial_images: int, final_images: int, final_threads: int) -> float:
+def own_epochs(trial: TrialOutcome, trial_epochs: int | None) -> int:
+    """The configuration's epochs: those it trained, or its own where the search cut them short."""
+    planned = int(trial.params.get("epochs", trial.epochs))
+    return planned if trial_epochs is not None and trial.epochs >= trial_epochs else trial.epochs
+
+
+def epoch_seconds(trial: TrialOutcome, trial_images: int, final_images: int, final_threads: int) -> float:
     per_epoch = trial.seconds / max(1, trial.trained or trial.epochs)
     faster = TWO_THREAD_SPEEDUP if trial.threads and final_threads > trial.threads else 1.0
-    return per_epoch * final_images / trial_images * trial.epochs / faster
+    return per_epoch * final_images / trial_images / faster
 
 
 def choose(completed: list[TrialOutcome], limit_minutes: float | None, trial_images: int, final_images: int,
-           final_threads: int, members: int = 1) -> Choice:
+           final_threads: int, members: int = 1, trial_epochs: int | None = None) -> Choice:
     """The best completed trial, or the best whose `members` retrains fit `limit_minutes` (the best if none does)."""
     ranked = sorted(completed, key=lambda t: (-(t.value or 0.0), t.number))
     if limit_minutes is None:
-        return Choice(ranked[0])
+        return Choice(ranked[0], own_epochs(ranked[0], trial_epochs))
     passed = []
     for trial in ranked:
-        seconds = members * retrain_seconds(trial, trial_images, final_images, final_threads)
-        if seconds <= 60 * limit_minutes:
-            return Choice(trial, tuple(passed))
-        passed.append((trial, seconds))
-    return Choice(ranked[0])
+        own = own_epochs(trial, trial_epochs)
+        per_epoch = members * epoch_seconds(trial, trial_images, final_images, final_threads)
+        fits = int(60 * limit_minutes // per_epoch)
+        fewest = math.ceil(trial.epochs * trial_images / final_images)  # the trial's own gradient steps
+        if fits >= max(1, fewest):
+            epochs = min(own, fits)
+            return Choice(trial, epochs, own if epochs < own else None, tuple(passed))
+        passed.append((trial, per_epoch * own))
+    return Choice(ranked[0], own_epochs(ranked[0], trial_epochs))

@@ -94,6 +94,9 @@ def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
     _protocol_args(p)
     p.add_argument("--trial-images", type=_positive_int,
                    help="trials train on the first N training images; the final retrain uses all")
+    p.add_argument("--trial-epochs", type=_positive_int,
+                   help="trials train at most N epochs, their schedules fitted to N; the final retrain trains "
+                        "the configuration's own epochs, as many as fit --final-minutes")
     p.add_argument("--timeout", type=_positive_int, help="stop starting trials after this many seconds")
     p.add_argument("--export-dir", help="where the final model goes (default: models/<study>/)")
     p.add_argument("--no-warm-start", dest="warm_start", action="store_const", const=False,

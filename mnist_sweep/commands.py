@@ -14,7 +14,7 @@ from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.budget import choose
+from mnist_sweep.budget import Choice, choose
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
@@ -177,19 +177,20 @@ def _tracker(settings: Settings, experiment: str) -> Tracker:
     return Tracker(settings.tracking, experiment, database.parent.resolve() / "artifacts" if database else None)
 
 
-def _final_trial(study: Study, settings: Settings, train_images: int) -> Any:
-    """The trial the final step retrains: the best, or the best whose retrain fits final_minutes."""
+def _final_trial(study: Study, settings: Settings, train_images: int) -> Choice:
+    """The trial the final step retrains and its epochs: the best, or the best whose retrain fits final_minutes."""
     recorded = study.record().settings
     limits = [n for n in (recorded.trial_images, recorded.train_limit) if n is not None]
     trial_images = min([*limits, train_images - recorded.validation_size])  # what the trials trained on
     completed = [o for o in study.outcomes() if o.outcome == "completed"]
     if not completed:
-        return study.best()  # says there is none
+        best = study.best()  # a UserError that says there is none yet, where the engine knows none
+        return Choice(best, best.epochs)
     choice = choose(completed, settings.final_minutes, trial_images, min(settings.train_limit or train_images,
-                    train_images), os.cpu_count() or 1, settings.final_models)
+                    train_images), os.cpu_count() or 1, settings.final_models, recorded.trial_epochs)
     if choice.note():
         print(choice.note())
-    return choice.trial
+    return choice
 
 
 def _keep(study: Study) -> Path:

@@ -45,6 +45,7 @@ class Settings:
     max_epochs: int | None = None
     train_limit: int | None = None
     trial_images: int | None = None  # trials train on fewer images; the final retrain on all
+    trial_epochs: int | None = None  # trials train at most this many epochs; the final retrain its own
     export_dir: str | None = None
     data: str | None = None
     warm_start: bool = True          # enqueue the notebooks' presets that fit the space first
@@ -94,6 +95,10 @@ class Settings:
         limits = [n for n in (self.train_limit, self.trial_images) if n is not None]
         return min(limits) if limits else None
 
+    def most_epochs(self, space_most: int) -> int:
+        """The most epochs a trial trains: its space's longest, cut at trial_epochs."""
+        return min(space_most, self.trial_epochs or space_most)
+
     @property
     def export_path(self) -> Path:
         return Path(self.export_dir) if self.export_dir else Path("models") / self.study
@@ -103,10 +108,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "engine": (str,), "tuner": (str,), "space": (str,), "trials": (int,), "seed": (int,), "sampler": (str,), "pruner": (str,),
     "validation_size": (int,), "study_name": (str,), "storage": (str,), "experiment": (str,),
     "tracking_uri": (str,), "timeout": (int, float), "max_epochs": (int,), "train_limit": (int,), "trial_images": (int,),
+    "trial_epochs": (int,),
     "export_dir": (str,), "data": (str,), "warm_start": (bool,), "max_mflops": (int, float),
     "recycle_mb": (int, float), "workers": (int,), "final_minutes": (int, float), "final_models": (int,),
 }
-_POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "max_mflops",
+_POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "trial_epochs", "max_mflops",
              "recycle_mb", "workers", "final_minutes", "final_models")
 
 

@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from mnist_sweep.budget import Choice
 from mnist_sweep.data import MNIST, final_slices, scale
 from mnist_sweep.models import ensemble
 from mnist_sweep.studies import GRID_IMAGES, TEST_RESULTS, FinalRecord, Study, StudyRecord, TrialOutcome
 from mnist_sweep.tracking import Tracker
+from mnist_sweep.schedules import stretched
 from mnist_sweep.training import evaluate_with_predictions, fit
 
 
@@ -40,9 +42,10 @@ class FinalResult:
 
 
 def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_limit: int | None = None,
-              force: bool = False, choose: Callable[[], TrialOutcome] | None = None, members: int = 1) -> FinalResult:
-    """The recorded result, or a new evaluation of the trial `choose()` gives (default: the best),
-    retrained `members` times with their own seeds and averaged (an ensemble) when more than once."""
+              force: bool = False, choose: Callable[[], Choice] | None = None, members: int = 1) -> FinalResult:
+    """The recorded result, or a new evaluation of the trial `choose()` gives (default: the best,
+    for its own epochs), retrained `members` times with their own seeds and averaged (an ensemble)
+    when more than once."""
     record = study.record()
     done = record.final
     unlogged = done is not None and done.model_uri is None  # killed after step 4: only step 5 is left
@@ -56,18 +59,19 @@ def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_li
         with np.load(_predictions_file(done.model_file)) as saved:
             predicted = saved["predicted"]
         return FinalResult(_log(study, tracker, mnist, done, model, predicted), model, reused=False)
-    trial = choose() if choose is not None else study.best()
-    return _evaluate(study, record, mnist, tracker, keep, train_limit, force, trial, members)
+    choice = choose() if choose is not None else Choice(study.best(), study.best().epochs)
+    return _evaluate(study, record, mnist, tracker, keep, train_limit, force, choice, members)
 
 
 def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker, keep: Path,
-              train_limit: int | None, force: bool, best: TrialOutcome, members: int) -> FinalResult:
+              train_limit: int | None, force: bool, choice: Choice, members: int) -> FinalResult:
     x_train, y_train = mnist.x_train[:train_limit], mnist.y_train[:train_limit]
-    run_id = _start_run(study.name, record, tracker, best, len(y_train), force, mnist.test_set)
+    best = choice.trial
+    run_id = _start_run(study.name, record, tracker, choice, len(y_train), force, mnist.test_set)
     tracker.log_datasets(run_id, final_slices(mnist, train_limit))
     number = record.test_evaluations + 1
     with tracker.ended_on_error(run_id):
-        model = _retrain(record, best, scale(x_train), y_train, tracker, run_id, members)
+        model = _retrain(record, choice, scale(x_train), y_train, tracker, run_id, members)
         keep.mkdir(parents=True, exist_ok=True)
         model_file = keep / f"evaluation-{number}.keras"
         model.save(model_file)
@@ -76,7 +80,7 @@ def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker,
         test, predicted = evaluate_with_predictions(model, scale(mnist.x_test), mnist.y_test)
         np.savez_compressed(_predictions_file(str(model_file)), predicted=predicted)
         final = FinalRecord(
-            trial=best.number, val_accuracy=best.value, params=best.params, epochs=best.epochs,
+            trial=best.number, val_accuracy=best.value, params=best.params, epochs=choice.epochs,
             train_size=len(y_train), test_accuracy=test["accuracy"], test_loss=test["loss"], run_id=run_id,
             forced=force, evaluations=number, model_file=str(model_file), members=members,
             evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
@@ -84,16 +88,20 @@ def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker,
         return FinalResult(_log(study, tracker, mnist, final, model, predicted), model, reused=False)
 
 
-def _retrain(record: StudyRecord, best: TrialOutcome, x: np.ndarray, y: np.ndarray, tracker: Tracker,
+def _retrain(record: StudyRecord, choice: Choice, x: np.ndarray, y: np.ndarray, tracker: Tracker,
              run_id: str, members: int) -> Any:
-    """The configuration trained on all training images, once per member, each with its own seed;
-    the members' epochs are logged one after the other (member k's epoch e at step k*epochs+e)."""
+    """The configuration trained on all training images for the chosen epochs (its schedule fitted
+    to them), once per member, each with its own seed; the members' epochs are logged one after
+    the other (member k's epoch e at step k*epochs+e)."""
+    best, epochs = choice.trial, choice.epochs
+    params = {**best.params, "epochs": epochs}
+    rates = stretched(best.learning_rates, epochs) if best.learning_rates else None
     trained = []
     for member in range(members):
-        offset = member * best.epochs
-        result = fit(record.space["model"], best.params, x, y, seed=record.settings.seed + best.number + 1000 * member,
+        offset = member * epochs
+        result = fit(record.space["model"], params, x, y, seed=record.settings.seed + best.number + 1000 * member,
                      hook=lambda epoch, metrics, offset=offset: tracker.log_metrics(run_id, metrics, step=offset + epoch),
-                     epochs=best.epochs, learning_rates=best.learning_rates or None)
+                     epochs=epochs, learning_rates=rates)
         trained.append(result.model)
     return ensemble(trained)
 
@@ -136,9 +144,10 @@ def _close_killed_runs(tracker: Tracker, study: str, resumed: str | None) -> Non
             tracker.end_run(run_id, "killed", "process stopped during the final step")
 
 
-def _start_run(name: str, recorded: StudyRecord, tracker: Tracker, best: TrialOutcome, train_size: int,
+def _start_run(name: str, recorded: StudyRecord, tracker: Tracker, choice: Choice, train_size: int,
                force: bool, test_set: str) -> str:
-    params = {**best.params, "train_size": train_size, "epochs_run": best.epochs}
+    best = choice.trial
+    params = {**best.params, "train_size": train_size, "epochs_run": choice.epochs}
     tags = {"run_kind": "final", "study": name, "best_trial": best.number,
             "forced": str(force).lower(), "data_digest": recorded.data_digest or "", "test_set": test_set}
     return tracker.start_child(recorded.parent_run_id, "final", params, {k: str(v) for k, v in tags.items()})

@@ -49,6 +49,11 @@ def learning_rate(params: dict[str, Any], steps_per_epoch: int | None) -> Any:
     return WarmupCosine(peak, epochs * steps_per_epoch, max(0, warmup) * steps_per_epoch)
 
 
+def stretched(rates: list[float], epochs: int) -> list[float]:
+    """A trial's recorded rate per epoch, replayed over `epochs`: the same curve, shortened or lengthened."""
+    return [rates[min(len(rates) - 1, epoch * len(rates) // epochs)] for epoch in range(epochs)]
+
+
 @keras.saving.register_keras_serializable("mnist_sweep")
 class SmoothedCrossentropy(keras.losses.Loss):
     """Cross-entropy of integer digits against label-smoothed targets (Keras's sparse loss has none)."""

@@ -84,6 +84,7 @@ class StudySettings:
     pruner: str | None = None
     final_minutes: float | None = None  # the final step's budget and ensemble (noted): `final` uses them
     final_models: int | None = None
+    trial_epochs: int | None = None    # checked like the protocol (None: a trial's own epochs)
 
     @classmethod
     def of(cls, settings: Settings) -> StudySettings:
@@ -92,11 +93,11 @@ class StudySettings:
         final = {"final_minutes": settings.final_minutes,
                  "final_models": settings.final_models if settings.final_models != 1 else None}
         return cls(settings.seed, settings.validation_size, settings.train_limit, settings.trial_images,
-                   settings.experiment, **engine, **final)
+                   settings.experiment, **engine, **final, trial_epochs=settings.trial_epochs)
 
     def protocol(self) -> dict[str, Any]:
         checked = {"seed": self.seed, "validation_size": self.validation_size, "train_limit": self.train_limit,
-                   "trial_images": self.trial_images}
+                   "trial_images": self.trial_images, "trial_epochs": self.trial_epochs}
         return checked | ({"tuner": self.tuner} if self.tuner is not None else {})
 
     def to_dict(self) -> dict[str, Any]:

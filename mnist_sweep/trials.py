@@ -60,6 +60,7 @@ class TrialRunner:
     tags: dict[str, str]
     seed: int
     max_mflops: float | None = None
+    trial_epochs: int | None = None  # the search's epochs per trial at most (a fidelity, like its images)
 
     def run(self, number: int, params: dict[str, Any], preset: str | None = None,
             report: EpochHook | None = None, on_run: Callable[[str], None] | None = None,
@@ -99,7 +100,7 @@ class TrialRunner:
 
         if (why := unbuildable(self.space.model, params)) is not None:
             raise Refused(why)
-        return fit(self.space.model, params, self.data.x_train, self.data.y_train,
+        return fit(self.space.model, searched(params, self.trial_epochs), self.data.x_train, self.data.y_train,
                    validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=self.seed + number,
                    on_built=lambda model: self._check_cost(run_id, model), resume=resume).model
 
@@ -126,6 +127,16 @@ class TrialRunner:
         self.tracker.log_metrics(run_id, {"mflops": mflops}, step=0)
         if self.max_mflops is not None and mflops > self.max_mflops:
             raise OverBudget(mflops, self.max_mflops)
+
+
+def searched(params: dict[str, Any], trial_epochs: int | None) -> dict[str, Any]:
+    """What a trial trains in the search: its configuration, over at most `trial_epochs` epochs.
+
+    The schedule follows the epochs trained (a cosine ends at the last of them), so a long
+    configuration is judged fully decayed, as its retrain will end, not mid-schedule."""
+    if trial_epochs is None or int(params["epochs"]) <= trial_epochs:
+        return params
+    return {**params, "epochs": trial_epochs}
 
 
 class _Seen:

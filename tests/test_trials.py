@@ -34,6 +34,26 @@ def test_a_completed_trial_returns_its_outcome_and_its_run_names_the_worker(runn
     assert run.data.tags["preset"] == "nb-test" and run.info.status == "FINISHED"
 
 
+def test_a_trial_cut_at_trial_epochs_ends_its_schedule_there_and_keeps_its_own_epochs(runner):
+    from dataclasses import replace
+
+    cosine = {**FIXED, "epochs": 6, "schedule": "cosine", "warmup_epochs": 0}
+    outcome = replace(runner, trial_epochs=2).run(0, cosine)
+    assert outcome.epochs == 2 and outcome.params["epochs"] == 6  # judged on 2, retrained for its own 6
+    # Its rates are a 2-epoch cosine's, down to half the peak after epoch 1, not a 6-epoch one's first third.
+    assert outcome.learning_rates == pytest.approx(runner.run(1, {**cosine, "epochs": 2}).learning_rates)
+    assert outcome.learning_rates[-1] < 0.6 * cosine["learning_rate"]
+
+
+def test_a_recorded_schedule_replays_over_fewer_or_more_epochs_as_the_same_curve():
+    from mnist_sweep.schedules import stretched
+
+    rates = [1.0, 1.0, 0.5, 0.5, 0.1, 0.1]
+    assert stretched(rates, 3) == [1.0, 0.5, 0.1]
+    assert stretched(rates, 6) == rates
+    assert stretched([1.0, 0.1], 4) == [1.0, 1.0, 0.1, 0.1]
+
+
 def test_a_pruned_trial_raises_with_its_outcome_up_to_where_it_stopped(runner):
     def prune_after_first(epoch, metrics):
         raise Stopped(f"stopped at epoch {epoch}")

@@ -194,7 +194,8 @@ def _prepare(job: SweepJob) -> tuple[Project, TrialRunner, list[Preset]]:
     parent = job.tracker.parent_run(settings.study, job.tags)
     job.tracker.log_datasets(parent, job.data.slices)  # before workers log them at once (MLflow would race)
     project.save(replace(project.record(), parent_run_id=parent))
-    runner = TrialRunner(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops)
+    runner = TrialRunner(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
+                         settings.trial_epochs)
     presets = fitting_presets(load_presets(), runner, settings.tuner == "hyperband") if settings.warm_start else []
     if settings.tuner != "grid" and not project.outcomes():
         announce_warm_start([p.name for p in presets])
@@ -217,7 +218,8 @@ def _run_worker(job: SweepJob) -> None:
     settings = job.settings
     project = open_project(settings, job.space, job.digest)
     runner = TrialRunner(job.space, job.data, job.tracker, project.record().parent_run_id or "", job.tags,
-                         settings.seed, settings.max_mflops)
+                         settings.seed, settings.max_mflops,
+                         settings.trial_epochs)
     presets = fitting_presets(load_presets(), runner, settings.tuner == "hyperband") if settings.warm_start else []
     with Progress(settings.trials, 0, bar=False) as progress:
         SweepTuner(make_oracle(settings, job.space), project, runner, progress, presets, settings).search_until_done()

@@ -98,7 +98,8 @@ def _attach(job: SweepJob) -> tuple[OptunaStudy, Objective]:
     settings = job.settings
     study = OptunaStudy(open_study(settings, job.space, job.digest), settings.storage_url)
     parent = study.record().parent_run_id or ""
-    objective = Objective(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops)
+    objective = Objective(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
+                         settings.trial_epochs)
     return study, objective
 
 
@@ -165,7 +166,7 @@ def start_search(study: optuna.Study, settings: Settings, space: SearchSpace, wo
     # starting together see the same count, so each also gets its own offset.
     begun = sum(t.state != TrialState.WAITING for t in trials)
     study.sampler = make_sampler(settings.sampler, settings.seed + begun + 100_003 * worker, presets)
-    study.pruner = make_pruner(settings.pruner, space.max_epochs(), presets)
+    study.pruner = make_pruner(settings.pruner, settings.most_epochs(space.max_epochs()), presets)
 
 
 def wait_for_others(study: optuna.Study, recover: Callable[[], None]) -> None:

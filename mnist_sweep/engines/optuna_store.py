@@ -132,7 +132,7 @@ def open_study(settings: Settings, space: SearchSpace, digest: str | None = None
     study = optuna.create_study(
         study_name=settings.study, storage=open_storage(settings.storage_url), direction="maximize",
         load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
-        pruner=make_pruner(settings.pruner, space.max_epochs()))
+        pruner=make_pruner(settings.pruner, settings.most_epochs(space.max_epochs())))
     begin_or_resume(OptunaStudy(study, settings.storage_url), study.user_attrs, space, settings, digest)
     if study.metric_names is None:  # named for optuna-dashboard and Optuna's plots
         study.set_metric_names(["val_accuracy"])
