@@ -14,7 +14,7 @@ from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import check_writable_folder
 from mnist_sweep.presets import load_presets, select
-from mnist_sweep.space import check_grid, load_space
+from mnist_sweep.space import SearchSpace, check_grid, load_space
 
 SWEEPS = ("optuna", "kerastuner")
 
@@ -65,9 +65,23 @@ def _sweep(settings: Settings) -> None:
     if settings.engine == "kerastuner" and settings.tuner == "grid":
         check_grid(space)
     load_presets()  # the warm start reads them
+    _enqueued(settings, space)
     if settings.engine == "optuna" and settings.worker_processes > 1 and settings.storage_url.startswith("sqlite:"):
         raise UserError(f"{settings.storage_url}: SQLite locks under several writing processes; pass "
                         "--workers 1, or leave out --storage for the journal file, or use PostgreSQL")
+
+
+def _enqueued(settings: Settings, space: SearchSpace) -> None:
+    """Each configuration the sweep file enqueues is a whole point of the space, for Optuna."""
+    if not settings.enqueue:
+        return
+    if settings.engine != "optuna":
+        raise UserError("'enqueue' is for the optuna engine (Optuna's enqueue_trial); Keras Tuner's oracles "
+                        "take no configuration to try first: remove it from the sweep file")
+    for name, params in settings.enqueue.items():
+        if not isinstance(params, dict) or not space.contains(params):
+            raise UserError(f"enqueue: '{name}' is not a point of the {space.model} space (every parameter it "
+                            "uses, each within its range, and no other); fix it or remove it")
 
 
 def _stores(settings: Settings) -> None:

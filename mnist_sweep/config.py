@@ -53,6 +53,9 @@ class Settings:
     recycle_mb: float = 150.0        # growth after which a sweep continues in a fresh process
     final_minutes: float | None = None  # retrain the best trial whose retrain fits this (budget.py)
     final_models: int = 1            # the final configuration's retrains averaged into the final model
+    # Configurations a new Optuna study tries right after the presets (Optuna's enqueue_trial),
+    # never pruned, as the presets: {name: full parameters}, from a sweep file only.
+    enqueue: dict[str, dict[str, Any]] | None = None
     workers: int | None = None       # trials at once, each in its own process: see worker_processes
 
     @property
@@ -111,6 +114,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "trial_epochs": (int,),
     "export_dir": (str,), "data": (str,), "warm_start": (bool,), "max_mflops": (int, float),
     "recycle_mb": (int, float), "workers": (int,), "final_minutes": (int, float), "final_models": (int,),
+    "enqueue": (dict,),
 }
 _POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "trial_epochs", "max_mflops",
              "recycle_mb", "workers", "final_minutes", "final_models")

@@ -16,6 +16,7 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)
     (tmp_path / "bad.yaml").write_text("trials: [1\n")
     (tmp_path / "typo.yaml").write_text("trials: 3\nsampelr: tpe\n")
+    (tmp_path / "enqueue.yaml").write_text("space: cnn\nenqueue: {mine: {n_blocks: 9}}\n")
     np.savez(tmp_path / "small.npz", **synthetic_arrays())  # valid arrays, wrong sizes
     return tmp_path
 
@@ -30,6 +31,8 @@ def workdir(tmp_path, monkeypatch):
     (["optuna", "--space", "nonesuch"], "unknown name 'nonesuch' in search_spaces/"),
     (["optuna", "--sweep", "bad.yaml"], "bad.yaml: invalid YAML at line"),
     (["optuna", "--sweep", "typo.yaml"], "typo.yaml: unknown setting 'sampelr'"),
+    (["optuna", "--sweep", "enqueue.yaml"], "enqueue: 'mine' is not a point of the cnn space"),
+    (["kerastuner", "--sweep", "cnn-optuna"], "'enqueue' is for the optuna engine"),
     (["optuna", "--data", "absent.npz"], "absent.npz: no such data file"),
     (["optuna", "--data", "small.npz"], "small.npz: 'x_train' has shape (300, 28, 28), expected (60000, 28, 28)"),
     (["final", "--study-name", "never-run"], "no Optuna storage at"),

@@ -102,6 +102,28 @@ def test_a_pruned_trial_is_killed_and_tagged_pruned(objective):
     assert run.info.status == "KILLED" and run.data.tags["outcome"] == "pruned"
 
 
+def test_a_trial_at_its_last_epoch_completes_and_stays_a_candidate_for_the_final_step(objective):
+    from dataclasses import replace
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
+    study.enqueue_trial({**FIXED, "epochs": 1})  # pruning after its one epoch would save nothing
+    study.enqueue_trial({**FIXED, "epochs": 9})  # cut at trial_epochs 1: epoch 1 is its last too
+    study.optimize(replace(objective, trial_epochs=1), n_trials=2)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.trials[1].user_attrs["params"]["epochs"] == 9
+
+
+def test_a_configuration_the_sweep_file_enqueues_runs_after_the_presets_and_is_not_pruned(objective):
+    from mnist_sweep.engines.optuna import enqueue
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
+    study.enqueue_trial(FIXED, user_attrs={"preset": "nb-test"})
+    enqueue(study, {"wider": {**FIXED, "units_l0": 128}})
+    study.optimize(objective, n_trials=2)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.trials[1].params["units_l0"] == 128 and study.trials[1].user_attrs["enqueued"] == "wider"
+
+
 def test_a_warm_start_preset_is_never_pruned_and_the_start_ups_wait_for_the_samplers_trials(objective):
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=1.1))
     study.enqueue_trial(FIXED, user_attrs={"preset": "nb-test"})  # the floor a sweep cannot end below

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -30,7 +31,7 @@ from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.runtime.workers import Workers, threads_per_worker, use_threads, worker_plan
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.runtime.workers import WORKER
-from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner
+from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner, searched
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with any failure reason) replaces its logs
 
@@ -75,10 +76,15 @@ class Objective(TrialRunner):
         params = self.space.sample(trial)
         trial.set_user_attr("params", params)
         preset = trial.user_attrs.get("preset")
+        last = int(searched(params, self.trial_epochs)["epochs"])
+        floor = preset or trial.user_attrs.get("enqueued")
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             trial.report(metrics["val_accuracy"], epoch)
-            if not preset and trial.should_prune():  # a preset is the floor: it always finishes
+            # A preset, or a configuration the sweep file enqueues, is the floor: it always finishes
+            # (at epoch 1 a warm-up trails any flat rate). At its last epoch a trial has cost all it
+            # will: pruned there, it would only be lost to the final step's choice.
+            if not floor and epoch < last and trial.should_prune():
                 raise Stopped(f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}")
 
         try:
@@ -112,8 +118,11 @@ def _prepare(job: SweepJob) -> tuple[OptunaStudy, Objective]:
         # The datasets exist in the experiment before workers log them at once (MLflow would race).
         job.tracker.log_datasets(objective.parent_id, job.data.slices)
         study.save(replace(study.record(), parent_run_id=objective.parent_id))
+        new = not study.study.trials
         if settings.warm_start:
             announce_warm_start(warm_start(study.study, load_presets(), objective))
+        if new:
+            enqueue(study.study, settings.enqueue or {})
     return study, objective
 
 
@@ -125,6 +134,14 @@ def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective)
     for preset in chosen:
         study.enqueue_trial(preset.params, user_attrs={"preset": preset.name})
     return [p.name for p in chosen]
+
+
+def enqueue(study: optuna.Study, configurations: dict[str, dict[str, Any]]) -> None:
+    """The sweep file's configurations, tried after the presets when a study begins."""
+    for name, params in configurations.items():
+        study.enqueue_trial(params, user_attrs={"enqueued": name})
+    if configurations:
+        print(f"then {len(configurations)} configuration(s) the sweep file enqueues: {', '.join(configurations)}")
 
 
 def _search_all(study: OptunaStudy, objective: Objective, job: SweepJob) -> None:
