@@ -144,6 +144,8 @@ def test_resuming_with_another_space_or_split_is_refused(tmp_path):
         open_study(replace(settings, seed=1), space)
     with pytest.raises(UserError, match="validation_size=10000, not 5000"):
         open_study(replace(settings, validation_size=5000), space)
+    with pytest.raises(UserError, match="trial_epochs=None, not 9"):  # trials judged on other epochs
+        open_study(replace(settings, trial_epochs=9), space)
     assert open_study(settings, space).study_name == "r"  # the same command resumes
 
 
