@@ -31,6 +31,11 @@ class Choice:
     own_epochs: int | None = None  # the configuration's, when the retrain trains fewer
     passed_over: tuple[tuple[TrialOutcome, float], ...] = ()  # better trials, with their estimates
 
+    @classmethod
+    def whole(cls, trial: TrialOutcome, trial_epochs: int | None = None) -> Choice:
+        """`trial` retrained for its configuration's own epochs, with no budget to fit."""
+        return cls(trial, own_epochs(trial, trial_epochs))
+
     def note(self) -> str | None:
         notes = []
         if self.passed_over:
@@ -60,7 +65,7 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, trial_ima
     """The best completed trial, or the best whose `members` retrains fit `limit_minutes` (the best if none does)."""
     ranked = sorted(completed, key=lambda t: (-(t.value or 0.0), t.number))
     if limit_minutes is None:
-        return Choice(ranked[0], own_epochs(ranked[0], trial_epochs))
+        return Choice.whole(ranked[0], trial_epochs)
     passed = []
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
@@ -71,4 +76,4 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, trial_ima
             epochs = min(own, fits)
             return Choice(trial, epochs, own if epochs < own else None, tuple(passed))
         passed.append((trial, per_epoch * own))
-    return Choice(ranked[0], own_epochs(ranked[0], trial_epochs))
+    return Choice.whole(ranked[0], trial_epochs)

@@ -184,8 +184,7 @@ def _final_trial(study: Study, settings: Settings, train_images: int) -> Choice:
     trial_images = min([*limits, train_images - recorded.validation_size])  # what the trials trained on
     completed = [o for o in study.outcomes() if o.outcome == "completed"]
     if not completed:
-        best = study.best()  # a UserError that says there is none yet, where the engine knows none
-        return Choice(best, best.epochs)
+        return Choice.whole(study.best())  # a UserError that says there is none yet, where the engine knows none
     choice = choose(completed, settings.final_minutes, trial_images, min(settings.train_limit or train_images,
                     train_images), os.cpu_count() or 1, settings.final_models, recorded.trial_epochs)
     if choice.note():

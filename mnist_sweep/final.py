@@ -29,8 +29,8 @@ from mnist_sweep.budget import Choice
 from mnist_sweep.data import MNIST, final_slices, scale
 from mnist_sweep.models import ensemble
 from mnist_sweep.studies import GRID_IMAGES, TEST_RESULTS, FinalRecord, Study, StudyRecord, TrialOutcome
-from mnist_sweep.tracking import Tracker
 from mnist_sweep.schedules import stretched
+from mnist_sweep.tracking import Tracker
 from mnist_sweep.training import evaluate_with_predictions, fit
 
 
@@ -59,7 +59,7 @@ def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_li
         with np.load(_predictions_file(done.model_file)) as saved:
             predicted = saved["predicted"]
         return FinalResult(_log(study, tracker, mnist, done, model, predicted), model, reused=False)
-    choice = choose() if choose is not None else Choice(study.best(), study.best().epochs)
+    choice = choose() if choose is not None else Choice.whole(study.best())
     return _evaluate(study, record, mnist, tracker, keep, train_limit, force, choice, members)
 
 

@@ -218,8 +218,7 @@ def _run_worker(job: SweepJob) -> None:
     settings = job.settings
     project = open_project(settings, job.space, job.digest)
     runner = TrialRunner(job.space, job.data, job.tracker, project.record().parent_run_id or "", job.tags,
-                         settings.seed, settings.max_mflops,
-                         settings.trial_epochs)
+                         settings.seed, settings.max_mflops, settings.trial_epochs)
     presets = fitting_presets(load_presets(), runner, settings.tuner == "hyperband") if settings.warm_start else []
     with Progress(settings.trials, 0, bar=False) as progress:
         SweepTuner(make_oracle(settings, job.space), project, runner, progress, presets, settings).search_until_done()

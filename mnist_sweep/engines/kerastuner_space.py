@@ -168,7 +168,8 @@ def make_oracle(settings: Settings, space: SearchSpace) -> kt.Oracle:
               # Failures are counted by the tuner, where a refused model is not one.
               "max_consecutive_failed_trials": 10**9}
     if hyperband:  # one full round of brackets is 30 trials when the epochs reach 10 (factor 3)
-        oracle = _Hyperband(max_epochs=settings.most_epochs(space.max_epochs()), factor=3, hyperband_iterations=10**6, **common)
+        oracle = _Hyperband(max_epochs=settings.most_epochs(space.max_epochs()), factor=3,
+                            hyperband_iterations=10**6, **common)
     elif settings.tuner == "bayesian":  # a third of the trials explore at random before the GP leads
         oracle = _Bayesian(max_trials=settings.trials, num_initial_points=max(3, settings.trials // 3), **common)
     elif settings.tuner == "grid":

@@ -105,7 +105,7 @@ def _attach(job: SweepJob) -> tuple[OptunaStudy, Objective]:
     study = OptunaStudy(open_study(settings, job.space, job.digest), settings.storage_url)
     parent = study.record().parent_run_id or ""
     objective = Objective(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
-                         settings.trial_epochs)
+                          settings.trial_epochs)
     return study, objective
 
 
