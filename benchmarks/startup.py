@@ -43,12 +43,11 @@ def steady_epoch(data) -> float:
 
 def trials(data, folder: Path, count: int) -> dict:
     """One-epoch trials through the sweep's objective, each timed whole and in its parts."""
-    import keras
     import optuna
 
     from mnist_sweep.engines.optuna import Objective
     from mnist_sweep.engines.optuna_store import open_storage
-    from mnist_sweep.models import build_model
+    from mnist_sweep.models import build_model, fresh_session
     from mnist_sweep.space import load_space
     from mnist_sweep.tracking import Tracker
 
@@ -64,7 +63,7 @@ def trials(data, folder: Path, count: int) -> dict:
         whole.append(time.perf_counter() - began)
         inside.append(study.trials[-1].user_attrs["seconds"])  # the runner's own time: run, fit, logging
         began = time.perf_counter()
-        keras.backend.clear_session()
+        fresh_session()
         build_model("mlp", PARAMS, steps_per_epoch=391)
         build.append(time.perf_counter() - began)
     return {"trial_s": whole, "runner_s": inside, "build_s": build}

@@ -221,8 +221,8 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
         if left is not None and left <= 0:
             return
         before = len(study.trials)
-        # No gc_after_trial: each trial starts with keras.backend.clear_session(), which collects
-        # already; a second collection cost 0.5 s per trial (profiled in benchmarks/overhead.py).
+        # No gc_after_trial: each trial starts with models.fresh_session(), which collects
+        # already; Optuna's full collection cost 0.5 s per trial (benchmarks/overhead.py).
         study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks, catch=(Exception,))
         _check_round(study, study.get_trials(deepcopy=False)[before:], missing, target)
 
