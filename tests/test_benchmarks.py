@@ -95,7 +95,8 @@ def test_the_peer_benchmark_sets_the_default_sweep_against_a_hand_written_one(re
 
 def test_the_startup_benchmark_sets_a_one_epoch_trial_against_a_steady_epoch(real_data, tmp_path):
     _, result = quick("startup", real_data, tmp_path)
-    assert len(result["trial_s"]) == len(result["runner_s"]) == 2 and result["steady_epoch_s"] > 0
+    assert len(result["trial_s"]) == len(result["runner_s"]) == 2 and len(result["steady_epochs_s"]) == 2
+    assert result["steady_epoch_s"] > 0
     assert all(runner <= whole for runner, whole in zip(result["runner_s"], result["trial_s"]))
     assert isinstance(result["met"], bool) and result["met"] == (result["ratio"] <= result["target"])
 

@@ -185,3 +185,14 @@ def test_a_fit_traces_its_training_step_once(tiny_mnist):
         traced.clear()
         fit("mlp", {**params, "epochs": 2}, x, tiny_mnist.y_train, on_built=counting)
         assert len(traced) == 1, params
+
+
+def test_the_arrays_a_process_trains_on_become_tensors_once_and_only_the_latest_few_are_kept():
+    from mnist_sweep.training import _Tensors
+
+    tensors = _Tensors(size=2)
+    first, second, third = (np.full((3, 2), value, np.float32) for value in (1, 2, 3))
+    assert tensors(first) is tensors(first)  # the second fit reuses the first one's copy
+    assert np.array_equal(keras.ops.convert_to_numpy(tensors(second)), second)
+    tensors(third)
+    assert len(tensors.kept) == 2 and id(first) not in tensors.kept  # the oldest goes: memory stays bounded
