@@ -107,8 +107,9 @@ def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
                    help="the final step retrains the best trial whose retrain on all images is estimated to fit "
                         "this many minutes (default: the sweep file's; none: the best)")
     p.add_argument("--final-models", type=_positive_int,
-                   help="retrain the final configuration K times with their own seeds and average them into one "
-                        "model, an ensemble (default: the sweep file's; 1)")
+                   help="retrain the final configuration up to K times with their own seeds and average them into "
+                        "one model, an ensemble; with --final-minutes, only as many whole retrains as fit "
+                        "(default: the sweep file's; 1)")
     p.add_argument("--recycle-mb", type=_positive_float,
                    help="after a trial, if memory grew by more than this since the first (default: 150), "
                         "go on in a fresh process, same PID: Keras keeps ~7 MB of every model it built")

@@ -61,7 +61,7 @@ def _finish(study: Study, mnist: MNIST, tracker: Tracker, settings: Settings) ->
     record, best = study.record(), study.best()
     tracker.record_best(record.parent_run_id, best.number, best.value, best.params, study.finished())
     result = run_final(study, mnist, tracker, _keep(study), settings.train_limit,
-                       choose=lambda: _final_trial(study, settings, len(mnist.y_train)), members=settings.final_models)
+                       choose=lambda: _final_trial(study, settings, len(mnist.y_train)))
     _export_final(study, result, settings, tracker)
     _show_final(result)
     _write_report(study, tracker, Path("reports") / study.name)
@@ -78,8 +78,7 @@ def final(settings: Settings, args: argparse.Namespace) -> int:
                        final_models=args.final_models or record.settings.final_models or 1)  # as the sweep had them
     with study.exclusive():  # one process at a time in a study's final step
         result = run_final(study, mnist, tracker, _keep(study), settings.train_limit, force=args.force,
-                           choose=lambda: _final_trial(study, settings, len(mnist.y_train)),
-                           members=settings.final_models)
+                           choose=lambda: _final_trial(study, settings, len(mnist.y_train)))
         _export_final(study, result, settings, tracker)
     _show_final(result)
     return 0
@@ -184,7 +183,7 @@ def _final_trial(study: Study, settings: Settings, train_images: int) -> Choice:
     trial_images = min([*limits, train_images - recorded.validation_size])  # what the trials trained on
     completed = [o for o in study.outcomes() if o.outcome == "completed"]
     if not completed:
-        return Choice.whole(study.best())  # a UserError that says there is none yet, where the engine knows none
+        return Choice.whole(study.best(), members=settings.final_models)  # a UserError that says there is none yet, where the engine knows none
     choice = choose(completed, settings.final_minutes, trial_images, min(settings.train_limit or train_images,
                     train_images), os.cpu_count() or 1, settings.final_models, recorded.trial_epochs)
     if choice.note():

@@ -42,10 +42,10 @@ class FinalResult:
 
 
 def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_limit: int | None = None,
-              force: bool = False, choose: Callable[[], Choice] | None = None, members: int = 1) -> FinalResult:
+              force: bool = False, choose: Callable[[], Choice] | None = None) -> FinalResult:
     """The recorded result, or a new evaluation of the trial `choose()` gives (default: the best,
-    for its own epochs), retrained `members` times with their own seeds and averaged (an ensemble)
-    when more than once."""
+    once, for its own epochs), retrained `choice.members` times with their own seeds and averaged
+    (an ensemble) when more than once."""
     record = study.record()
     done = record.final
     unlogged = done is not None and done.model_uri is None  # killed after step 4: only step 5 is left
@@ -60,18 +60,18 @@ def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_li
             predicted = saved["predicted"]
         return FinalResult(_log(study, tracker, mnist, done, model, predicted), model, reused=False)
     choice = choose() if choose is not None else Choice.whole(study.best())
-    return _evaluate(study, record, mnist, tracker, keep, train_limit, force, choice, members)
+    return _evaluate(study, record, mnist, tracker, keep, train_limit, force, choice)
 
 
 def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker, keep: Path,
-              train_limit: int | None, force: bool, choice: Choice, members: int) -> FinalResult:
+              train_limit: int | None, force: bool, choice: Choice) -> FinalResult:
     x_train, y_train = mnist.x_train[:train_limit], mnist.y_train[:train_limit]
     best = choice.trial
     run_id = _start_run(study.name, record, tracker, choice, len(y_train), force, mnist.test_set)
     tracker.log_datasets(run_id, final_slices(mnist, train_limit))
     number = record.test_evaluations + 1
     with tracker.ended_on_error(run_id):
-        model = _retrain(record, choice, scale(x_train), y_train, tracker, run_id, members)
+        model = _retrain(record, choice, scale(x_train), y_train, tracker, run_id)
         keep.mkdir(parents=True, exist_ok=True)
         model_file = keep / f"evaluation-{number}.keras"
         model.save(model_file)
@@ -82,14 +82,14 @@ def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker,
         final = FinalRecord(
             trial=best.number, val_accuracy=best.value, params=best.params, epochs=choice.epochs,
             train_size=len(y_train), test_accuracy=test["accuracy"], test_loss=test["loss"], run_id=run_id,
-            forced=force, evaluations=number, model_file=str(model_file), members=members,
+            forced=force, evaluations=number, model_file=str(model_file), members=choice.members,
             evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
         study.save(record.with_final(final))  # the result, before anything else can fail
         return FinalResult(_log(study, tracker, mnist, final, model, predicted), model, reused=False)
 
 
 def _retrain(record: StudyRecord, choice: Choice, x: np.ndarray, y: np.ndarray, tracker: Tracker,
-             run_id: str, members: int) -> Any:
+             run_id: str) -> Any:
     """The configuration trained on all training images for the chosen epochs (its schedule fitted
     to them), once per member, each with its own seed; the members' epochs are logged one after
     the other (member k's epoch e at step k*epochs+e)."""
@@ -97,7 +97,7 @@ def _retrain(record: StudyRecord, choice: Choice, x: np.ndarray, y: np.ndarray, 
     params = {**best.params, "epochs": epochs}
     rates = stretched(best.learning_rates, epochs) if best.learning_rates else None
     trained = []
-    for member in range(members):
+    for member in range(choice.members):
         offset = member * epochs
         result = fit(record.space["model"], params, x, y, seed=record.settings.seed + best.number + 1000 * member,
                      hook=lambda epoch, metrics, offset=offset: tracker.log_metrics(run_id, metrics, step=offset + epoch),

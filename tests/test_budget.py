@@ -33,9 +33,23 @@ def test_a_configuration_cut_short_in_the_search_retrains_for_as_many_of_its_epo
     chosen = choose([cut], 10, 10000, 60000, 2, trial_epochs=9)
     assert chosen.trial is cut and chosen.epochs == 8  # 600 s / 75 s
     assert "for 8 of its 30 epochs" in chosen.note()
-    assert choose([cut], 10, 10000, 60000, 2, members=2, trial_epochs=9).epochs == 4  # an ensemble of 2 shares it
+    alone = choose([cut], 10, 10000, 60000, 2, members=2, trial_epochs=9)  # a second model would halve its epochs
+    assert (alone.epochs, alone.members) == (8, 1) and "trains 1 of the 2 models" in alone.note()
     # Fewer gradient steps than the trial took (9 epochs on 10,000 = 2 on 60,000) would not be a retrain.
     other = trial(1, 0.99, 10, 5)
     assert choose([cut, other], 2, 10000, 60000, 2, trial_epochs=9).trial is other
     # Without trial_epochs, a trial that stopped early (9 of 30) retrains for the 9 it ran.
     assert choose([cut], None, 10000, 60000, 2).epochs == 9
+
+
+def test_an_ensemble_gets_as_many_whole_retrains_as_fit_and_never_shortens_them():
+    # 10 epochs in 60 s on 10,000 images with 1 thread: 22.5 s an epoch on 60,000 with 2, 225 s a retrain.
+    quick = trial(8, 0.993, 60, 10)
+    assert (choose([quick], 9, 10000, 60000, 2, members=3).members, choose([quick], 9, 10000, 60000, 2).members) == (2, 1)
+    two = choose([quick], 9, 10000, 60000, 2, members=3)
+    assert two.epochs == 10 and "trains 2 of the 3 models final_models asks for" in two.note()
+    three = choose([quick], 12, 10000, 60000, 2, members=3)
+    assert (three.members, three.epochs, three.note()) == (3, 10, None)
+    one = choose([quick], 4, 10000, 60000, 2, members=3)  # 240 s: one whole retrain, not three of 3 epochs
+    assert (one.members, one.epochs) == (1, 10)
+    assert choose([quick], None, 10000, 60000, 2, members=3).members == 3  # no budget: as many as asked
