@@ -31,13 +31,14 @@ def test_the_overhead_benchmark_runs_both_ways_and_writes_its_ratio(real_data, t
 def test_the_memory_benchmark_reads_every_trials_memory_from_mlflow(real_data, tmp_path):
     out = tmp_path / "memory.json"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--data", str(real_data),
-                           "--trials", "8", "--recycle-mb", "0.01", "--out", str(out)],
+                           "--trials", "3", "--out", str(out)],
                           capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     (run,) = json.loads(out.read_text())["runs"]
-    # A budget this small recycles as soon as the process grows at all: after trial 2 when every
-    # fit copied the arrays anew; since 726930f some trials leave it no larger, hence 8 trials.
-    assert run["trials"] == 8 and run["recycles"] >= 1
+    # No recycle is forced here: since fits stopped copying the arrays (726930f) a quick sweep may
+    # not grow at all after its first trial (CI: none in 8 trials under a 0.01 MB budget). That a
+    # sweep past its budget recycles is test_end_to_end's test_a_sweep_past_its_memory_budget_...
+    assert run["trials"] == 3 and run["recycles"] >= 0
     assert 0 < run["rss_first_mb"] <= run["rss_max_mb"] <= run["peak_mb"] < 8 * 1024
 
 
