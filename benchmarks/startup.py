@@ -50,6 +50,7 @@ class Trials:
 
         from mnist_sweep.engines.optuna import Objective
         from mnist_sweep.engines.optuna_store import open_storage
+        from mnist_sweep.models import build_model, fresh_session
         from mnist_sweep.space import load_space
         from mnist_sweep.tracking import Tracker
 
@@ -58,28 +59,26 @@ class Trials:
         self.study = optuna.create_study(storage=open_storage(str(folder / "optuna.journal")), direction="maximize")
         self.objective = Objective(load_space("mlp"), data, tracker, tracker.parent_run("s", {}), {"engine": "optuna"}, 0)
         self.found: dict[str, list[float]] = {"trial_s": [], "runner_s": [], "build_s": []}
+        self.build = lambda: (fresh_session(), build_model("mlp", PARAMS, steps_per_epoch=391))
+        self.run()  # the process's first trial, its warm-up: not counted
+        self.found = {name: [] for name in self.found}
 
     def run(self) -> None:
-        from mnist_sweep.models import build_model, fresh_session
-
         self.study.enqueue_trial(PARAMS)
         began = time.perf_counter()
         self.study.optimize(self.objective, n_trials=1)
         self.found["trial_s"].append(time.perf_counter() - began)
         self.found["runner_s"].append(self.study.trials[-1].user_attrs["seconds"])  # run, fit, logging
         began = time.perf_counter()
-        fresh_session()
-        build_model("mlp", PARAMS, steps_per_epoch=391)
+        self.build()
         self.found["build_s"].append(time.perf_counter() - began)
 
 
 def measure(data, folder: Path, rounds: int) -> dict:
     """Rounds of two one-epoch trials and a 3-epoch fit, interleaved so that a drift in the
     machine's speed (epochs of this MLP ranged 1.2-2.7 s within a minute on an AMD EPYC) falls
-    on both sides; the process's first trial (its warm-up) is left out."""
+    on both sides."""
     trials, steady = Trials(data, folder), []
-    trials.run()
-    trials.found = {name: [] for name in trials.found}
     for _ in range(rounds):
         trials.run()
         steady += steady_epochs(data)
