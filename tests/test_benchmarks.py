@@ -126,3 +126,28 @@ def test_the_cnn_search_benchmark_names_the_sampler_and_pruner_it_measured_best(
     for run in result["runs"]:
         finite = [v for v in run["best_after"] if v != float("-inf")]
         assert finite == sorted(finite) and run["best"] == pytest.approx(max(finite), abs=1e-4)
+
+
+def test_the_backend_benchmark_replays_each_recorded_trial_for_the_epochs_it_trained(real_data, tmp_path):
+    import optuna
+    from optuna.distributions import IntDistribution
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.trial import TrialState, create_trial
+
+    params = {"n_layers": 1, "units_l0": 32, "dropout_l0": 0.0, "optimizer": "adam", "learning_rate": 1e-3,
+              "batch_size": 256, "epochs": 3, "schedule": "constant", "anneal": False, "label_smoothing": 0.0,
+              "ema": False, "augment": False, "early_stopping": False}
+    journal = tmp_path / "optuna.journal"
+    study = optuna.create_study(study_name="mlp-optuna", storage=JournalStorage(JournalFileBackend(str(journal))))
+    # One trial pruned after its first epoch, one finished after all three, one that failed untrained.
+    for state, epochs in ((TrialState.PRUNED, 1), (TrialState.COMPLETE, 3), (TrialState.FAIL, 0)):
+        study.add_trial(create_trial(state=state, value=0.5 if state == TrialState.COMPLETE else None,
+                                     params={"units_l0": 32}, distributions={"units_l0": IntDistribution(16, 64)},
+                                     user_attrs={"params": params},
+                                     intermediate_values={e: 0.5 for e in range(1, epochs + 1)}))
+    done, result = quick("backends", real_data, tmp_path, "--journal", str(journal), "--backends", "tensorflow")
+    (run,) = result["runs"]
+    assert run["backend"] == "tensorflow" and run["epochs"] == [1, 3]  # the failed trial is not replayed
+    assert len(run["val_accuracy"]) == 2 and all(0 < a <= 1 for a in run["val_accuracy"])
+    assert "tensorflow 1.00x" in done.stdout
