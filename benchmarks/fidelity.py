@@ -36,13 +36,13 @@ def configurations(count: int, seed: int, max_mflops: float) -> list[dict]:
     """Random points of the CNN space that train (buildable, within the cost limit)."""
     import optuna
 
-    from mnist_sweep.models import model_mflops, unbuildable
+    from mnist_sweep.costs import mflops, unbuildable
     from mnist_sweep.space import load_space
 
     space, study, found = load_space("cnn"), optuna.create_study(sampler=optuna.samplers.RandomSampler(seed)), []
     while len(found) < count:
         params = space.sample(study.ask())
-        if unbuildable("cnn", params) is None and model_mflops("cnn", params) <= max_mflops:
+        if unbuildable("cnn", params) is None and mflops("cnn", params) <= max_mflops:
             found.append(params)
     return found
 

@@ -1,21 +1,25 @@
-"""Which trial the final step retrains, and for how many epochs, when a sweep has a time budget.
+"""What the final step retrains: which configurations, how many models, for how many epochs.
 
-The final step retrains the best trial's configuration on all training images. A CNN that
-wins on 10,000 images can cost an hour to retrain on 60,000 on two cores (notebook 001's
-network, 30 epochs: 55 minutes), so a sweep may set `final_minutes`. The final step then
-retrains the best trial whose retrain fits: for the configuration's own epochs if they fit,
-else for as many as fit, but never for fewer gradient steps than the trial itself took (on
-6x the images, a sixth of its epochs is as many steps). A trial that cannot fit even that is
-passed over, and the note says so. With `final_models` above 1 the configuration's own epochs
-come first (the search judged the configuration on its own schedule, not on a shortened one):
-members are added only while whole retrains still fit, and the note says when fewer fit than
-were asked. The estimate scales what the trial measured: its seconds per
-epoch (validation included, so it errs high), by the images the retrain trains on and by the
-threads it has against the trial's.
+The search judges configurations on 10,000 validation images, where one standard error at
+99% is about 0.1 points: the top few trials are rarely told apart by it. So the final step
+does not bet on the single best number. With `final_models: K` it retrains the K best
+*distinct* configurations (the best again, with another seed, where fewer than K completed)
+on all training images, K processes at a time on as many cores, and averages their class
+probabilities into one model. `benchmarks/finals.py` measured which K pays.
+
+A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two cores, so a sweep
+may set `final_minutes`. Members are then added only while whole retrains of them still fit,
+side by side. A single model that does not fit whole retrains for as many epochs as fit, its
+schedule fitted to them (a cosine ends at its last epoch, a recorded annealing is replayed
+over them), but never for fewer gradient steps than its trial took; a trial that cannot fit
+even that is passed over. The note says what was cut and why. Estimates scale what each trial
+measured: its seconds per epoch (validation included, so they err high), by the images the
+retrain trains on and the threads each model gets against the trial's.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -28,18 +32,49 @@ TWO_THREAD_SPEEDUP = 1.6
 
 
 @dataclass(frozen=True)
-class Choice:
+class Member:
+    """One model of the final step: a trial's configuration, retrained once with its own seed."""
+
     trial: TrialOutcome
-    epochs: int                    # the retrain's: the configuration's own, or as many as fit
-    own_epochs: int | None = None  # the configuration's, when the retrain trains fewer
+    epochs: int        # the retrain's
+    own_epochs: int    # the configuration's; more than `epochs` when the budget cut it
+    retrain: int = 0   # the configuration's k-th model in this ensemble (its seed)
+
+    @property
+    def cut(self) -> bool:
+        return self.epochs < self.own_epochs
+
+
+@dataclass(frozen=True)
+class Choice:
+    members: tuple[Member, ...]
+    cores: int = 1                 # the final step's processes share this many
     passed_over: tuple[tuple[TrialOutcome, float], ...] = ()  # better trials, with their estimates
-    members: int = 1               # retrains averaged into the final model (an ensemble above 1)
-    asked_members: int | None = None  # final_models, when fewer whole retrains fit
+    asked: int = 1                 # final_models
+
+    @property
+    def trial(self) -> TrialOutcome:
+        """The best configuration among the members: the study's choice."""
+        return self.members[0].trial
+
+    @property
+    def epochs(self) -> int:
+        return self.members[0].epochs
+
+    @property
+    def processes(self) -> int:
+        """Members trained at once, each in a process of its own: one per core, at most one per member."""
+        return max(1, min(len(self.members), self.cores))
+
+    @property
+    def threads(self) -> int:
+        return max(1, self.cores // self.processes)
 
     @classmethod
     def whole(cls, trial: TrialOutcome, trial_epochs: int | None = None, members: int = 1) -> Choice:
         """`trial` retrained `members` times for its configuration's own epochs, with no budget to fit."""
-        return cls(trial, own_epochs(trial, trial_epochs), members=members)
+        own = own_epochs(trial, trial_epochs)
+        return cls(tuple(Member(trial, own, own, k) for k in range(members)), asked=members)
 
     def note(self) -> str | None:
         notes = []
@@ -47,11 +82,11 @@ class Choice:
             skipped = ", ".join(f"trial {t.number} ({s / 60:.0f} min)" for t, s in self.passed_over)
             notes.append(f"the final step retrains trial {self.trial.number}, the best whose retrain fits "
                          f"final_minutes; better on validation but estimated too long to retrain: {skipped}")
-        if self.own_epochs is not None:
-            notes.append(f"the final step retrains trial {self.trial.number} for {self.epochs} of its "
-                         f"{self.own_epochs} epochs, as many as fit final_minutes")
-        if self.asked_members is not None:
-            notes.append(f"the final step trains {self.members} of the {self.asked_members} models final_models "
+        for m in filter(lambda m: m.cut, self.members):
+            notes.append(f"the final step retrains trial {m.trial.number} for {m.epochs} of its {m.own_epochs} "
+                         f"epochs, as many as fit final_minutes, its learning-rate schedule fitted to the {m.epochs}")
+        if len(self.members) < self.asked:
+            notes.append(f"the final step trains {len(self.members)} of the {self.asked} models final_models "
                          f"asks for, as many whole retrains as fit final_minutes")
         return "\n".join(notes) or None
 
@@ -68,22 +103,62 @@ def epoch_seconds(trial: TrialOutcome, trial_images: int, final_images: int, fin
     return per_epoch * final_images / trial_images / faster
 
 
-def choose(completed: list[TrialOutcome], limit_minutes: float | None, trial_images: int, final_images: int,
-           final_threads: int, members: int = 1, trial_epochs: int | None = None) -> Choice:
-    """The best completed trial whose retrain fits `limit_minutes` (the best if none does), with
-    up to `members` whole retrains of it, or one shortened to fit."""
+def distinct(completed: list[TrialOutcome]) -> list[TrialOutcome]:
+    """The completed trials best first, one per configuration (the earliest of equal ones)."""
     ranked = sorted(completed, key=lambda t: (-(t.value or 0.0), t.number))
+    seen: set[str] = set()
+    unique = []
+    for trial in ranked:
+        key = json.dumps(trial.params, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            unique.append(trial)
+    return unique
+
+
+def ensemble_members(ranked: list[TrialOutcome], count: int, trial_epochs: int | None) -> tuple[Member, ...]:
+    """The `count` best distinct configurations for their own epochs; the best again where too few."""
+    picked = [ranked[k % len(ranked)] for k in range(count)]
+    return tuple(Member(t, own_epochs(t, trial_epochs), own_epochs(t, trial_epochs), k // len(ranked))
+                 for k, t in enumerate(picked))
+
+
+def wall_seconds(members: tuple[Member, ...], cores: int, trial_images: int, final_images: int) -> float:
+    """The estimated wall time of training `members`, one process per core, each taking the next in turn."""
+    processes = max(1, min(len(members), cores))
+    threads = max(1, cores // processes)
+    free = [0.0] * processes
+    for m in members:
+        slot = free.index(min(free))
+        free[slot] += m.epochs * epoch_seconds(m.trial, trial_images, final_images, threads)
+    return max(free)
+
+
+def choose(completed: list[TrialOutcome], limit_minutes: float | None, trial_images: int, final_images: int,
+           cores: int, members: int = 1, trial_epochs: int | None = None) -> Choice:
+    """Up to `members` whole retrains of the best distinct configurations that fit `limit_minutes`;
+    failing two, the best single configuration whose retrain fits, shortened to fit if need be."""
+    ranked = distinct(completed)
     if limit_minutes is None:
-        return Choice.whole(ranked[0], trial_epochs, members)
+        return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members)
+    for count in range(members, 1, -1):
+        team = ensemble_members(ranked, count, trial_epochs)
+        if wall_seconds(team, cores, trial_images, final_images) <= 60 * limit_minutes:
+            return Choice(team, cores, asked=members)
+    return _single(ranked, limit_minutes, trial_images, final_images, cores, members, trial_epochs)
+
+
+def _single(ranked: list[TrialOutcome], limit_minutes: float, trial_images: int, final_images: int,
+            cores: int, members: int, trial_epochs: int | None) -> Choice:
+    """The best configuration whose retrain fits, on all cores: whole, else cut to what fits."""
     passed = []
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
-        per_epoch = epoch_seconds(trial, trial_images, final_images, final_threads)
-        if (whole := int(60 * limit_minutes // (per_epoch * own))) >= 1:
-            count = min(members, whole)
-            return Choice(trial, own, None, tuple(passed), count, members if count < members else None)
+        per_epoch = epoch_seconds(trial, trial_images, final_images, cores)
         fits = int(60 * limit_minutes // per_epoch)
+        if fits >= own:
+            return Choice((Member(trial, own, own),), cores, tuple(passed), members)
         if fits >= max(1, math.ceil(trial.epochs * trial_images / final_images)):  # the trial's own steps
-            return Choice(trial, fits, own, tuple(passed), 1, members if members > 1 else None)
+            return Choice((Member(trial, fits, own),), cores, tuple(passed), members)
         passed.append((trial, per_epoch * own))
     return Choice.whole(ranked[0], trial_epochs)

@@ -107,9 +107,9 @@ def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
                    help="the final step retrains the best trial whose retrain on all images is estimated to fit "
                         "this many minutes (default: the sweep file's; none: the best)")
     p.add_argument("--final-models", type=_positive_int,
-                   help="retrain the final configuration up to K times with their own seeds and average them into "
-                        "one model, an ensemble; with --final-minutes, only as many whole retrains as fit "
-                        "(default: the sweep file's; 1)")
+                   help="retrain the K best distinct configurations (the best again where fewer completed), "
+                        "side by side, one process per core, and average them into one model, an ensemble; with "
+                        "--final-minutes, only as many whole retrains as fit (default: the sweep file's; 1)")
     p.add_argument("--recycle-mb", type=_positive_float,
                    help="after a trial, if memory grew by more than this since the first (default: 150), "
                         "go on in a fresh process, same PID: Keras keeps ~7 MB of every model it built")
@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     final.add_argument("--train-limit", type=_positive_int, help="retrain on the first N images only")
     final.add_argument("--final-minutes", type=_positive_float,
                        help="retrain the best trial whose retrain is estimated to fit this many minutes")
-    final.add_argument("--final-models", type=_positive_int, help="retrain it K times, averaged (default: 1)")
+    final.add_argument("--final-models", type=_positive_int,
+                       help="average the K best distinct configurations' retrains (default: as the sweep had it)")
     final.add_argument("--export-dir", help="default: models/<study>/")
     export = sub.add_parser("export", help="write a finished study's final model and its records again")
     _store_args(export)

@@ -177,7 +177,8 @@ def _tracker(settings: Settings, experiment: str) -> Tracker:
 
 
 def _final_trial(study: Study, settings: Settings, train_images: int) -> Choice:
-    """The trial the final step retrains and its epochs: the best, or the best whose retrain fits final_minutes."""
+    """What the final step retrains: the best distinct configurations, as many as final_models asks
+    and final_minutes fits, each for its own epochs where they fit."""
     recorded = study.record().settings
     limits = [n for n in (recorded.trial_images, recorded.train_limit) if n is not None]
     trial_images = min([*limits, train_images - recorded.validation_size])  # what the trials trained on

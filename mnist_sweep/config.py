@@ -52,7 +52,7 @@ class Settings:
     max_mflops: float | None = None  # refuse sampled models dearer than this per image
     recycle_mb: float = 150.0        # growth after which a sweep continues in a fresh process
     final_minutes: float | None = None  # retrain the best trial whose retrain fits this (budget.py)
-    final_models: int = 1            # the final configuration's retrains averaged into the final model
+    final_models: int = 1            # the best distinct configurations' retrains averaged (budget.py)
     # Configurations a new Optuna study tries right after the presets (Optuna's enqueue_trial),
     # never pruned, as the presets: {name: full parameters}, from a sweep file only.
     enqueue: dict[str, dict[str, Any]] | None = None

@@ -17,6 +17,7 @@ from mnist_sweep.files import find_file, read_yaml
 
 MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("adam", "rmsprop", "sgd", "nadam", "adamw")
+REDUCTIONS = ("max", "strided")  # how a CNN block halves its image: 2x2 max pooling, or a 5x5 stride-2 convolution
 # What a builder cannot do without; everything else has a default in models.py.
 _TRAINING = ("optimizer", "learning_rate", "batch_size", "epochs")
 REQUIRED = {"mlp": ("n_layers", "units", *_TRAINING), "cnn": ("n_blocks", "filters", "dense_units", *_TRAINING)}
@@ -256,10 +257,10 @@ def _check_links(param: Param, earlier: list[Param], where: str) -> None:
 
 def _check_values(param: Param, where: str) -> None:
     values = _possible(param)
-    if param.name == "optimizer":
-        bad = [v for v in values if v not in OPTIMIZERS]
+    for name, known in (("optimizer", OPTIMIZERS), ("reduction", REDUCTIONS)):
+        bad = [v for v in values if v not in known] if param.name == name else []
         if bad:
-            raise UserError(f"{where}: unknown optimizer '{bad[0]}'; use one of: {', '.join(OPTIMIZERS)}")
+            raise UserError(f"{where}: unknown {name} '{bad[0]}'; use one of: {', '.join(known)}")
     if param.name in WHOLE:
         _check_bounds(values, *WHOLE[param.name], where, whole=True)
     elif param.name in NUMBERS:

@@ -121,25 +121,29 @@ class FinalRecord:
     evaluated_at: str
     model_uri: str | None = None  # the logged MLflow model, once it is logged
     model_file: str | None = None  # the model as evaluated, kept until it is logged (final.py)
-    members: int = 1              # the configuration's retrains averaged into the final model
+    members: int = 1              # the models averaged into the final model (an ensemble above 1)
+    member_trials: tuple[int, ...] | None = None  # the trials they retrain, where more than the best
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
-        for key, default in (("model_file", None), ("members", 1)):  # as version 0.1.0 stored it
+        for key, default in (("model_file", None), ("members", 1), ("member_trials", None)):  # as 0.1.0 stored it
             if values[key] == default:
                 del values[key]
         return values
 
     def metrics(self, study: str, data_digest: str | None) -> dict[str, Any]:
         """What an export's metrics.json says of the model beside it."""
-        keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "members",
+        keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "members", "member_trials",
                 "evaluated_at", "evaluations", "run_id", "model_uri")
         values = asdict(self)
         return {k: values[k] for k in keys if values[k] is not None} | {"study": study, "data_digest": data_digest}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FinalRecord:
-        return cls(**_known(cls, values))
+        known = _known(cls, values)
+        if known.get("member_trials") is not None:  # a JSON list in the store
+            known["member_trials"] = tuple(known["member_trials"])
+        return cls(**known)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnist_sweep.data import SearchData
-from mnist_sweep.models import forward_mflops, model_mflops, unbuildable
+from mnist_sweep.costs import mflops, unbuildable
+from mnist_sweep.models import forward_mflops
 from mnist_sweep.runtime.memory import resident_mb
 from mnist_sweep.runtime.workers import WORKER, current_threads
 from mnist_sweep.space import SearchSpace
@@ -119,7 +120,7 @@ class TrialRunner:
         """Whether a trial of `params` would train: a network can be built and is within the cost limit."""
         if unbuildable(self.space.model, params) is not None:
             return False
-        return self.max_mflops is None or model_mflops(self.space.model, params) <= self.max_mflops
+        return self.max_mflops is None or mflops(self.space.model, params) <= self.max_mflops
 
     def _check_cost(self, run_id: str, model: Any) -> None:
         """Log the model's cost; refuse it untrained when it is over the sweep's limit."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_sweep.budget import choose, epoch_seconds
+from mnist_sweep.budget import choose, epoch_seconds, wall_seconds
 from mnist_sweep.studies import TrialOutcome
 
 
@@ -31,10 +31,10 @@ def test_a_configuration_cut_short_in_the_search_retrains_for_as_many_of_its_epo
     cut = trial(0, 0.995, 180, 9, planned=30)
     assert choose([cut], None, 10000, 60000, 2, trial_epochs=9).epochs == 30  # no budget: all its own
     chosen = choose([cut], 10, 10000, 60000, 2, trial_epochs=9)
-    assert chosen.trial is cut and chosen.epochs == 8  # 600 s / 75 s
-    assert "for 8 of its 30 epochs" in chosen.note()
-    alone = choose([cut], 10, 10000, 60000, 2, members=2, trial_epochs=9)  # a second model would halve its epochs
-    assert (alone.epochs, alone.members) == (8, 1) and "trains 1 of the 2 models" in alone.note()
+    assert chosen.trial is cut and chosen.epochs == 8 and chosen.members[0].cut  # 600 s / 75 s
+    assert "for 8 of its 30 epochs, as many as fit final_minutes, its learning-rate schedule fitted to the 8" in chosen.note()
+    alone = choose([cut], 10, 10000, 60000, 2, members=2, trial_epochs=9)  # no two whole retrains fit
+    assert (alone.epochs, len(alone.members)) == (8, 1) and "trains 1 of the 2 models" in alone.note()
     # Fewer gradient steps than the trial took (9 epochs on 10,000 = 2 on 60,000) would not be a retrain.
     other = trial(1, 0.99, 10, 5)
     assert choose([cut, other], 2, 10000, 60000, 2, trial_epochs=9).trial is other
@@ -42,14 +42,38 @@ def test_a_configuration_cut_short_in_the_search_retrains_for_as_many_of_its_epo
     assert choose([cut], None, 10000, 60000, 2).epochs == 9
 
 
-def test_an_ensemble_gets_as_many_whole_retrains_as_fit_and_never_shortens_them():
-    # 10 epochs in 60 s on 10,000 images with 1 thread: 22.5 s an epoch on 60,000 with 2, 225 s a retrain.
+def test_an_ensemble_gets_as_many_whole_retrains_as_fit_side_by_side_and_never_shortens_them():
+    # 10 epochs in 60 s on 10,000 images with 1 thread: on 60,000, 36 s an epoch with 1 thread (a
+    # member beside another on two cores), 22.5 s with 2 (alone): 360 s a member, 225 s alone.
     quick = trial(8, 0.993, 60, 10)
-    assert (choose([quick], 9, 10000, 60000, 2, members=3).members, choose([quick], 9, 10000, 60000, 2).members) == (2, 1)
-    two = choose([quick], 9, 10000, 60000, 2, members=3)
-    assert two.epochs == 10 and "trains 2 of the 3 models final_models asks for" in two.note()
+    two = choose([quick], 9, 10000, 60000, 2, members=3)  # three take two rounds: 720 s
+    assert (len(two.members), two.epochs, two.processes, two.threads) == (2, 10, 2, 1)
+    assert "trains 2 of the 3 models final_models asks for" in two.note()
     three = choose([quick], 12, 10000, 60000, 2, members=3)
-    assert (three.members, three.epochs, three.note()) == (3, 10, None)
-    one = choose([quick], 4, 10000, 60000, 2, members=3)  # 240 s: one whole retrain, not three of 3 epochs
-    assert (one.members, one.epochs) == (1, 10)
-    assert choose([quick], None, 10000, 60000, 2, members=3).members == 3  # no budget: as many as asked
+    assert (len(three.members), three.epochs, three.note()) == (3, 10, None)
+    one = choose([quick], 4, 10000, 60000, 2, members=3)  # 240 s: one whole retrain on both cores, not three cut
+    assert (len(one.members), one.epochs, one.threads) == (1, 10, 2)
+    assert len(choose([quick], None, 10000, 60000, 2, members=3).members) == 3  # no budget: as many as asked
+    assert wall_seconds(three.members, 2, 10000, 60000) == 720
+
+
+def test_an_ensemble_takes_the_best_distinct_configurations_then_the_best_again():
+    best, twin, second, third = (trial(1, 0.995, 60, 10), trial(4, 0.994, 60, 10), trial(2, 0.993, 60, 10),
+                                 trial(3, 0.990, 60, 10))
+    twin.params = dict(best.params)  # the same configuration, a worse seed: not a second opinion
+    second.params, third.params = {"epochs": 10, "units": 64}, {"epochs": 10, "units": 32}
+    chosen = choose([third, twin, second, best], None, 10000, 60000, 2, members=2)
+    assert [(m.trial.number, m.retrain) for m in chosen.members] == [(1, 0), (2, 0)]
+    assert chosen.trial is best
+    alone = choose([twin, best], None, 10000, 60000, 2, members=3)
+    assert [(m.trial.number, m.retrain) for m in alone.members] == [(1, 0), (1, 1), (1, 2)]  # its own seeds
+
+
+def test_members_of_different_lengths_are_estimated_as_two_cores_would_run_them():
+    long, short = trial(1, 0.995, 120, 10), trial(2, 0.994, 30, 10)
+    short.params = {"epochs": 10, "units": 64}
+    # 72 s and 18 s an epoch on 60,000 with one thread each: the long one decides, 720 s.
+    chosen = choose([long, short], 12, 10000, 60000, 2, members=2)
+    assert [m.trial.number for m in chosen.members] == [1, 2]
+    alone = choose([long, short], 11, 10000, 60000, 2, members=2)  # the best alone, on both cores: 450 s
+    assert [(m.trial.number, m.epochs) for m in alone.members] == [(1, 10)] and alone.threads == 2

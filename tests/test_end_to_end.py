@@ -155,9 +155,12 @@ def test_an_ensemble_final_is_tested_once_logged_and_exported_as_one_model(real_
     (final,) = runs(tmp_path, "ens")["final"]
     record = study_of(tmp_path, "ens").user_attrs["final"]
     assert record["members"] == 2 and record["evaluations"] == 1
+    # Two distinct configurations, the best first: not one configuration's number bet on twice.
+    trials = {t.number: t for t in study_of(tmp_path, "ens").trials}
+    assert record["member_trials"][0] == record["trial"] and len(set(record["member_trials"])) == 2
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
-    epochs = record["epochs"]  # each member's epochs, one after the other
-    assert [m.step for m in client.get_metric_history(final.info.run_id, "train_accuracy")] == list(range(1, 2 * epochs + 1))
+    epochs = sum(len(trials[n].intermediate_values) for n in record["member_trials"])  # one member after the other
+    assert [m.step for m in client.get_metric_history(final.info.run_id, "train_accuracy")] == list(range(1, epochs + 1))
     # The exported ensemble is one plain Keras model that reproduces the one recorded test accuracy.
     model = keras.saving.load_model(tmp_path / "models" / "ens" / "model.keras", safe_mode=True)
     mnist = load_mnist(str(real_data))

@@ -133,7 +133,7 @@ def test_a_stop_that_python_swallowed_still_stops_training(tiny_mnist, monkeypat
 
 
 def test_an_ensemble_averages_its_members_and_saves_as_one_plain_keras_model(tiny_mnist, tmp_path):
-    from mnist_sweep.models import ensemble, unbuildable
+    from mnist_sweep.models import ensemble
 
     x = tiny_mnist.x_train.astype(np.float32) / 255
     members = [fit("cnn", {**CNN, "augment": True, "shift": 0.1, "label_smoothing": 0.1}, x, tiny_mnist.y_train,
@@ -144,10 +144,6 @@ def test_an_ensemble_averages_its_members_and_saves_as_one_plain_keras_model(tin
     model.save(tmp_path / "ensemble.keras")
     loaded = keras.saving.load_model(tmp_path / "ensemble.keras", safe_mode=True)  # no project code needed
     assert np.allclose(loaded.predict(x[:20], verbose=0), expected, atol=1e-6)
-    unpadded = {**CNN, "padding": "valid", "n_blocks": 3, "filters_l2": 8, "kernel_l0": 5, "kernel_l1": 5, "kernel_l2": 5,
-                "convs_l0": 2, "convs_l1": 2}  # 28 -> 20 -> 10 -> 2 -> 1 -> none
-    assert unbuildable("cnn", unpadded) == "no pixel is left after block 3 (unpadded convolutions and pooling)"
-    assert unbuildable("cnn", {**unpadded, "n_blocks": 2}) is None
 
 
 def test_each_fit_frees_what_is_unreachable_and_leaves_later_collections_little_to_visit(tiny_mnist):

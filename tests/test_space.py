@@ -60,6 +60,7 @@ def test_sampled_values_stay_inside_the_declared_ranges():
     ({"learning_rate": {"type": "float", "low": 0.0, "high": 0.1, "log": True}}, "'learning_rate': log scale needs low > 0"),
     ({"optimizer": {"type": "categorical", "choices": []}}, "'optimizer': 'choices' must be a non-empty list"),
     ({"optimizer": {"type": "categorical", "choices": ["adam", "adamm"]}}, "unknown optimizer 'adamm'"),
+    ({"reduction": {"type": "categorical", "choices": ["max", "avg"]}}, "unknown reduction 'avg'; use one of: max, strided"),
     ({"units": {"type": "int", "low": 16, "high": 64, "per_layr": "n_layers"}}, "'units': unknown key 'per_layr'"),
     ({"epochs": {"type": "integer", "low": 1, "high": 3}}, "'epochs': type 'integer' is not known"),
     ({"epochs": {"type": "int", "low": "three", "high": 5}}, "'epochs': 'low' must be a number"),

@@ -70,7 +70,7 @@ def alive(pid: int) -> bool:
     return pid != os.getpid()
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: be killed if the sweep's process dies, even by kill -9 (Linux)."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -115,7 +115,7 @@ class Workers:
             command += ["--timeout", str(max(1, math.ceil(self.deadline - time.monotonic())))]
         # Its own session: a Ctrl-C in the terminal reaches the sweep's process only, which
         # passes one SIGINT on to each worker (two could cut a worker's clean-up short).
-        self.running[index] = subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent,
+        self.running[index] = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent,
                                                env={**os.environ, **self.env(index)})
 
     def _reap(self) -> None:

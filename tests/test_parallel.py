@@ -1,0 +1,27 @@
+"""The final step's members side by side: each in a fresh process of its own, at the same time."""
+
+import os
+import time
+
+from mnist_sweep.runtime.parallel import run_each
+
+
+def _stamp(seconds: float) -> tuple[int, float, float, int]:
+    import tensorflow as tf
+
+    began = time.monotonic()
+    time.sleep(seconds)
+    return os.getpid(), began, time.monotonic(), tf.config.threading.get_intra_op_parallelism_threads()
+
+
+def test_jobs_run_at_the_same_time_in_processes_of_their_own_with_the_threads_asked():
+    (pid_a, began_a, ended_a, threads_a), (pid_b, began_b, ended_b, threads_b) = run_each(_stamp, [2.0, 2.0], 2, 1)
+    assert len({pid_a, pid_b, os.getpid()}) == 3
+    assert began_b < ended_a and began_a < ended_b  # they overlapped: two cores busy, not one after the other
+    assert threads_a == threads_b == 1
+
+
+def test_results_come_back_in_the_jobs_order_and_each_job_gets_a_fresh_process():
+    results = list(run_each(_stamp, [0.6, 0.0, 0.0], 2, 1))
+    assert [r[2] - r[1] >= 0.6 for r in results] == [True, False, False]  # the slow first job's result first
+    assert len({r[0] for r in results}) == 3  # a fresh process each: TensorFlow's memory goes back
