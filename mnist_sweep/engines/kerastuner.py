@@ -19,6 +19,8 @@ import contextlib
 import io
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -27,9 +29,6 @@ from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.engine.trial import Trial, TrialStatus
-# No public name: the class whose leftover debug print is silenced below (no upstream issue found;
-# still in 1.4.8, keras_tuner/src/engine/conditions.py `Parent.to_proto`).
-from keras_tuner.src.engine import conditions
 
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob
@@ -58,7 +57,18 @@ def _without_print(to_proto: Any) -> Any:
     return quiet
 
 
-conditions.Parent.to_proto = _without_print(conditions.Parent.to_proto)
+def _condition_class() -> type:
+    """The class of a conditional scope's condition, reached through public objects: Keras Tuner
+    exports no name for it, and its private module path moved once already (1.4 put it under src)."""
+    hp = kt.HyperParameters()
+    hp.Fixed("parent", 0)
+    with hp.conditional_scope("parent", [0]):
+        hp.Fixed("child", 0)
+    return type(hp.space[-1].conditions[0])
+
+
+_Condition = _condition_class()
+_Condition.to_proto = _without_print(_Condition.to_proto)
 
 FAILURES_IN_A_ROW = 3  # as Keras Tuner's own default: the space or the data is broken, not the trial
 WEIGHTS = "weights.weights.h5"  # a Hyperband trial's weights, continued by the trial it promotes
@@ -227,33 +237,57 @@ def _run_worker(job: SweepJob) -> None:
 
 def _serve_workers(tuner: SweepTuner, argv: list[str], count: int,
                    gpus: Callable[[int], dict[str, str]] | None) -> None:
-    """Serve the oracle to `count` worker processes, as Keras Tuner's chief, until they are done."""
-    import grpc
-    from concurrent import futures
+    """Serve the oracle to `count` worker processes, as Keras Tuner's chief, until they are done.
 
-    # Keras Tuner's public chief (KERASTUNER_TUNER_ID=chief, then search()) binds a fixed port and
-    # blocks in sleep loops of 1 s and 20 s until every worker has gone (keras-team/keras-tuner#344,
-    # #325, #983); serving its own servicer here needs these two private names.
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-
-    tuner.oracle.verbose = 0  # our line per trial replaces Keras Tuner's tables (search() sets it so)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
-    port = server.add_insecure_port(f"{CHIEF}:0")
-    server.start()
+    Keras Tuner's own chief: search() with KERASTUNER_TUNER_ID=chief serves the oracle on gRPC and
+    blocks until every worker has been told to stop (after a --timeout, never). So it serves from
+    a daemon thread, and this one starts, waits for and replaces the workers."""
+    port = _free_port()
     env = {"KERASTUNER_ORACLE_IP": CHIEF, "KERASTUNER_ORACLE_PORT": str(port)}
+    with _environment({**env, "KERASTUNER_TUNER_ID": "chief"}):  # read once, as the chief starts
+        chief = threading.Thread(target=tuner.search, kwargs={"verbose": 0}, name="keras-tuner-chief", daemon=True)
+        chief.start()
+        _wait_for_chief(chief, port)
 
     def recover(index: int) -> None:  # the replacement gets the dead worker's trial again
         again = tuner.oracle.ongoing_trials.get(_tuner_id(index))
         close_dead_runs(tuner.oracle, tuner.runner.tracker, tuner.runner.parent_id,
                         {int(again.trial_id)} if again else set())
 
+    Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
+            gpus=gpus, timeout=tuner.settings_timeout).run()
+
+
+def _free_port() -> int:
+    """A port for the chief: Keras Tuner binds the one it is given (port 0 would not tell workers)."""
+    with socket.socket() as probe:
+        probe.bind((CHIEF, 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
-        Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
-                gpus=gpus, timeout=tuner.settings_timeout).run()
+        yield
     finally:
-        server.stop(grace=None)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _wait_for_chief(chief: threading.Thread, port: int, seconds: float = 60) -> None:
+    """Until the chief answers on its port: a worker started before would wait for it, but a chief
+    that failed to start would leave the workers waiting for an hour (Keras Tuner's client timeout)."""
+    deadline = time.monotonic() + seconds
+    while chief.is_alive() and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((CHIEF, port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise SweepCannotGoOn(f"Keras Tuner's chief did not start serving on {CHIEF}:{port}; see the error above")
 
 
 def _waiting(create_trial: Any) -> Any:
