@@ -6,8 +6,8 @@ folder; the project's record sits beside it: study.json (a StudyRecord) and one 
 per trial, written by the process that ran it.
 
 With `--workers N` the search runs in Keras Tuner's own distributed mode: this process is the
-chief, holding the oracle and serving it over gRPC on 127.0.0.1 (Keras Tuner's OracleServicer),
-and N worker processes, started and replaced by runtime/workers.py, run the trials it hands out,
+chief, holding the oracle and serving it over gRPC on 127.0.0.1 (Keras Tuner's own chief, in a
+thread), and N worker processes, started and replaced by runtime/workers.py, run the trials it hands out,
 each told where the chief is by KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and
 KERASTUNER_ORACLE_PORT. A worker killed mid-trial is replaced under the same tuner id, and
 Keras Tuner hands the replacement the same trial again.
