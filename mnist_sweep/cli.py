@@ -15,10 +15,11 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from mnist_sweep.checks import before_data  # noqa: E402
 from mnist_sweep.config import PRUNERS, SAMPLERS, TUNERS, Settings, load_settings  # noqa: E402
-from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, INTERRUPTED_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
+from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
                                 Recycle, SweepCannotGoOn, UserError)
 from mnist_sweep.files import find_file  # noqa: E402
 from mnist_sweep.quiet import load_tensorflow  # noqa: E402
+from mnist_sweep.runtime import signals  # noqa: E402
 from mnist_sweep.runtime.memory import restart, restart_command  # noqa: E402
 
 
@@ -205,7 +206,6 @@ def main(argv: list[str] | None = None) -> int:
         before_data(args.command, settings, args)  # in a fraction of a second, before TensorFlow loads
         load_tensorflow()
         from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
-        from mnist_sweep.runtime import signals
 
         handler = {"optuna": commands.sweep, "kerastuner": commands.sweep, "final": commands.final,
                    "export": commands.export, "baselines": commands.baselines,
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if getattr(args, "worker", None) is None:  # a worker's sweep process says it for all of them
             print(f"\ninterrupted; resume with: python -m mnist_sweep {' '.join(argv)}", file=sys.stderr)
-        return INTERRUPTED_EXIT
+        return signals.exit_code()
 
 
 def _recycle(grown: Recycle, command: list[str], program: bool) -> int:

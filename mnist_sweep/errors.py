@@ -9,7 +9,8 @@ from __future__ import annotations
 USER_ERROR_EXIT = 2    # bad input: fix it and run again
 CANNOT_GO_ON_EXIT = 3  # the search itself cannot progress (every trial fails, every model refused)
 RECYCLE_EXIT = 75      # EX_TEMPFAIL: nothing is wrong, run the same command again to go on
-INTERRUPTED_EXIT = 130
+INTERRUPTED_EXIT = 130  # Ctrl-C: 128 + SIGINT, as shells report it
+TERMINATED_EXIT = 143   # `kill`: 128 + SIGTERM
 
 
 class UserError(Exception):

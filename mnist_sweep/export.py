@@ -56,13 +56,8 @@ def _savedmodel(model: Any, path: Path) -> None:
 
 
 def _tflite(model: Any, path: Path) -> None:
-    import tempfile
-
-    import tensorflow as tf
-
-    with tempfile.TemporaryDirectory() as folder:
-        _savedmodel(model, Path(folder) / "savedmodel")
-        path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(f"{folder}/savedmodel").convert())
+    # Keras's own LiteRT (TFLite) export: TensorFlow marks its converter's direct use deprecated.
+    serving_model(model).export(str(path), format="litert", verbose=False)
 
 
 def _onnx(model: Any, path: Path) -> None:

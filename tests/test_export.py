@@ -7,16 +7,15 @@ import pytest
 
 from mnist_sweep.export import FILES, FORMATS, write_export
 
-pytestmark = pytest.mark.slow
 # A CNN with what makes export hard: augmentation layers (training only) and batch normalisation.
 CNN = {"n_blocks": 2, "filters_l0": 8, "filters_l1": 16, "dense_units": 32, "batch_norm": True, "augment": True,
        "rotation": 5.0, "zoom": 0.05, "shift": 0.05, "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 128}
 
 
 def run_tflite(path, x):
-    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter  # LiteRT's own: tf.lite.Interpreter is deprecated
 
-    interpreter = tf.lite.Interpreter(str(path))
+    interpreter = Interpreter(str(path))
     source = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(source["index"], x.shape)
     interpreter.allocate_tensors()
@@ -45,6 +44,25 @@ def run_keras(path, x):
     return keras.saving.load_model(path, safe_mode=True).predict(x, verbose=0)
 
 
+def test_tflite_is_keras_own_litert_export_and_runs_on_the_litert_interpreter(tmp_path, monkeypatch):
+    import keras
+
+    formats, export = [], keras.Model.export
+
+    def noted(self, *args, **kwargs):
+        formats.append(kwargs.get("format"))
+        return export(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "export", noted)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")])
+    folder = write_export(tmp_path / "m", model, {}, {}, {}, formats=("tflite",))
+    assert formats == ["litert"]  # one export, Keras's own, not a SavedModel fed to TFLiteConverter
+    x = np.random.default_rng(0).random((8, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(run_tflite(folder / FILES["tflite"], x), model.predict(x, verbose=0), atol=1e-5)
+
+
+@pytest.mark.slow
 def test_every_format_round_trips_with_the_same_digits_on_1000_test_images(real_data, tmp_path):
     import keras
 

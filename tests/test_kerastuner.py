@@ -162,3 +162,9 @@ def test_the_same_seed_draws_the_same_trials_seed_0_too():
         settings = Settings(engine="kerastuner", tuner="random", seed=seed)
         first, second = (kt_space.make_oracle(settings, space)._random_values() for _ in range(2))
         assert first == second
+
+
+def test_a_conditional_space_goes_over_grpc_without_keras_tuners_debug_print(capsys):
+    hp = kt_space.declare(load_space("cnn"))  # per-layer parameters: conditional scopes
+    assert hp.to_proto().space  # as the chief sends it to every worker
+    assert capsys.readouterr().out == ""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -34,6 +36,17 @@ def test_a_second_process_waits_for_the_journal_lock_and_leaves_optunas_own_lock
     assert hold_while_another_waits(journal, capsys) == ["first out", "second in"]
     # Optuna's journal locks with "<file>.lock" itself: a file left there stalls its writers.
     assert not (tmp_path / "runs" / "optuna.journal.lock").exists()
+
+
+def test_the_file_lock_works_where_python_has_no_fcntl(tmp_path):
+    """Windows has no fcntl: importing the lock must not fail there, and the lock must still hold."""
+    script = ("import sys; sys.modules['fcntl'] = None\n"  # as on Windows: `import fcntl` raises
+              "import warnings; warnings.simplefilter('ignore')\n"
+              "from mnist_sweep.runtime.locks import exclusive\n"
+              f"with exclusive({str(tmp_path / 'optuna.journal')!r}, 's'): print('held')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0 and done.stdout == "held\n", done.stderr[-1000:]
 
 
 def test_the_lock_of_one_study_on_postgresql_is_an_advisory_lock(capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import sys
 import time
 
@@ -21,6 +22,21 @@ def test_the_budget_counts_growth_from_after_the_first_trial(monkeypatch):
     budget.after_trial()
     with pytest.raises(Recycle, match="from 900 MB .* to 1100 MB after its trial 4"):
         budget.after_trial()
+
+
+def test_resident_memory_is_measured_where_there_is_no_proc_file_system(monkeypatch):
+    """macOS and Windows have no /proc: a size of 0 there turned the budget silently off."""
+    read = pathlib.Path.read_text
+
+    def without_proc(path, *args, **kwargs):
+        if str(path).startswith("/proc/"):
+            raise FileNotFoundError(path)
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "read_text", without_proc)
+    ballast = bytearray(64 * 2**20)  # a process this test sees grow
+    assert memory.resident_mb() > 64
+    del ballast
 
 
 def test_the_fresh_process_runs_the_same_command_with_the_time_that_is_left():

@@ -6,8 +6,8 @@ folder; the project's record sits beside it: study.json (a StudyRecord) and one 
 per trial, written by the process that ran it.
 
 With `--workers N` the search runs in Keras Tuner's own distributed mode: this process is the
-chief, holding the oracle and serving it over gRPC on 127.0.0.1 (Keras Tuner's OracleServicer),
-and N worker processes, started and replaced by runtime/workers.py, run the trials it hands out,
+chief, holding the oracle and serving it over gRPC on 127.0.0.1 (Keras Tuner's own chief, in a
+thread), and N worker processes, started and replaced by runtime/workers.py, run the trials it hands out,
 each told where the chief is by KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and
 KERASTUNER_ORACLE_PORT. A worker killed mid-trial is replaced under the same tuner id, and
 Keras Tuner hands the replacement the same trial again.
@@ -19,6 +19,8 @@ import contextlib
 import io
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -26,9 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import keras_tuner as kt
-from keras_tuner.src.distribute import utils as distribute
-from keras_tuner.src.engine import conditions
-from keras_tuner.src.engine import trial as kt_trial
+from keras_tuner.engine.trial import Trial, TrialStatus
 
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob
@@ -57,7 +57,18 @@ def _without_print(to_proto: Any) -> Any:
     return quiet
 
 
-conditions.Parent.to_proto = _without_print(conditions.Parent.to_proto)
+def _condition_class() -> type:
+    """The class of a conditional scope's condition, reached through public objects: Keras Tuner
+    exports no name for it, and its private module path moved once already (1.4 put it under src)."""
+    hp = kt.HyperParameters()
+    hp.Fixed("parent", 0)
+    with hp.conditional_scope("parent", [0]):
+        hp.Fixed("child", 0)
+    return type(hp.space[-1].conditions[0])
+
+
+_Condition = _condition_class()
+_Condition.to_proto = _without_print(_Condition.to_proto)
 
 FAILURES_IN_A_ROW = 3  # as Keras Tuner's own default: the space or the data is broken, not the trial
 WEIGHTS = "weights.weights.h5"  # a Hyperband trial's weights, continued by the trial it promotes
@@ -226,38 +237,65 @@ def _run_worker(job: SweepJob) -> None:
 
 def _serve_workers(tuner: SweepTuner, argv: list[str], count: int,
                    gpus: Callable[[int], dict[str, str]] | None) -> None:
-    """Serve the oracle to `count` worker processes, as Keras Tuner's chief, until they are done."""
-    import grpc
-    from concurrent import futures
+    """Serve the oracle to `count` worker processes, as Keras Tuner's chief, until they are done.
 
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-
-    tuner.oracle.verbose = 0  # our line per trial replaces Keras Tuner's tables (search() sets it so)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(OracleServicer(tuner.oracle), server)
-    port = server.add_insecure_port(f"{CHIEF}:0")
-    server.start()
+    Keras Tuner's own chief: search() with KERASTUNER_TUNER_ID=chief serves the oracle on gRPC and
+    blocks until every worker has been told to stop (after a --timeout, never). So it serves from
+    a daemon thread, and this one starts, waits for and replaces the workers."""
+    port = _free_port()
     env = {"KERASTUNER_ORACLE_IP": CHIEF, "KERASTUNER_ORACLE_PORT": str(port)}
+    with _environment({**env, "KERASTUNER_TUNER_ID": "chief"}):  # read once, as the chief starts
+        chief = threading.Thread(target=tuner.search, kwargs={"verbose": 0}, name="keras-tuner-chief", daemon=True)
+        chief.start()
+        _wait_for_chief(chief, port)
 
     def recover(index: int) -> None:  # the replacement gets the dead worker's trial again
         again = tuner.oracle.ongoing_trials.get(_tuner_id(index))
         close_dead_runs(tuner.oracle, tuner.runner.tracker, tuner.runner.parent_id,
                         {int(again.trial_id)} if again else set())
 
+    Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
+            gpus=gpus, timeout=tuner.settings_timeout).run()
+
+
+def _free_port() -> int:
+    """A port for the chief: Keras Tuner binds the one it is given (port 0 would not tell workers)."""
+    with socket.socket() as probe:
+        probe.bind((CHIEF, 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
-        Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
-                gpus=gpus, timeout=tuner.settings_timeout).run()
+        yield
     finally:
-        server.stop(grace=None)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _wait_for_chief(chief: threading.Thread, port: int, seconds: float = 60) -> None:
+    """Until the chief answers on its port: a worker started before would wait for it, but a chief
+    that failed to start would leave the workers waiting for an hour (Keras Tuner's client timeout)."""
+    deadline = time.monotonic() + seconds
+    while chief.is_alive() and time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((CHIEF, port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise SweepCannotGoOn(f"Keras Tuner's chief did not start serving on {CHIEF}:{port}; see the error above")
 
 
 def _waiting(create_trial: Any) -> Any:
     """Keras Tuner's search loop asks again at once when the oracle answers IDLE (a Hyperband
     round waits for its last trial on another worker): pause between the asks instead."""
-    def create(tuner_id: str) -> kt_trial.Trial:
+    def create(tuner_id: str) -> Trial:
         trial = create_trial(tuner_id)
-        if trial.status == kt_trial.TrialStatus.IDLE:
+        if trial.status == TrialStatus.IDLE:
             time.sleep(IDLE_SECONDS)
         return trial
     return create
@@ -265,6 +303,11 @@ def _waiting(create_trial: Any) -> Any:
 
 def _tuner_id(index: int) -> str:
     return f"tuner{index}"
+
+
+def _is_worker() -> bool:
+    """A worker of a distributed search: the variables Keras Tuner's distributed-tuning guide sets."""
+    return "KERASTUNER_ORACLE_IP" in os.environ and os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief"
 
 
 class _TimeUp(Exception):
@@ -283,7 +326,7 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
         self.hyperband = isinstance(oracle, kt.oracles.HyperbandOracle)
         with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner" line; we say "resuming"
             super().__init__(oracle, directory=str(project.folder.parent), project_name=project.name)
-        if distribute.has_chief_oracle():  # a worker: the chief's one gRPC thread must not sleep
+        if _is_worker():  # the chief's one gRPC thread must not sleep
             self.oracle.create_trial = _waiting(self.oracle.create_trial)
 
     def search_until_done(self) -> None:
@@ -296,11 +339,11 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
             raise _TimeUp
         _check_failures(self.project)
 
-    def on_trial_end(self, trial: kt_trial.Trial) -> None:
+    def on_trial_end(self, trial: Trial) -> None:
         super().on_trial_end(trial)  # the oracle has saved the trial's end
         self.budget.after_trial()
 
-    def run_trial(self, trial: kt_trial.Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
         values = dict(trial.hyperparameters.values)
         if self.hyperband:
             values["epochs"] = values["tuner/epochs"]
@@ -358,10 +401,10 @@ def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool)
 def close_dead_runs(oracle: kt.Oracle, tracker: Tracker, parent_id: str, again: set[int] | None = None) -> None:
     """Close the MLflow runs of trials whose process died, so each completed trial has one
     finished run. Keras Tuner runs such a trial again: on resume every trial whose end it had not
-    saved (`_retry_queue`), in a distributed search the dead worker's trial (`again`). Its old run
+    saved (its state's `retry_queue`), in a distributed search the dead worker's trial (`again`). Its old run
     is failed whether it was still RUNNING (killed during the trial) or FINISHED (killed just
     after it, before Keras Tuner saved its end; a CI run caught that)."""
-    again = again if again is not None else {int(t) for t in oracle._retry_queue}
+    again = again if again is not None else {int(t) for t in oracle.get_state()["retry_queue"]}
     for run in tracker.trial_runs(parent_id):
         status, number = run.info.status, int(run.data.tags["trial"])
         pid = run.data.tags.get("worker", ":").partition(":")[2]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras_tuner as kt
-from keras_tuner.src.engine.trial import TrialStatus
+from keras_tuner.engine.trial import TrialStatus
 
 from mnist_sweep.config import Settings
 from mnist_sweep.errors import SweepCannotGoOn

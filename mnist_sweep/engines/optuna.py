@@ -62,7 +62,7 @@ class OptunaEngine:
             _search(study, objective, job.settings, bar=False, worker=job.worker + 1)
             return None
         study, objective = _prepare(job)
-        recover_stale(study.study, job.tracker, objective.parent_id)
+        recover_stale(study, job.tracker, objective.parent_id)
         with job.tracker.ended_on_error(objective.parent_id):  # the parent is closed whatever stops the sweep
             _search_all(study, objective, job)
         return study
@@ -149,7 +149,7 @@ def _search_all(study: OptunaStudy, objective: Objective, job: SweepJob) -> None
     settings = job.settings
 
     def recover(worker: int | None = None) -> None:  # any dead process's trial, whichever worker died
-        recover_stale(study.study, objective.tracker, objective.parent_id)
+        recover_stale(study, objective.tracker, objective.parent_id)
 
     count, gpus = worker_plan(settings.workers, settings.worker_processes)
     while True:

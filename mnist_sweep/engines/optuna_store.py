@@ -61,13 +61,18 @@ def make_pruner(name: str, max_epochs: int, presets: int = 0) -> optuna.pruners.
     return optuna.pruners.NopPruner()
 
 
+def is_journal(url: str) -> bool:
+    """A path, not a URL: Optuna's journal file (which has no heartbeats)."""
+    return "://" not in url
+
+
 def open_storage(url: str, create: bool = True) -> BaseStorage:
-    path = sqlite_file(url) if "://" in url else Path(url)
+    path = Path(url) if is_journal(url) else sqlite_file(url)
     if path is not None:
         if not create and not path.is_file():
             raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
         make_folder(path.parent, "--storage")
-    if "://" not in url:  # Optuna's journal: appends under a file lock, so several processes can share it
+    if is_journal(url):  # Optuna's journal: appends under a file lock, so several processes can share it
         repair_journal(path)
         return JournalStorage(JournalFileBackend(str(path)))
     try:
@@ -262,20 +267,20 @@ class OptunaStudy:
 
 # --- the trials of processes that died ---------------------------------------------------------
 
-def recover_stale(study: optuna.Study, tracker: Tracker, parent_id: str) -> None:
+def recover_stale(study: OptunaStudy, tracker: Tracker, parent_id: str) -> None:
     """Fail (and requeue) trials left RUNNING by a killed process, waiting out their grace period.
 
     A trial of a live worker keeps beating and stays untouched; a dead one is failed here
     rather than at some later trial's start, which a short resumed sweep might never reach.
     """
-    if isinstance(study._storage, JournalStorage):
-        fail_dead_local_trials(study)
+    if is_journal(study.storage_url):
+        fail_dead_local_trials(study.study)
     else:
         deadline = time.monotonic() + GRACE_SECONDS + HEARTBEAT_SECONDS
-        while study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
-            optuna.storages.fail_stale_trials(study)
+        while study.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) and time.monotonic() < deadline:
+            optuna.storages.fail_stale_trials(study.study)
             time.sleep(1)
-    close_dead_runs(study, tracker, parent_id)
+    close_dead_runs(study.study, tracker, parent_id)
 
 
 def fail_dead_local_trials(study: optuna.Study) -> None:
@@ -287,11 +292,11 @@ def fail_dead_local_trials(study: optuna.Study) -> None:
     trials = study.get_trials(deepcopy=False)
     for trial in (t for t in trials if t.state == TrialState.RUNNING):
         if _dead(trial, trials):
-            try:
-                study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-            except optuna.exceptions.UpdateFinishedTrialError:  # another process got there first
+            try:  # not skip_if_finished: a trial another process failed was retried by that process
+                failed = study.tell(trial.number, state=TrialState.FAIL)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # another process got there first
                 continue
-            RETRY(study, study._storage.get_trial(trial._trial_id))
+            RETRY(study, failed)
 
 
 UNCLAIMED_SECONDS = 60  # a trial picked up but never told who runs it: its process died at once

@@ -5,6 +5,7 @@ tested on CPU-only machines: the GPU path is unit-tested with a faked device lis
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,11 +20,21 @@ def configure(tf: Any) -> list[Any]:
 
 def plan(requested: int | None, default: int, gpus: int) -> tuple[int, Callable[[int], dict[str, str]]]:
     """How many worker processes, and each one's environment: with GPUs one per GPU unless the
-    user said otherwise, worker I on GPU I (round robin when there are more workers than GPUs)."""
+    user said otherwise, worker I on the I-th GPU this process sees (round robin when there are
+    more workers than GPUs)."""
     count = requested if requested is not None else (gpus or default)
     if not gpus:
         return count, lambda index: {}
-    return count, lambda index: {"CUDA_VISIBLE_DEVICES": str(index % gpus)}
+    ids = visible_ids(gpus)
+    return count, lambda index: {"CUDA_VISIBLE_DEVICES": ids[index % gpus]}
+
+
+def visible_ids(gpus: int) -> list[str]:
+    """The GPUs this process sees, as CUDA names them. The user's own CUDA_VISIBLE_DEVICES (say
+    `2,3`, or GPU UUIDs) is renumbered from 0 inside the process: a worker given `0` would land
+    on the machine's first GPU, outside what the user allowed, so the listed ids are passed on."""
+    listed = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return listed[:gpus] if len(listed) >= gpus else [str(i) for i in range(gpus)]
 
 
 def gpu_count() -> int:
