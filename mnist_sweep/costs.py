@@ -7,13 +7,15 @@ cannot be built, before any trial or TensorFlow is spent on it. The figures are 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from mnist_sweep.space import layer_values
+from mnist_sweep.space import Param, SearchSpace, layer_values
 
 IMAGE = 28  # pixels a side; models.INPUT_SHAPE
 CLASSES = 10
 STRIDED_KERNEL = 5  # the kernel of a strided reduction (models._cnn)
+WIDTHS = ("units", "filters", "dense_units")  # what a cost limit narrows while a network is sampled
 
 
 def mflops(kind: str, params: dict[str, Any]) -> float:
@@ -70,3 +72,42 @@ def _cnn_macs(params: dict[str, Any]) -> int:
     flat = max(size, 0) ** 2 * channels
     dense = int(params["dense_units"])
     return macs + flat * dense + dense * CLASSES
+
+
+@dataclass(frozen=True)
+class CostBound:
+    """Widths sampled within `limit` MFLOPs: each width's range is cut to what the values sampled
+    before it leave, the widths after it taken at their lows. So every draw of a space whose
+    structure (counts, kernels, reductions) precedes its widths is within the limit, and none is
+    refused after it is made; draws of other spaces can still be over and are refused then."""
+
+    space: SearchSpace
+    limit: float
+
+    def highest(self, param: Param, name: str, values: dict[str, Any]) -> int:
+        if param.name not in WIDTHS:
+            return int(param.high)
+        known = {**self._lows(values), **values}
+        try:
+            self._fits(known, name, int(param.low))
+        except KeyError:  # a count or width the cost needs comes later in the file: nothing to narrow by
+            return int(param.high)
+        low, high = int(param.low), int(param.high)
+        if self._fits(known, name, high) or not self._fits(known, name, low):
+            return high if self._fits(known, name, high) else low
+        while high - low > 1:  # cost grows with width: the largest that fits, by bisection
+            middle = (low + high) // 2
+            low, high = (middle, high) if self._fits(known, name, middle) else (low, middle)
+        return low
+
+    def _fits(self, known: dict[str, Any], name: str, width: int) -> bool:
+        return mflops(self.space.model, {**known, name: width}) <= self.limit
+
+    def _lows(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The widths not sampled yet at their smallest (those whose layer counts are known)."""
+        lows: dict[str, Any] = {}
+        for p in self.space.params:
+            if p.name in WIDTHS and p.active(values) and (p.per_layer is None or p.per_layer in values):
+                smallest = p.low if p.kind in ("int", "float") else min(p.choices) if p.choices else p.value
+                lows.update({n: smallest for n in p.names(values)})
+        return lows

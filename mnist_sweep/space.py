@@ -37,6 +37,12 @@ _KEYS = {
 }
 
 
+class Bound(Protocol):
+    """A limit on an int parameter's range that depends on the values sampled before it (costs.py)."""
+
+    def highest(self, param: Param, name: str, values: dict[str, Any]) -> int: ...
+
+
 class Suggester(Protocol):
     """What a space samples through: an Optuna trial, or an adapter with the same methods."""
 
@@ -78,9 +84,11 @@ class Param:
         whole = self.kind == "float" or (number and value == int(value))
         return number and whole and self.low <= value <= self.high
 
-    def suggest(self, trial: Suggester, name: str) -> Any:
+    def suggest(self, trial: Suggester, name: str, high: int | None = None) -> Any:
+        """A value from `trial`; `high` lowers an int range's top (never below its bottom)."""
         if self.kind == "int":
-            return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+            top = int(self.high) if high is None else max(int(self.low), min(int(self.high), high))
+            return trial.suggest_int(name, int(self.low), top, step=int(self.step or 1), log=self.log)
         if self.kind == "float":
             return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
         if self.kind == "categorical":
@@ -94,13 +102,15 @@ class SearchSpace:
     params: tuple[Param, ...]
     source: str = "<memory>"
 
-    def sample(self, trial: Suggester) -> dict[str, Any]:
-        """A plain dict of values for the active parameters, in file order."""
+    def sample(self, trial: Suggester, within: Bound | None = None) -> dict[str, Any]:
+        """A plain dict of values for the active parameters, in file order; `within` narrows each
+        int range to what the values before it allow."""
         values: dict[str, Any] = {}
         for param in self.params:
             if param.active(values):
                 for name in param.names(values):
-                    values[name] = param.suggest(trial, name)
+                    high = within.highest(param, name, values) if within is not None and param.kind == "int" else None
+                    values[name] = param.suggest(trial, name, high)
         return values
 
     def contains(self, values: dict[str, Any]) -> bool:

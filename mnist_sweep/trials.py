@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnist_sweep.data import SearchData
-from mnist_sweep.costs import mflops, unbuildable
+from mnist_sweep.costs import CostBound, mflops, unbuildable
 from mnist_sweep.models import forward_mflops
 from mnist_sweep.runtime.memory import resident_mb
 from mnist_sweep.runtime.workers import WORKER, current_threads
@@ -115,6 +115,10 @@ class TrialRunner:
         status = "pruned" if outcome.outcome == "refused" else outcome.outcome
         self.tracker.end_run(outcome.run_id, status, outcome.reason)
         return outcome
+
+    def cost_bound(self) -> CostBound | None:
+        """Widths sampled within the sweep's cost limit, where it has one."""
+        return None if self.max_mflops is None else CostBound(self.space, self.max_mflops)
 
     def affordable(self, params: dict[str, Any]) -> bool:
         """Whether a trial of `params` would train: a network can be built and is within the cost limit."""

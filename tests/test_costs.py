@@ -39,3 +39,39 @@ def test_a_network_with_no_pixel_left_is_named_unbuildable():
     assert unbuildable("cnn", one_by_one) is not None
     assert unbuildable("cnn", {**one_by_one, "reduction": "strided"}) is None
     assert build_model("cnn", {**one_by_one, "reduction": "strided"}).output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_the_cnn_sweep_draws_every_network_within_its_cost_limit(sampler):
+    """Draws are made within max_mflops, not refused after they are made: 200 of the shipped CNN
+    sweep's, none over its limit, and the range kept (the limit does not squeeze every draw small)."""
+    import optuna
+
+    from mnist_sweep.config import load_settings
+    from mnist_sweep.costs import CostBound
+    from mnist_sweep.space import load_space
+
+    space, limit = load_space("cnn"), load_settings("cnn-optuna", {}).max_mflops
+    samplers = {"random": optuna.samplers.RandomSampler(seed=0), "tpe": optuna.samplers.TPESampler(seed=0, n_startup_trials=20)}
+    study = optuna.create_study(direction="maximize", sampler=samplers[sampler])
+    costs = []
+    for _ in range(200):
+        trial = study.ask()
+        values = space.sample(trial, within=CostBound(space, limit))
+        if unbuildable("cnn", values) is None:
+            costs.append(mflops("cnn", values))
+        study.tell(trial, mflops("cnn", values) if unbuildable("cnn", values) is None else 0.0)  # TPE chases the cost
+    assert max(costs) <= limit and max(costs) > 0.8 * limit
+    assert len(costs) >= 180  # nearly all buildable too
+
+
+def test_without_the_bound_the_same_draws_go_over_the_limit():
+    import optuna
+
+    from mnist_sweep.config import load_settings
+    from mnist_sweep.space import load_space
+
+    space, limit = load_space("cnn"), load_settings("cnn-optuna", {}).max_mflops
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    draws = [space.sample(study.ask()) for _ in range(200)]
+    assert sum(mflops("cnn", v) > limit for v in draws if unbuildable("cnn", v) is None) >= 20

@@ -73,11 +73,11 @@ class Objective(TrialRunner):
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", WORKER)  # how a journal study tells a dead worker's trial
-        params = self.space.sample(trial)
-        trial.set_user_attr("params", params)
         preset = trial.user_attrs.get("preset")
-        last = int(searched(params, self.trial_epochs)["epochs"])
         floor = preset or trial.user_attrs.get("enqueued")
+        params = self.space.sample(trial, within=None if floor else self.cost_bound())  # a fixed point is as given
+        trial.set_user_attr("params", params)
+        last = int(searched(params, self.trial_epochs)["epochs"])
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             trial.report(metrics["val_accuracy"], epoch)
