@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
-from mnist_sweep.errors import UserError
+from mnist_sweep.errors import UserError, require_extra
 from mnist_sweep.files import check_writable_folder
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.space import SearchSpace, check_grid, load_space
@@ -91,3 +91,13 @@ def _stores(settings: Settings) -> None:
         check_writable_folder(tracking.parent, "--tracking-uri")
     if settings.storage is None:
         check_writable_folder(runs_dir(), "--storage")
+    _database_driver(settings.storage_url, "--storage")
+    _database_driver(settings.tracking, "--tracking-uri")
+
+
+def _database_driver(url: str, option: str) -> None:
+    """PostgreSQL's driver is an extra (postgres): missing, it is named now, not after TensorFlow loads."""
+    scheme = url.split("://", 1)[0]
+    if scheme.startswith("postgresql"):
+        driver = scheme.partition("+")[2] or "psycopg"  # SQLAlchemy 2.1's driver for a plain postgresql://
+        require_extra(driver, "postgres", f"{option} {scheme}://")

@@ -13,6 +13,7 @@ from typing import Any
 # fork handlers have nothing to do, and would only say so on stderr at every start.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
+from mnist_sweep import __version__  # noqa: E402
 from mnist_sweep.checks import before_data  # noqa: E402
 from mnist_sweep.config import PRUNERS, SAMPLERS, TUNERS, Settings, load_settings  # noqa: E402
 from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, INTERRUPTED_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
@@ -122,6 +123,7 @@ def _workers_arg(p: argparse.ArgumentParser, text: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mnist-sweep", description="Hyperparameter sweeps for Keras models on MNIST.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("optuna", help="run (or resume) an Optuna sweep, then the final step and export")
     _sweep_args(run, "sweeps/<space>-optuna.yaml")
