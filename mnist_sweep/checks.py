@@ -13,6 +13,7 @@ from pathlib import Path
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError, require_extra
 from mnist_sweep.files import check_writable_folder
+from mnist_sweep.formats import check_path
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.space import SearchSpace, check_grid, load_space
 
@@ -33,12 +34,20 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
         check_writable_folder(settings.export_path, "--export-dir")
     if command == "baselines":
         select(load_presets(), args.only)
+    if command in (*SWEEPS, "final") or command == "baselines" and not args.list:
+        _data(settings)
     if command in ("final", "export", "report"):
         _study_store(settings)
     if command == "predict":
         _predict(args)
     else:
         _stores(settings)
+
+
+def _data(settings: Settings) -> None:
+    """The data file or folder is there and of a known kind; its arrays are read after TensorFlow."""
+    if settings.data:
+        check_path(Path(settings.data))
 
 
 def _study_store(settings: Settings) -> None:
