@@ -124,6 +124,7 @@ def test_a_sqlite_tracking_store_keeps_its_artifacts_beside_it(tmp_path, monkeyp
     (["kerastuner", "--data", "absent.npz"], None, "absent.npz: no such data file or folder"),
     (["final", "--study-name", "s", "--data", "absent.npz"], None, "absent.npz: no such data file or folder"),
     (["baselines", "--data", "absent.npz"], None, "absent.npz: no such data file or folder"),
+    (["optuna"], "absent.npz", "absent.npz: no such data file or folder"),  # from MNIST_SWEEP_DATA
     (["optuna", "--data", "a-file"], None, "a-file: unknown data format ''"),
     (["optuna", "--data", "."], None, "no train-images-idx3-ubyte (or train-images-idx3-ubyte.gz)"),
 ])

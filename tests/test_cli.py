@@ -2,12 +2,15 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import synthetic_arrays
 from mnist_sweep.cli import main
+
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture
@@ -69,3 +72,15 @@ def test_python_dash_m_runs_the_cli():
     # `python -m mnist_sweep` itself, in a real process: the entry point users type.
     done = subprocess.run([sys.executable, "-m", "mnist_sweep", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "optuna" in done.stdout and "final" in done.stdout
+
+
+def test_help_names_the_one_precedence_and_the_environment_variables(capsys):
+    for argv in (["--help"], ["optuna", "--help"], ["kerastuner", "--help"], ["baselines", "--help"]):
+        assert main(argv) == 0
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+        assert "flag > environment variable > sweep file > default" in text, argv
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MNIST_SWEEP_DATA"):
+            assert name in text, (argv, name)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "flag > environment variable > sweep file > default" in readme
+    assert all(f"`{name}`" in readme for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MNIST_SWEEP_DATA"))
