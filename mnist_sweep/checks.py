@@ -15,7 +15,7 @@ from mnist_sweep.errors import UserError, require_extra
 from mnist_sweep.files import check_writable_folder
 from mnist_sweep.formats import check_path
 from mnist_sweep.presets import load_presets, select
-from mnist_sweep.space import SearchSpace, check_grid, load_space
+from mnist_sweep.space import SearchSpace, cap_epochs, check_grid, load_space
 
 SWEEPS = ("optuna", "kerastuner")
 
@@ -81,14 +81,15 @@ def _sweep(settings: Settings) -> None:
 
 
 def _enqueued(settings: Settings, space: SearchSpace) -> None:
-    """Each configuration the sweep file enqueues is a whole point of the space, for Optuna."""
+    """Each configuration the sweep file enqueues is a whole point of the space, for Optuna, once
+    --max-epochs has capped both."""
     if not settings.enqueue:
         return
     if settings.engine != "optuna":
         raise UserError("'enqueue' is for the optuna engine (Optuna's enqueue_trial); Keras Tuner's oracles "
                         "take no configuration to try first: remove it from the sweep file")
     for name, params in settings.enqueue.items():
-        if not isinstance(params, dict) or not space.contains(params):
+        if not isinstance(params, dict) or not space.contains(cap_epochs(params, settings.max_epochs)):
             raise UserError(f"enqueue: '{name}' is not a point of the {space.model} space (every parameter it "
                             "uses, each within its range, and no other); fix it or remove it")
 

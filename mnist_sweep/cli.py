@@ -137,10 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_args(run, "sweeps/<space>-optuna.yaml")
     _store_args(run, storage_help="Optuna storage: a journal file (default: mlruns/optuna.journal, safe for "
                                   "several workers) or a database URL (postgresql://USER@HOST/DB, sqlite:///FILE)")
-    run.add_argument("--sampler", choices=SAMPLERS, help="default: the sweep file's; random for MLPs "
-                     "(ahead of TPE after 50 trials in benchmarks/samplers.py), tpe for CNNs")
-    run.add_argument("--pruner", choices=PRUNERS, help="default: the sweep file's; halving for MLPs "
-                     "(after epochs 1, 3, 9 and 27 only the best third of the trials go on), hyperband for CNNs")
+    # What the built-in sweeps set, as "<sweeps> use <value>" clauses (tests/test_cli.py reads them back).
+    run.add_argument("--sampler", choices=SAMPLERS, help="default: the sweep file's, else random; mlp-optuna, "
+                     "cnn-optuna and mlp-quick use random (ahead of TPE after 50 MLP trials in benchmarks/samplers.py)")
+    run.add_argument("--pruner", choices=PRUNERS, help="default: the sweep file's, else halving; mlp-optuna and "
+                     "cnn-optuna use halving (after epochs 1, 3, 9 and 27 only the best third of the trials go "
+                     "on); mlp-quick uses none")
     _workers_arg(run, "trials at once, each in its own process with cores/N threads (default: 2; on two "
                       "cores two processes of one thread train MLP trials 2x faster than one of two, "
                       "benchmarks/parallel.py)")

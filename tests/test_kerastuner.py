@@ -162,3 +162,12 @@ def test_the_same_seed_draws_the_same_trials_seed_0_too():
         settings = Settings(engine="kerastuner", tuner="random", seed=seed)
         first, second = (kt_space.make_oracle(settings, space)._random_values() for _ in range(2))
         assert first == second
+
+
+def test_max_epochs_caps_the_presets_so_the_cnn_notebooks_still_open_the_search():
+    space = load_space("cnn").with_max_epochs(1)
+    runner = TrialRunner(space, None, None, "", {}, seed=0)  # only its space and cost limit are asked
+    settings = Settings(engine="kerastuner", tuner="random", space="cnn", max_epochs=1)
+    presets = kt_engine._warm_start(runner, settings)
+    assert [p.name for p in presets] == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]
+    assert all(p.params["epochs"] == 1 for p in presets)

@@ -29,7 +29,7 @@ from mnist_sweep.runtime.locks import exclusive
 from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.runtime.workers import Workers, threads_per_worker, use_threads, worker_plan
-from mnist_sweep.space import SearchSpace
+from mnist_sweep.space import SearchSpace, cap_epochs
 from mnist_sweep.runtime.workers import WORKER
 from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner, searched
 
@@ -120,26 +120,30 @@ def _prepare(job: SweepJob) -> tuple[OptunaStudy, Objective]:
         study.save(replace(study.record(), parent_run_id=objective.parent_id))
         new = not study.study.trials
         if settings.warm_start:
-            announce_warm_start(warm_start(study.study, load_presets(), objective))
+            announce_warm_start(warm_start(study.study, load_presets(), objective, settings.max_epochs))
         if new:
-            enqueue(study.study, settings.enqueue or {})
+            enqueue(study.study, settings.enqueue or {}, settings.max_epochs)
     return study, objective
 
 
-def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective) -> list[str]:
-    """Enqueue the presets a new study can try as its first trials, so it cannot end below them."""
+def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective,
+               max_epochs: int | None = None) -> list[str]:
+    """Enqueue the presets a new study can try as its first trials, so it cannot end below them;
+    each capped at `max_epochs` (--max-epochs), as the space is."""
     if study.trials:  # resuming: they were enqueued (and maybe run) when the study began
         return []
-    chosen = [p for p in presets if p.fits(objective.space) and objective.affordable(p.params)]
+    capped = [p.capped(max_epochs) for p in presets]
+    chosen = [p for p in capped if p.fits(objective.space) and objective.affordable(p.params)]
     for preset in chosen:
         study.enqueue_trial(preset.params, user_attrs={"preset": preset.name})
     return [p.name for p in chosen]
 
 
-def enqueue(study: optuna.Study, configurations: dict[str, dict[str, Any]]) -> None:
-    """The sweep file's configurations, tried after the presets when a study begins."""
+def enqueue(study: optuna.Study, configurations: dict[str, dict[str, Any]], max_epochs: int | None = None) -> None:
+    """The sweep file's configurations, tried after the presets when a study begins, capped at
+    `max_epochs` (--max-epochs) as the presets are."""
     for name, params in configurations.items():
-        study.enqueue_trial(params, user_attrs={"enqueued": name})
+        study.enqueue_trial(cap_epochs(params, max_epochs), user_attrs={"enqueued": name})
     if configurations:
         print(f"then {len(configurations)} configuration(s) the sweep file enqueues: {', '.join(configurations)}")
 
