@@ -13,7 +13,6 @@ from pathlib import Path
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError, require_extra
 from mnist_sweep.files import check_writable_folder
-from mnist_sweep.formats import check_path
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.space import SearchSpace, cap_epochs, check_grid, load_space
 
@@ -47,6 +46,8 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
 def _data(settings: Settings) -> None:
     """The data file or folder is there and of a known kind; its arrays are read after TensorFlow."""
     if settings.data:
+        from mnist_sweep.formats import check_path  # here: formats imports numpy, which --help need not load
+
         check_path(Path(settings.data))
 
 

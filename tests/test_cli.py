@@ -105,3 +105,10 @@ def test_caps_given_as_flags_hold_for_the_sweep_files_enqueued_configuration(wor
     # cnn-optuna.yaml enqueues a 20-epoch configuration: --max-epochs 1 caps it, as it caps the space.
     assert main(["optuna", "--space", "cnn", "--max-epochs", "1", "--data", "absent.npz"]) == 2
     assert "absent.npz: no such data file" in capsys.readouterr().err  # every check before the data passed
+
+
+def test_the_cli_module_loads_without_numpy_so_help_stays_quick():
+    # The data check before TensorFlow imports formats (and numpy) only when there is a path to check.
+    code = "import sys, mnist_sweep.cli; print(sorted({'numpy', 'tensorflow', 'optuna', 'mlflow'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout
