@@ -3,6 +3,8 @@ trials leave exactly the MLflow record an Optuna trial leaves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import optuna
 import pytest
@@ -171,3 +173,4 @@ def test_max_epochs_caps_the_presets_so_the_cnn_notebooks_still_open_the_search(
     presets = kt_engine._warm_start(runner, settings)
     assert [p.name for p in presets] == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]
     assert all(p.params["epochs"] == 1 for p in presets)
+    assert [p.name for p in kt_engine._warm_start(runner, replace(settings, trials=1))] == [presets[0].name]

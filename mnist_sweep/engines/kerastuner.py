@@ -349,11 +349,12 @@ def _check_failures(project: Project) -> None:
 
 
 def _warm_start(runner: TrialRunner, settings: Settings) -> list[Preset]:
-    """The presets a new search tries first, capped at --max-epochs as every trial is."""
+    """The presets a new search tries first, under the sweep's caps as every trial is: at most
+    --max-epochs each, and no more of them than --trials."""
     if not settings.warm_start:
         return []
     capped = [p.capped(settings.max_epochs) for p in load_presets()]
-    return fitting_presets(capped, runner, settings.tuner == "hyperband")
+    return fitting_presets(capped, runner, settings.tuner == "hyperband")[:settings.trials]
 
 
 def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool) -> list[Preset]:
