@@ -11,6 +11,7 @@ time, epochs trained, best validation and test accuracy, and the ratio of the wa
 Target: the default sweep takes at most 0.25x the peer's time at a test accuracy at least 0.2
 points above it.
 
+    pip install -e '.[peer]'                                              # optuna-integration, for the peer
     python benchmarks/peer.py --data ../shared/data/mnist.npz            # ~25 min
     python benchmarks/peer.py --data ../shared/data/mnist.npz --quick    # CI smoke, ~2 min
 """
