@@ -109,6 +109,7 @@ def _stores(settings: Settings) -> None:
 def _database_driver(url: str, option: str) -> None:
     """PostgreSQL's driver is an extra (postgres): missing, it is named now, not after TensorFlow loads."""
     scheme = url.split("://", 1)[0]
-    if scheme.startswith("postgresql"):
-        driver = scheme.partition("+")[2] or "psycopg"  # SQLAlchemy 2.1's driver for a plain postgresql://
-        require_extra(driver, "postgres", f"{option} {scheme}://")
+    # SQLAlchemy 2.1's driver for a plain postgresql://; a URL naming another (postgresql+pg8000://)
+    # is the user's own choice, not this project's extra, and SQLAlchemy names it if it is missing.
+    if scheme in ("postgresql", "postgresql+psycopg"):
+        require_extra("psycopg", "postgres", f"{option} {scheme}://")
