@@ -15,7 +15,8 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from mnist_sweep import __version__  # noqa: E402
 from mnist_sweep.checks import before_data  # noqa: E402
-from mnist_sweep.config import ENVIRONMENT, PRECEDENCE, PRUNERS, SAMPLERS, TUNERS, Settings, load_settings  # noqa: E402
+from mnist_sweep.config import (ENVIRONMENT, PRECEDENCE, PRUNERS, SAMPLERS, TUNERS, Settings,  # noqa: E402
+                                load_settings)
 from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, INTERRUPTED_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
                                 Recycle, SweepCannotGoOn, UserError)
 from mnist_sweep.files import find_file  # noqa: E402
@@ -139,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "several workers) or a database URL (postgresql://USER@HOST/DB, sqlite:///FILE)")
     # What the built-in sweeps set, as "<sweeps> use <value>" clauses (tests/test_cli.py reads them back).
     run.add_argument("--sampler", choices=SAMPLERS, help="default: the sweep file's, else random; mlp-optuna, "
-                     "cnn-optuna and mlp-quick use random (ahead of TPE after 50 MLP trials in benchmarks/samplers.py)")
+                     "cnn-optuna and mlp-quick use random (ahead of TPE after 50 MLP trials in "
+                     "benchmarks/samplers.py)")
     run.add_argument("--pruner", choices=PRUNERS, help="default: the sweep file's, else halving; mlp-optuna and "
                      "cnn-optuna use halving (after epochs 1, 3, 9 and 27 only the best third of the trials go "
                      "on); mlp-quick uses none")
