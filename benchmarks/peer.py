@@ -11,6 +11,7 @@ time, epochs trained, best validation and test accuracy, and the ratio of the wa
 Target: the default sweep takes at most 0.25x the peer's time at a test accuracy at least 0.2
 points above it.
 
+    pip install -e '.[peer]'                                              # optuna-integration, for the peer
     python benchmarks/peer.py --data ../shared/data/mnist.npz            # ~25 min
     python benchmarks/peer.py --data ../shared/data/mnist.npz --quick    # CI smoke, ~2 min
 """
@@ -117,6 +118,16 @@ def run_default(data_path: str, trials: int, extra: list[str], folder: Path) -> 
             "completed": sum(" completed " in line for line in lines)}
 
 
+def _require_peer(parser: argparse.ArgumentParser) -> None:
+    """optuna-integration is an extra (peer): missing, say so in one line before anything runs."""
+    from mnist_sweep.errors import UserError, require_extra
+
+    try:
+        require_extra("optuna_integration", "peer", "the hand-written sweep (KerasPruningCallback, MLflowCallback)")
+    except UserError as err:
+        parser.exit(2, f"peer.py: error: {err}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -124,6 +135,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CI smoke run: 3 trials of at most 1 epoch on 2,000 images")
     parser.add_argument("--out", default="benchmarks/results/peer.json")
     args = parser.parse_args()
+    _require_peer(parser)
     data = os.path.abspath(args.data)
     trials, limit, epochs = (3, 2000, 1) if args.quick else (args.trials, None, 30)
     extra = ["--train-limit", "3000", "--max-epochs", "1", "--workers", "1"] if args.quick else []

@@ -11,10 +11,10 @@ import argparse
 from pathlib import Path
 
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
-from mnist_sweep.errors import UserError
+from mnist_sweep.errors import UserError, require_extra
 from mnist_sweep.files import check_writable_folder
 from mnist_sweep.presets import load_presets, select
-from mnist_sweep.space import SearchSpace, check_grid, load_space
+from mnist_sweep.space import SearchSpace, cap_epochs, check_grid, load_space
 
 SWEEPS = ("optuna", "kerastuner")
 
@@ -33,12 +33,22 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
         check_writable_folder(settings.export_path, "--export-dir")
     if command == "baselines":
         select(load_presets(), args.only)
+    if command in (*SWEEPS, "final") or command == "baselines" and not args.list:
+        _data(settings)
     if command in ("final", "export", "report"):
         _study_store(settings)
     if command == "predict":
         _predict(args)
     else:
         _stores(settings)
+
+
+def _data(settings: Settings) -> None:
+    """The data file or folder is there and of a known kind; its arrays are read after TensorFlow."""
+    if settings.data:
+        from mnist_sweep.formats import check_path  # here: formats imports numpy, which --help need not load
+
+        check_path(Path(settings.data))
 
 
 def _study_store(settings: Settings) -> None:
@@ -72,14 +82,15 @@ def _sweep(settings: Settings) -> None:
 
 
 def _enqueued(settings: Settings, space: SearchSpace) -> None:
-    """Each configuration the sweep file enqueues is a whole point of the space, for Optuna."""
+    """Each configuration the sweep file enqueues is a whole point of the space, for Optuna, once
+    --max-epochs has capped both."""
     if not settings.enqueue:
         return
     if settings.engine != "optuna":
         raise UserError("'enqueue' is for the optuna engine (Optuna's enqueue_trial); Keras Tuner's oracles "
                         "take no configuration to try first: remove it from the sweep file")
     for name, params in settings.enqueue.items():
-        if not isinstance(params, dict) or not space.contains(params):
+        if not isinstance(params, dict) or not space.contains(cap_epochs(params, settings.max_epochs)):
             raise UserError(f"enqueue: '{name}' is not a point of the {space.model} space (every parameter it "
                             "uses, each within its range, and no other); fix it or remove it")
 
@@ -91,3 +102,14 @@ def _stores(settings: Settings) -> None:
         check_writable_folder(tracking.parent, "--tracking-uri")
     if settings.storage is None:
         check_writable_folder(runs_dir(), "--storage")
+    _database_driver(settings.storage_url, "--storage")
+    _database_driver(settings.tracking, "--tracking-uri")
+
+
+def _database_driver(url: str, option: str) -> None:
+    """PostgreSQL's driver is an extra (postgres): missing, it is named now, not after TensorFlow loads."""
+    scheme = url.split("://", 1)[0]
+    # SQLAlchemy 2.1's driver for a plain postgresql://; a URL naming another (postgresql+pg8000://)
+    # is the user's own choice, not this project's extra, and SQLAlchemy names it if it is missing.
+    if scheme in ("postgresql", "postgresql+psycopg"):
+        require_extra("psycopg", "postgres", f"{option} {scheme}://")

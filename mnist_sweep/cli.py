@@ -13,14 +13,21 @@ from typing import Any
 # fork handlers have nothing to do, and would only say so on stderr at every start.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
+from mnist_sweep import __version__  # noqa: E402
 from mnist_sweep.checks import before_data  # noqa: E402
-from mnist_sweep.config import PRUNERS, SAMPLERS, TUNERS, Settings, load_settings  # noqa: E402
-from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
+from mnist_sweep.config import (ENVIRONMENT, PRECEDENCE, PRUNERS, SAMPLERS, TUNERS, Settings,  # noqa: E402
+                                load_settings)
+from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, INTERRUPTED_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
                                 Recycle, SweepCannotGoOn, UserError)
 from mnist_sweep.files import find_file  # noqa: E402
 from mnist_sweep.quiet import load_tensorflow  # noqa: E402
 from mnist_sweep.runtime import signals  # noqa: E402
 from mnist_sweep.runtime.memory import restart, restart_command  # noqa: E402
+
+
+# Every command's --help ends with where its settings come from, one rule for all of them.
+SETTINGS_ORDER = (f"Precedence, the same for every setting: {PRECEDENCE}. Environment variables: "
+                  + ", ".join(f"{name} (--{key.replace('_', '-')})" for key, name in ENVIRONMENT.items()) + ".")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,12 +64,14 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def _tracking_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlruns/mlflow.db)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the sweep "
+                                          "file's, else sqlite:///mlruns/mlflow.db)")
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="MNIST as a Keras .npz, a folder of LeCun's IDX files (.gz or not) or Kaggle's "
-                                  "train.csv (default: $MNIST_SWEEP_DATA, else Keras's download)")
+                                  "train.csv (default: $MNIST_SWEEP_DATA, else the sweep file's, else Keras's "
+                                  "download)")
     _tracking_arg(p)
 
 
@@ -80,7 +89,8 @@ def _store_args(p: argparse.ArgumentParser, kerastuner: bool = False, storage_he
 
 def _protocol_args(p: argparse.ArgumentParser) -> None:
     """What decides the data and epochs a model trains on, shared by sweeps and baselines."""
-    p.add_argument("--experiment", help="MLflow experiment (default: mnist-sweep)")
+    p.add_argument("--experiment", help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else the sweep "
+                                        "file's, else mnist-sweep)")
     p.add_argument("--seed", type=int, help="seeds the sampler, the validation split and the weights")
     p.add_argument("--max-epochs", type=_positive_int, help="cap the epochs (quick runs)")
     p.add_argument("--train-limit", type=_positive_int, help="train on the first N images only (quick runs)")
@@ -123,15 +133,19 @@ def _workers_arg(p: argparse.ArgumentParser, text: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mnist-sweep", description="Hyperparameter sweeps for Keras models on MNIST.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("optuna", help="run (or resume) an Optuna sweep, then the final step and export")
     _sweep_args(run, "sweeps/<space>-optuna.yaml")
     _store_args(run, storage_help="Optuna storage: a journal file (default: mlruns/optuna.journal, safe for "
                                   "several workers) or a database URL (postgresql://USER@HOST/DB, sqlite:///FILE)")
-    run.add_argument("--sampler", choices=SAMPLERS, help="default: the sweep file's; random for MLPs "
-                     "(ahead of TPE after 50 trials in benchmarks/samplers.py), tpe for CNNs")
-    run.add_argument("--pruner", choices=PRUNERS, help="default: the sweep file's; halving for MLPs "
-                     "(after epochs 1, 3, 9 and 27 only the best third of the trials go on), hyperband for CNNs")
+    # What the built-in sweeps set, as "<sweeps> use <value>" clauses (tests/test_cli.py reads them back).
+    run.add_argument("--sampler", choices=SAMPLERS, help="default: the sweep file's, else random; mlp-optuna, "
+                     "cnn-optuna and mlp-quick use random (ahead of TPE after 50 MLP trials in "
+                     "benchmarks/samplers.py)")
+    run.add_argument("--pruner", choices=PRUNERS, help="default: the sweep file's, else halving; mlp-optuna and "
+                     "cnn-optuna use halving (after epochs 1, 3, 9 and 27 only the best third of the trials go "
+                     "on); mlp-quick uses none")
     _workers_arg(run, "trials at once, each in its own process with cores/N threads (default: 2; on two "
                       "cores two processes of one thread train MLP trials 2x faster than one of two, "
                       "benchmarks/parallel.py)")
@@ -188,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     _tracking_arg(ui)
     ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
     ui.add_argument("--port", type=_positive_int, default=5000)
+    for p in (parser, *sub.choices.values()):
+        p.epilog = SETTINGS_ORDER
     return parser
 
 

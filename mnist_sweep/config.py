@@ -15,6 +15,11 @@ SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("median", "hyperband", "halving", "none")
 ENGINES = ("optuna", "kerastuner")
 TUNERS = ("hyperband", "bayesian", "random", "grid")  # Keras Tuner's oracles
+# A user who exports MLflow's own variables (or the data's) means them for every command, so they
+# beat the sweep file, which serves many users; a flag is the most deliberate and beats them all.
+PRECEDENCE = "flag > environment variable > sweep file > default"
+ENVIRONMENT = {"tracking_uri": "MLFLOW_TRACKING_URI", "experiment": "MLFLOW_EXPERIMENT_NAME",
+               "data": "MNIST_SWEEP_DATA"}
 RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the command runs
 # A study's name is a folder name (models/, reports/, Keras Tuner's project), part of a registered
 # model's name and a quoted value in MLflow's filter strings: letters, digits, '.', '_', '-' only.
@@ -120,6 +125,11 @@ _POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit"
              "recycle_mb", "workers", "final_minutes", "final_models")
 
 
+def from_environment() -> dict[str, Any]:
+    """The settings ENVIRONMENT's variables give: a variable set but empty gives nothing."""
+    return {key: os.environ[name] for key, name in ENVIRONMENT.items() if os.environ.get(name)}
+
+
 def runs_dir() -> Path:
     return RUNS_DIR.resolve()
 
@@ -130,19 +140,18 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def load_settings(sweep: str | None, overrides: dict[str, Any]) -> Settings:
-    """Defaults, then the sweep file (if any), then the flags the user gave (not None)."""
+    """One order for every setting (PRECEDENCE): the flags the user gave (not None), else the
+    environment's variables, else the sweep file (if any), else the defaults."""
     values: dict[str, Any] = {}
-    source = "command line"
     if sweep:
         path = find_file(sweep, "sweeps")
         values.update(read_yaml(path))
-        source = str(path)
-        _check(values, source)
+        _check(values, str(path))
+    environment = from_environment()
+    _check(environment, "environment")
     flags = {k: v for k, v in overrides.items() if v is not None}
     _check(flags, "command line")
-    if "experiment" not in flags and os.environ.get("MLFLOW_EXPERIMENT_NAME"):  # MLflow's own variable
-        flags["experiment"] = os.environ["MLFLOW_EXPERIMENT_NAME"]
-    settings = replace(Settings(), **{**values, **flags})
+    settings = replace(Settings(), **{**values, **environment, **flags})
     check_name(settings.study, "--study-name" if settings.study_name else "the study name from --space")
     return settings
 

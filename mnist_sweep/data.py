@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_sweep.config import ENVIRONMENT
 from mnist_sweep.errors import UserError
 from mnist_sweep.formats import read
 from mnist_sweep.splits import stratified_split
 
-ENV_VAR = "MNIST_SWEEP_DATA"
+ENV_VAR = ENVIRONMENT["data"]
 ARRAYS = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
 
 

@@ -29,3 +29,14 @@ class Recycle(Exception):
     def __init__(self, baseline_mb: float, now_mb: float, trials: int):
         super().__init__(f"memory grew from {baseline_mb:.0f} MB after this process's first trial "
                          f"to {now_mb:.0f} MB after its trial {trials}")
+
+
+def require_extra(module: str, extra: str, purpose: str) -> None:
+    """Refuse at once, naming the extra to install, when an optional dependency is missing.
+
+    Only looked up (find_spec), not imported: the check costs nothing where the module is heavy."""
+    from importlib.util import find_spec
+
+    if find_spec(module) is None:
+        raise UserError(f"{purpose} needs {module}, which is not installed: pip install 'mnist-sweep[{extra}]' "
+                        f"(from a checkout: pip install -e '.[{extra}]')")

@@ -21,8 +21,11 @@ BUILTIN = Path(__file__).resolve().parent / "builtin"  # the same folders inside
 MAX_BYTES = 256 * 1024  # the largest project file is a few kilobytes
 
 
-def find_file(name_or_path: str, folder: str) -> Path:
-    """A path as given, or a name looked up in ./<folder>/, the checkout's and the package's <folder>/."""
+def find_file(name_or_path: str, folder: str, exclude: tuple[str, ...] = ()) -> Path:
+    """A path as given, or a name looked up in ./<folder>/, the checkout's and the package's <folder>/.
+
+    `exclude`: names that sit in <folder> but are another kind of file (search_spaces/presets.yaml
+    is not a space), neither found nor offered as a choice."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
         if path.is_file():
@@ -30,9 +33,9 @@ def find_file(name_or_path: str, folder: str) -> Path:
         raise UserError(f"{path}: no such file; give an existing YAML path or a name from {folder}/")
     for base in (Path.cwd() / folder, *_built_in(folder)):
         candidate = base / f"{name_or_path}.yaml"
-        if candidate.is_file():
+        if candidate.is_file() and name_or_path not in exclude:
             return candidate
-    names = sorted({p.stem for base in _built_in(folder) for p in base.glob("*.yaml")})
+    names = sorted({p.stem for base in _built_in(folder) for p in base.glob("*.yaml")} - set(exclude))
     raise UserError(f"unknown name '{name_or_path}' in {folder}/; choose one of: {', '.join(names)}")
 
 

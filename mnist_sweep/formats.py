@@ -28,21 +28,30 @@ KAGGLE_TEST_SHARE = 6  # one in six held out, as MNIST's 10,000 of 70,000
 KAGGLE_TEST_SEED = 0
 
 
+def check_path(path: Path) -> None:
+    """Refuse, without reading any data, a path no reader here takes: a missing file or folder, an
+    unknown suffix, a folder without the four IDX files. Cheap, so it runs before TensorFlow loads."""
+    if path.is_dir():
+        idx_paths(path)
+        return
+    if not path.is_file():
+        raise UserError(f"{path}: no such data file or folder; pass --data (or set MNIST_SWEEP_DATA) with an "
+                        "MNIST .npz, a folder of IDX files or Kaggle's train.csv")
+    if path.suffix not in (".csv", ".npz"):
+        raise UserError(f"{path}: unknown data format '{path.suffix}'; pass a Keras .npz, a folder of IDX "
+                        "files or Kaggle's train.csv")
+
+
 def read(path: Path) -> tuple[dict[str, np.ndarray], str]:
     """The arrays at `path` and where its test images come from."""
+    check_path(path)
     if path.is_dir():
         return read_idx_folder(path), "the IDX files' 10,000 test images"
-    if not path.is_file():
-        raise UserError(f"{path}: no such data file or folder; pass --data with an MNIST .npz, a folder of "
-                        "IDX files or Kaggle's train.csv")
     if path.suffix == ".csv":
         arrays = read_kaggle_csv(path)
         return arrays, (f"{len(arrays['y_test'])} images held out of {path.name} (stratified, seed "
                         f"{KAGGLE_TEST_SEED}); Kaggle's set has no labelled test images")
-    if path.suffix == ".npz":
-        return read_npz(path), "the .npz's 10,000 test images"
-    raise UserError(f"{path}: unknown data format '{path.suffix}'; pass a Keras .npz, a folder of IDX "
-                    "files or Kaggle's train.csv")
+    return read_npz(path), "the .npz's 10,000 test images"
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -57,13 +66,18 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
-    arrays = {}
+    return {name: read_idx(path, dims=3 if name.startswith("x") else 1) for name, path in idx_paths(folder).items()}
+
+
+def idx_paths(folder: Path) -> dict[str, Path]:
+    """The four IDX files in `folder`, each plain or gzipped, by the array each holds."""
+    paths = {}
     for name, stem in IDX_FILES.items():
         found = [folder / f"{stem}{ext}" for ext in ("", ".gz") if (folder / f"{stem}{ext}").is_file()]
         if not found:
             raise UserError(f"{folder}: no {stem} (or {stem}.gz); a folder needs LeCun's four MNIST IDX files")
-        arrays[name] = read_idx(found[0], dims=3 if name.startswith("x") else 1)
-    return arrays
+        paths[name] = found[0]
+    return paths
 
 
 def read_idx(path: Path, dims: int) -> np.ndarray:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import find_file, read_yaml
-from mnist_sweep.space import MODELS, SearchSpace
+from mnist_sweep.space import MODELS, SearchSpace, cap_epochs
 
 _KEYS = {"notebook", "reported_test_accuracy", "model", "params"}
 
@@ -23,6 +23,10 @@ class Preset:
     def fits(self, space: SearchSpace) -> bool:
         """Whether a sweep over `space` can try exactly this configuration."""
         return self.model == space.model and space.contains(self.params)
+
+    def capped(self, max_epochs: int | None) -> Preset:
+        """The preset trained at most `max_epochs` (--max-epochs), as every trial of the sweep is."""
+        return replace(self, params=cap_epochs(self.params, max_epochs))
 
 
 def load_presets(name_or_path: str = "presets") -> list[Preset]:

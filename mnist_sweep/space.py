@@ -153,6 +153,15 @@ class SearchSpace:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def cap_epochs(params: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """A whole configuration with its epochs cut at `cap`, as `with_max_epochs` cuts a space's range:
+    --max-epochs holds for a preset or an enqueued configuration as for a sampled one."""
+    epochs = params.get("epochs")
+    if cap is None or not isinstance(epochs, int) or epochs <= cap:
+        return params
+    return {**params, "epochs": cap}
+
+
 def _param_dict(param: Param) -> Any:
     if param.kind == "fixed":
         return param.value
@@ -169,7 +178,7 @@ def _unset(value: Any) -> bool:
 
 def load_space(name_or_path: str) -> SearchSpace:
     """Read and validate a space by name (search_spaces/NAME.yaml) or path."""
-    path = find_file(name_or_path, "search_spaces")
+    path = find_file(name_or_path, "search_spaces", exclude=("presets",))  # the notebooks' presets, not a space
     return parse_space(read_yaml(path), str(path))
 
 

@@ -4,6 +4,7 @@ and, where no data is needed, before TensorFlow is imported."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -116,3 +117,25 @@ def test_a_sqlite_tracking_store_keeps_its_artifacts_beside_it(tmp_path, monkeyp
     tracker = _tracker(Settings(tracking_uri=f"sqlite:///{elsewhere / 'x.db'}"), "e")
     location = tracker.client.get_experiment(tracker.experiment_id).artifact_location
     assert location == (elsewhere / "artifacts" / "e").as_uri() and not (tmp_path / "mlruns").exists()
+
+
+@pytest.mark.parametrize("argv, env, expected", [
+    (["optuna", "--data", "absent.npz"], None, "absent.npz: no such data file or folder"),
+    (["kerastuner", "--data", "absent.npz"], None, "absent.npz: no such data file or folder"),
+    (["final", "--study-name", "s", "--data", "absent.npz"], None, "absent.npz: no such data file or folder"),
+    (["baselines", "--data", "absent.npz"], None, "absent.npz: no such data file or folder"),
+    (["optuna"], "absent.npz", "absent.npz: no such data file or folder"),  # from MNIST_SWEEP_DATA
+    (["optuna", "--data", "a-file"], None, "a-file: unknown data format ''"),
+    (["optuna", "--data", "."], None, "no train-images-idx3-ubyte (or train-images-idx3-ubyte.gz)"),
+])
+def test_a_data_path_no_reader_takes_is_refused_in_under_a_second_before_tensorflow(workdir, argv, env, expected):
+    # The whole command in a fresh process, imports included: what a user waits for (13 s before).
+    code = (f"import sys, time; began = time.monotonic(); from mnist_sweep.cli import main; code = main({argv!r}); "
+            "print(time.monotonic() - began, 'tensorflow' in sys.modules); sys.exit(code)")
+    environment = {k: v for k, v in os.environ.items() if k != "MNIST_SWEEP_DATA"}
+    environment.update({"MNIST_SWEEP_DATA": env} if env else {})
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=workdir,
+                          env=environment)
+    seconds, tensorflow = done.stdout.split()
+    assert done.returncode == 2 and tensorflow == "False" and float(seconds) < 1.0
+    assert expected in done.stderr and done.stderr.count("\n") == 1

@@ -1,13 +1,18 @@
 """Bad input: one line naming what is wrong, exit code 2, no traceback, nothing recorded."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import synthetic_arrays
-from mnist_sweep.cli import main
+from mnist_sweep.cli import build_parser, main
+from mnist_sweep.files import read_yaml
+
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture
@@ -28,7 +33,8 @@ def workdir(tmp_path, monkeypatch):
     (["optuna", "--pruner", "always"], "invalid choice: 'always'"),
     (["optuna", "--max-mflops", "0"], "--max-mflops: must be a number greater than 0"),
     (["optuna", "--frobnicate"], "unrecognized arguments: --frobnicate"),
-    (["optuna", "--space", "nonesuch"], "unknown name 'nonesuch' in search_spaces/"),
+    (["optuna", "--space", "nonesuch"], "unknown name 'nonesuch' in search_spaces/; choose one of: cnn, mlp\n"),
+    (["optuna", "--space", "presets"], "unknown name 'presets' in search_spaces/; choose one of: cnn, mlp\n"),
     (["optuna", "--sweep", "bad.yaml"], "bad.yaml: invalid YAML at line"),
     (["optuna", "--sweep", "typo.yaml"], "typo.yaml: unknown setting 'sampelr'"),
     (["optuna", "--sweep", "enqueue.yaml"], "enqueue: 'mine' is not a point of the cnn space"),
@@ -69,3 +75,40 @@ def test_python_dash_m_runs_the_cli():
     # `python -m mnist_sweep` itself, in a real process: the entry point users type.
     done = subprocess.run([sys.executable, "-m", "mnist_sweep", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "optuna" in done.stdout and "final" in done.stdout
+
+
+def test_help_names_the_one_precedence_and_the_environment_variables(capsys):
+    for argv in (["--help"], ["optuna", "--help"], ["kerastuner", "--help"], ["baselines", "--help"]):
+        assert main(argv) == 0
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+        assert "flag > environment variable > sweep file > default" in text, argv
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MNIST_SWEEP_DATA"):
+            assert name in text, (argv, name)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "flag > environment variable > sweep file > default" in readme
+    assert all(f"`{name}`" in readme for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MNIST_SWEEP_DATA"))
+
+
+@pytest.mark.parametrize("flag, key", [("--sampler", "sampler"), ("--pruner", "pruner")])
+def test_sampler_and_pruner_help_says_what_each_built_in_sweep_sets(flag, key):
+    optuna = build_parser()._subparsers._group_actions[0].choices["optuna"]
+    (action,) = [a for a in optuna._actions if flag in a.option_strings]
+    said = {}  # "<sweeps> use(s) <value>" clauses, e.g. "mlp-optuna and cnn-optuna use halving"
+    for names, value in re.findall(r"((?:[\w-]+(?:, | and )?)+) uses? (\w+)", action.help):
+        said.update({name: value for name in re.split(r", | and ", names)})
+    files = {p.stem: read_yaml(p) for p in sorted((ROOT / "sweeps").glob("*.yaml"))}
+    setting = {name: doc[key] for name, doc in files.items() if key in doc}
+    assert setting and said == setting
+
+
+def test_caps_given_as_flags_hold_for_the_sweep_files_enqueued_configuration(workdir, capsys):
+    # cnn-optuna.yaml enqueues a 20-epoch configuration: --max-epochs 1 caps it, as it caps the space.
+    assert main(["optuna", "--space", "cnn", "--max-epochs", "1", "--data", "absent.npz"]) == 2
+    assert "absent.npz: no such data file" in capsys.readouterr().err  # every check before the data passed
+
+
+def test_the_cli_module_loads_without_numpy_so_help_stays_quick():
+    # The data check before TensorFlow imports formats (and numpy) only when there is a path to check.
+    code = "import sys, mnist_sweep.cli; print(sorted({'numpy', 'tensorflow', 'optuna', 'mlflow'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -20,7 +20,8 @@ def test_flags_override_the_sweep_file():
     assert settings.study == "mlp-optuna"
 
 
-def test_defaults_without_a_sweep_file():
+def test_defaults_without_a_sweep_file(monkeypatch):
+    monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)  # CI sets it: it would be the data's setting
     assert load_settings(None, {}) == Settings()
     assert Settings(space="cnn").study == "cnn-optuna"
 
@@ -66,3 +67,25 @@ def test_mlflows_own_variables_name_the_store_and_the_experiment_unless_a_flag_d
     assert flagged.tracking == "sqlite:///x.db" and flagged.experiment == "mine"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert load_settings(None, {}).tracking.endswith("mlruns/mlflow.db")
+
+
+def test_every_setting_takes_its_flag_then_its_environment_variable_then_the_sweep_file_then_the_default(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)
+    sweep = tmp_path / "mine.yaml"
+    sweep.write_text("tracking_uri: sqlite:///file.db\nexperiment: from-file\ndata: file.npz\n")
+    value = lambda s: (s.tracking, s.experiment, s.data)  # noqa: E731
+    assert value(load_settings(None, {})) == (Settings().tracking, "mnist-sweep", None)
+    assert value(load_settings(str(sweep), {})) == ("sqlite:///file.db", "from-file", "file.npz")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    monkeypatch.setenv("MNIST_SWEEP_DATA", "env.npz")
+    # Before, the sweep file's tracking_uri and data beat the environment while its experiment lost.
+    assert value(load_settings(str(sweep), {})) == ("sqlite:///env.db", "from-env", "env.npz")
+    flags = {"tracking_uri": "sqlite:///flag.db", "experiment": "from-flag", "data": "flag.npz"}
+    assert value(load_settings(str(sweep), flags)) == ("sqlite:///flag.db", "from-flag", "flag.npz")
+
+
+def test_an_empty_environment_variable_is_no_setting(monkeypatch):
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "")
+    assert load_settings("mlp-optuna", {}).experiment == "mnist-sweep"

@@ -3,6 +3,8 @@ trials leave exactly the MLflow record an Optuna trial leaves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import optuna
 import pytest
@@ -34,7 +36,7 @@ def test_the_cnn_space_becomes_conditional_keras_tuner_hyperparameters():
         seen_blocks.add(blocks)
         assert (f"filters_l{blocks}" not in values) and f"filters_l{blocks - 1}" in values
         assert ("rotation" in values) == params["augment"]
-    assert seen_blocks == {2, 3}  # the CNN space that holds both CNN notebooks
+    assert seen_blocks == {1, 2, 3}  # every block count of the CNN space
     assert "filters_l2" in {p.name for p in hp.space}
 
 
@@ -168,3 +170,13 @@ def test_a_conditional_space_goes_over_grpc_without_keras_tuners_debug_print(cap
     hp = kt_space.declare(load_space("cnn"))  # per-layer parameters: conditional scopes
     assert hp.to_proto().space  # as the chief sends it to every worker
     assert capsys.readouterr().out == ""
+
+
+def test_max_epochs_caps_the_presets_so_the_cnn_notebooks_still_open_the_search():
+    space = load_space("cnn").with_max_epochs(1)
+    runner = TrialRunner(space, None, None, "", {}, seed=0)  # only its space and cost limit are asked
+    settings = Settings(engine="kerastuner", tuner="random", space="cnn", max_epochs=1)
+    presets = kt_engine._warm_start(runner, settings)
+    assert [p.name for p in presets] == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]
+    assert all(p.params["epochs"] == 1 for p in presets)
+    assert [p.name for p in kt_engine._warm_start(runner, replace(settings, trials=1))] == [presets[0].name]

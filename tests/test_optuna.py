@@ -205,3 +205,33 @@ def test_a_study_left_in_the_old_sqlite_default_is_not_silently_started_again(tm
     with pytest.raises(UserError, match="study 'mlp-optuna' is in .*optuna.db, from before the journal storage"):
         open_study(Settings(), load_space("mlp"))
     assert open_study(Settings(study_name="other"), load_space("mlp")).study_name == "other"  # a new name is fine
+
+
+def test_max_epochs_caps_the_presets_and_the_enqueued_configurations_so_they_still_run():
+    from mnist_sweep.engines.optuna import enqueue, warm_start
+    from mnist_sweep.files import read_yaml, find_file
+
+    space = load_space("cnn").with_max_epochs(1)
+    objective = Objective(space, None, None, "", {}, seed=0)  # warm_start only asks the space and the cost
+    study = optuna.create_study(direction="maximize")
+    names = warm_start(study, _presets(), objective, max_epochs=1)
+    assert names == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]  # both CNN notebooks, at 1 epoch
+    enqueue(study, read_yaml(find_file("cnn-optuna", "sweeps"))["enqueue"], max_epochs=1)
+    asked = [study.ask() for _ in range(3)]
+    points = [space.sample(trial) for trial in asked]
+    assert [p["epochs"] for p in points] == [1, 1, 1] and all(space.contains(p) for p in points)
+    assert asked[2].user_attrs["enqueued"] == "nb001-network-with-techniques"
+
+
+def test_trials_caps_how_many_presets_and_enqueued_configurations_a_new_study_queues():
+    # `--trials 1`: one trial runs, so one is queued; the rest would wait in the study for ever.
+    from mnist_sweep.engines.optuna import enqueue, warm_start
+
+    space = load_space("cnn").with_max_epochs(1)
+    objective = Objective(space, None, None, "", {}, seed=0)
+    study = optuna.create_study(direction="maximize")
+    assert warm_start(study, _presets(), objective, max_epochs=1, trials=1) == ["nb001-cnn-annealed-augmented"]
+    enqueue(study, {"a": dict(FIXED), "b": dict(FIXED)}, room=0)  # the presets took the one trial
+    assert len(study.trials) == 1
+    enqueue(study, {"a": dict(FIXED), "b": dict(FIXED)}, room=1)
+    assert [t.user_attrs.get("enqueued") for t in study.trials] == [None, "a"]

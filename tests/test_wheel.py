@@ -36,6 +36,12 @@ def test_an_installed_wheel_finds_its_spaces_and_sweeps_from_an_empty_folder(rea
     empty.mkdir()
     where = run(python, "-c", "import mnist_sweep; print(mnist_sweep.__file__)", cwd=empty).stdout
     assert where.startswith(str(site))
+    # One version: the wheel's metadata, the package and both entry points say the same.
+    version = run(python, "-c", "import importlib.metadata as m, mnist_sweep; "
+                  "print(m.version('mnist-sweep'), mnist_sweep.__version__)", cwd=empty).stdout.split()
+    assert version[0] == version[1]
+    assert run(python, "-m", "mnist_sweep", "--version", cwd=empty).stdout == f"mnist-sweep {version[0]}\n"
+    assert run(str(venv / "bin" / "mnist-sweep"), "--version", cwd=empty).stdout == f"mnist-sweep {version[0]}\n"
     listed = run(python, "-m", "mnist_sweep", "baselines", "--list", cwd=empty).stdout
     assert "nb001-cnn-annealed-augmented" in listed and "nb004-mlp-300-300" in listed
     swept = run(python, "-m", "mnist_sweep", "optuna", "--sweep", "mlp-quick", "--trials", "1", "--max-epochs", "1",

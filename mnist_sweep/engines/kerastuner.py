@@ -207,7 +207,7 @@ def _prepare(job: SweepJob) -> tuple[Project, TrialRunner, list[Preset]]:
     project.save(replace(project.record(), parent_run_id=parent))
     runner = TrialRunner(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
                          settings.trial_epochs)
-    presets = fitting_presets(load_presets(), runner, settings.tuner == "hyperband") if settings.warm_start else []
+    presets = _warm_start(runner, settings)
     if settings.tuner != "grid" and not project.outcomes():
         announce_warm_start([p.name for p in presets])
     return project, runner, presets
@@ -230,7 +230,7 @@ def _run_worker(job: SweepJob) -> None:
     project = open_project(settings, job.space, job.digest)
     runner = TrialRunner(job.space, job.data, job.tracker, project.record().parent_run_id or "", job.tags,
                          settings.seed, settings.max_mflops, settings.trial_epochs)
-    presets = fitting_presets(load_presets(), runner, settings.tuner == "hyperband") if settings.warm_start else []
+    presets = _warm_start(runner, settings)
     with Progress(settings.trials, 0, bar=False) as progress:
         SweepTuner(make_oracle(settings, job.space), project, runner, progress, presets, settings).search_until_done()
 
@@ -389,6 +389,15 @@ def _check_failures(project: Project) -> None:
     if len(last) == FAILURES_IN_A_ROW and all(o.outcome == "failed" for o in last):
         raise SweepCannotGoOn(f"study '{project.name}': the last {FAILURES_IN_A_ROW} trials all failed "
                               f"({(last[-1].reason or '')[:120]}); see their fail_reason in MLflow")
+
+
+def _warm_start(runner: TrialRunner, settings: Settings) -> list[Preset]:
+    """The presets a new search tries first, under the sweep's caps as every trial is: at most
+    --max-epochs each, and no more of them than --trials."""
+    if not settings.warm_start:
+        return []
+    capped = [p.capped(settings.max_epochs) for p in load_presets()]
+    return fitting_presets(capped, runner, settings.tuner == "hyperband")[:settings.trials]
 
 
 def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool) -> list[Preset]:

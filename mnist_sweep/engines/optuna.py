@@ -29,7 +29,7 @@ from mnist_sweep.runtime.locks import exclusive
 from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.runtime.workers import Workers, threads_per_worker, use_threads, worker_plan
-from mnist_sweep.space import SearchSpace
+from mnist_sweep.space import SearchSpace, cap_epochs
 from mnist_sweep.runtime.workers import WORKER
 from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner, searched
 
@@ -119,29 +119,38 @@ def _prepare(job: SweepJob) -> tuple[OptunaStudy, Objective]:
         job.tracker.log_datasets(objective.parent_id, job.data.slices)
         study.save(replace(study.record(), parent_run_id=objective.parent_id))
         new = not study.study.trials
+        presets: list[str] = []
         if settings.warm_start:
-            announce_warm_start(warm_start(study.study, load_presets(), objective))
+            presets = warm_start(study.study, load_presets(), objective, settings.max_epochs, settings.trials)
+            announce_warm_start(presets)
         if new:
-            enqueue(study.study, settings.enqueue or {})
+            enqueue(study.study, settings.enqueue or {}, settings.max_epochs, settings.trials - len(presets))
     return study, objective
 
 
-def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective) -> list[str]:
-    """Enqueue the presets a new study can try as its first trials, so it cannot end below them."""
+def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective,
+               max_epochs: int | None = None, trials: int | None = None) -> list[str]:
+    """Enqueue the presets a new study can try as its first trials, so it cannot end below them;
+    under the sweep's caps: each trains at most `max_epochs`, and no more than `trials` are queued
+    (the rest would wait in the study, never run)."""
     if study.trials:  # resuming: they were enqueued (and maybe run) when the study began
         return []
-    chosen = [p for p in presets if p.fits(objective.space) and objective.affordable(p.params)]
+    capped = [p.capped(max_epochs) for p in presets]
+    chosen = [p for p in capped if p.fits(objective.space) and objective.affordable(p.params)][:trials]
     for preset in chosen:
         study.enqueue_trial(preset.params, user_attrs={"preset": preset.name})
     return [p.name for p in chosen]
 
 
-def enqueue(study: optuna.Study, configurations: dict[str, dict[str, Any]]) -> None:
-    """The sweep file's configurations, tried after the presets when a study begins."""
-    for name, params in configurations.items():
-        study.enqueue_trial(params, user_attrs={"enqueued": name})
-    if configurations:
-        print(f"then {len(configurations)} configuration(s) the sweep file enqueues: {', '.join(configurations)}")
+def enqueue(study: optuna.Study, configurations: dict[str, dict[str, Any]], max_epochs: int | None = None,
+            room: int | None = None) -> None:
+    """The sweep file's configurations, tried after the presets when a study begins, under the same
+    caps: at most `max_epochs` each, and only the first `room` (the trials the presets left)."""
+    chosen = list(configurations.items())[:room]
+    for name, params in chosen:
+        study.enqueue_trial(cap_epochs(params, max_epochs), user_attrs={"enqueued": name})
+    if chosen:
+        print(f"then {len(chosen)} configuration(s) the sweep file enqueues: {', '.join(n for n, _ in chosen)}")
 
 
 def _search_all(study: OptunaStudy, objective: Objective, job: SweepJob) -> None:
