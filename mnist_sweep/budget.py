@@ -8,11 +8,12 @@ on all training images, K processes at a time on as many cores, and averages the
 probabilities into one model. `benchmarks/finals.py` measured which K pays.
 
 A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two cores, so a sweep
-may set `final_minutes`. Members are then added only while whole retrains of them still fit,
-side by side. A single model that does not fit whole retrains for as many epochs as fit, its
-schedule fitted to them (a cosine ends at its last epoch, a recorded annealing is replayed
-over them), but never for fewer gradient steps than its trial took; a trial that cannot fit
-even that is passed over. The note says what was cut and why. Estimates scale what each trial
+may set `final_minutes`. Members are then added only while they fit: side by side, a core each,
+each for its own epochs or as many as fit, never fewer than its trial trained (the search judged
+it on those); more members than cores only as whole retrains. A single model that does not fit
+retrains for as many epochs as fit, but never for fewer gradient steps than its trial took; a
+trial that cannot fit even that is passed over. A cut retrain's schedule is fitted to the epochs
+it trains (a cosine ends at its last epoch, a recorded annealing is replayed over them). The note says what was cut and why. Estimates scale what each trial
 measured: its seconds per epoch (validation included, so they err high), by the images the
 retrain trains on and the threads each model gets against the trial's.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mnist_sweep.studies import TrialOutcome
 
@@ -136,16 +137,40 @@ def wall_seconds(members: tuple[Member, ...], cores: int, trial_images: int, fin
 
 def choose(completed: list[TrialOutcome], limit_minutes: float | None, trial_images: int, final_images: int,
            cores: int, members: int = 1, trial_epochs: int | None = None) -> Choice:
-    """Up to `members` whole retrains of the best distinct configurations that fit `limit_minutes`;
+    """Up to `members` retrains of the best distinct configurations that fit `limit_minutes`;
     failing two, the best single configuration whose retrain fits, shortened to fit if need be."""
     ranked = distinct(completed)
     if limit_minutes is None:
         return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members)
     for count in range(members, 1, -1):
-        team = ensemble_members(ranked, count, trial_epochs)
-        if wall_seconds(team, cores, trial_images, final_images) <= 60 * limit_minutes:
-            return Choice(team, cores, asked=members)
+        team = _team(ranked, count, 60 * limit_minutes, trial_images, final_images, cores, trial_epochs)
+        if team is not None:
+            return replace(team, asked=members)
     return _single(ranked, limit_minutes, trial_images, final_images, cores, members, trial_epochs)
+
+
+def _team(ranked: list[TrialOutcome], count: int, seconds: float, trial_images: int, final_images: int,
+          cores: int, trial_epochs: int | None) -> Choice | None:
+    """`count` members that fit `seconds`: more than the cores only as whole retrains of the best
+    distinct configurations; otherwise a core each, from the best configurations that fit on one
+    (cut to fit, never below the epochs their trial trained: the search judged them on those)."""
+    if count > cores:
+        team = ensemble_members(ranked, count, trial_epochs)
+        return Choice(team, cores) if wall_seconds(team, cores, trial_images, final_images) <= seconds else None
+    threads, fitting, passed = max(1, cores // count), [], []
+    for trial in ranked:
+        own = own_epochs(trial, trial_epochs)
+        per_epoch = epoch_seconds(trial, trial_images, final_images, threads)
+        if (fits := int(seconds // per_epoch)) >= min(own, max(1, trial.epochs)):
+            fitting.append(Member(trial, min(own, fits), own))
+        elif not fitting:  # only the better ones passed over are worth a note
+            passed.append((trial, per_epoch * own))
+        if len(fitting) == count:
+            break
+    if len(fitting) < count and len(fitting) < len(ranked):  # better ones do not fit: no team of the rest
+        return None
+    again = [replace(m, retrain=k // len(fitting) + 1) for k, m in enumerate(fitting * count)][:count - len(fitting)]
+    return Choice((*fitting, *again), cores, tuple(passed))  # the best again, with other seeds, where too few
 
 
 def _single(ranked: list[TrialOutcome], limit_minutes: float, trial_images: int, final_images: int,

@@ -26,14 +26,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from mnist_sweep.budget import Choice, Member
+from mnist_sweep.budget import Choice
 from mnist_sweep.data import MNIST, final_slices, scale
-from mnist_sweep.models import ensemble
-from mnist_sweep.runtime.parallel import run_each
-from mnist_sweep.studies import GRID_IMAGES, TEST_RESULTS, FinalRecord, Study, StudyRecord, TrialOutcome
-from mnist_sweep.schedules import stretched
+from mnist_sweep.members import train_members
+from mnist_sweep.studies import GRID_IMAGES, TEST_RESULTS, FinalRecord, Study, StudyRecord
 from mnist_sweep.tracking import Tracker
-from mnist_sweep.training import EpochHook, FitResult, evaluate_with_predictions, fit
+from mnist_sweep.training import evaluate_with_predictions
 
 
 @dataclass
@@ -71,7 +69,9 @@ def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker,
     tracker.log_datasets(run_id, final_slices(mnist, train_limit))
     number = record.test_evaluations + 1
     with tracker.ended_on_error(run_id):
-        model = _retrain(record, choice, x_train, y_train, tracker, run_id, keep / f"evaluation-{number}-members")
+        model = train_members(record.space["model"], choice, record.settings.seed, x_train, y_train,
+                              keep / f"evaluation-{number}-members",
+                              lambda step, metrics: tracker.log_metrics(run_id, metrics, step=step))
         keep.mkdir(parents=True, exist_ok=True)
         model_file = keep / f"evaluation-{number}.keras"
         model.save(model_file)
@@ -87,59 +87,6 @@ def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker,
             evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
         study.save(record.with_final(final))  # the result, before anything else can fail
         return FinalResult(_log(study, tracker, mnist, final, model, predicted), model, reused=False)
-
-
-def _retrain(record: StudyRecord, choice: Choice, x: np.ndarray, y: np.ndarray, tracker: Tracker,
-             run_id: str, keep: Path) -> Any:
-    """Each member trained on all training images for its epochs (its schedule fitted to them), with
-    its own seed, side by side in processes of their own when there are several, then averaged.
-    The members' epochs are logged one after the other (the second member's first epoch follows
-    the first member's last)."""
-    jobs = [_job(record, m, x, y, keep / f"member-{i}.keras") for i, m in enumerate(choice.members)]
-    if len(jobs) == 1:  # all cores on one model, its epochs logged as they end
-        return ensemble([_fit(jobs[0], lambda epoch, metrics: tracker.log_metrics(run_id, metrics, step=epoch)).model])
-    trained, offset = [], 0
-    for job, history in zip(jobs, run_each(_train, jobs, choice.processes, choice.threads)):
-        for epoch, values in enumerate(zip(*history.values()), start=1):
-            tracker.log_metrics(run_id, dict(zip(history, values)), step=offset + epoch)
-        offset += job.epochs
-        trained.append(keras.saving.load_model(job.model_file))
-        job.model_file.unlink()  # the ensemble is saved whole once it is made
-    return ensemble(trained)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """One member's retrain, as a process of its own receives it."""
-
-    kind: str
-    params: dict[str, Any]
-    epochs: int
-    seed: int
-    learning_rates: list[float] | None
-    x: np.ndarray  # unscaled: a quarter of the bytes to hand over
-    y: np.ndarray
-    model_file: Path
-
-
-def _job(record: StudyRecord, member: Member, x: np.ndarray, y: np.ndarray, model_file: Path) -> _Job:
-    trial = member.trial
-    rates = stretched(trial.learning_rates, member.epochs) if trial.learning_rates else None
-    return _Job(record.space["model"], {**trial.params, "epochs": member.epochs}, member.epochs,
-                record.settings.seed + trial.number + 1000 * member.retrain, rates, x, y, model_file)
-
-
-def _fit(job: _Job, hook: EpochHook | None = None) -> FitResult:
-    return fit(job.kind, job.params, scale(job.x), job.y, seed=job.seed, epochs=job.epochs,
-               learning_rates=job.learning_rates, hook=hook)
-
-
-def _train(job: _Job) -> dict[str, list[float]]:
-    """One member in a process of its own: trained, saved where the job says; its epochs' metrics."""
-    result = _fit(job)
-    job.model_file.parent.mkdir(parents=True, exist_ok=True)
-    result.model.save(job.model_file)
-    return result.history
 
 
 def _log(study: Study, tracker: Tracker, mnist: MNIST, final: FinalRecord, model: Any,

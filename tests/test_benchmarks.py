@@ -151,3 +151,26 @@ def test_the_backend_benchmark_replays_each_recorded_trial_for_the_epochs_it_tra
     assert run["backend"] == "tensorflow" and run["epochs"] == [1, 3]  # the failed trial is not replayed
     assert len(run["val_accuracy"]) == 2 and all(0 < a <= 1 for a in run["val_accuracy"])
     assert "tensorflow 1.00x" in done.stdout
+
+
+def test_the_finals_benchmark_judges_each_ensemble_size_on_validation_images_only(real_data, tmp_path):
+    sweep = [sys.executable, "-m", "mnist_sweep", "optuna", "--trials", "3", "--study-name", "fin", "--data",
+             str(real_data), "--train-limit", "3000", "--validation-size", "1000", "--max-epochs", "1",
+             "--sampler", "random", "--pruner", "none", "--workers", "1", "--no-warm-start"]
+    assert subprocess.run(sweep, capture_output=True, text=True, timeout=900, cwd=tmp_path).returncode == 0
+    out = tmp_path / "finals.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "finals.py"), "--data", str(real_data),
+                           "--study", "fin", "--journal", str(tmp_path / "mlruns" / "optuna.journal"),
+                           "--members", "1,2", "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    one, two = json.loads(out.read_text())["runs"]
+    assert len(one["members"]) == 1 and len({t for t, _ in two["members"]}) == 2  # two distinct configurations
+    assert all(0.1 < r["val_accuracy"] <= 1 for r in (one, two))
+    # The study's test set was looked at once, by its own final step, not by the benchmark.
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "mlruns" / "optuna.journal")))
+    assert optuna.load_study(study_name="fin", storage=storage).user_attrs["test_evaluations"] == 1

@@ -77,3 +77,23 @@ def test_members_of_different_lengths_are_estimated_as_two_cores_would_run_them(
     assert [m.trial.number for m in chosen.members] == [1, 2]
     alone = choose([long, short], 11, 10000, 60000, 2, members=2)  # the best alone, on both cores: 450 s
     assert [(m.trial.number, m.epochs) for m in alone.members] == [(1, 10)] and alone.threads == 2
+
+
+def test_members_side_by_side_are_cut_to_their_core_but_never_below_the_epochs_they_were_judged_on():
+    # Judged on 10 of their 20 epochs, 60 s on 10,000 images: 36 s an epoch on 60,000 with one thread.
+    first, second = trial(1, 0.995, 60, 10, planned=20), trial(2, 0.994, 60, 10, planned=20)
+    second.params = {"epochs": 20, "units": 64}
+    team = choose([first, second], 9, 10000, 60000, 2, members=2, trial_epochs=10)  # 540 s: 15 epochs each
+    assert [(m.trial.number, m.epochs, m.own_epochs) for m in team.members] == [(1, 15, 20), (2, 15, 20)]
+    assert "trial 2 for 15 of its 20 epochs, as many as fit final_minutes, its learning-rate schedule fitted" in team.note()
+    short = choose([first, second], 5, 10000, 60000, 2, members=2, trial_epochs=10)  # 8 epochs < the 10 judged
+    assert len(short.members) == 1 and short.threads == 2
+
+
+def test_a_team_passes_over_a_better_configuration_too_slow_for_one_core_and_names_it():
+    slow, second, third = trial(1, 0.996, 300, 10), trial(2, 0.995, 30, 10), trial(3, 0.994, 30, 10)
+    second.params, third.params = {"epochs": 10, "units": 64}, {"epochs": 10, "units": 32}
+    # 180 s an epoch on 60,000 with one thread: 4 epochs in 12 minutes, fewer than the 10 it was judged on.
+    team = choose([slow, second, third], 12, 10000, 60000, 2, members=2)
+    assert [m.trial.number for m in team.members] == [2, 3] and [t.number for t, _ in team.passed_over] == [1]
+    assert "better on validation but estimated too long to retrain: trial 1 (30 min)" in team.note()

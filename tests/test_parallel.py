@@ -25,3 +25,19 @@ def test_results_come_back_in_the_jobs_order_and_each_job_gets_a_fresh_process()
     results = list(run_each(_stamp, [0.6, 0.0, 0.0], 2, 1))
     assert [r[2] - r[1] >= 0.6 for r in results] == [True, False, False]  # the slow first job's result first
     assert len({r[0] for r in results}) == 3  # a fresh process each: TensorFlow's memory goes back
+
+
+def _die(seconds: float) -> None:
+    time.sleep(seconds)
+    os.kill(os.getpid(), 9)
+
+
+def test_a_child_killed_mid_job_fails_the_run_at_once_instead_of_waiting_for_ever():
+    import pytest
+
+    from mnist_sweep.runtime.parallel import ChildDied
+
+    began = time.monotonic()
+    with pytest.raises(ChildDied, match="run the same command again"):
+        list(run_each(_die, [0.5, 30.0], 2, 1))
+    assert time.monotonic() - began < 25  # the 30-second job's process was terminated, not waited for
