@@ -217,6 +217,6 @@ def _show_final(result: FinalResult) -> None:
         how = "as recorded earlier; --force evaluates again"
     else:
         how = f"test set evaluation number {final.evaluations}" + (", forced" if final.forced else "")
-    print(f"best trial {final.trial}: val_accuracy {final.val_accuracy:.4f}; retrained on "
-          f"{final.train_size} images for {final.epochs} epochs; test_accuracy "
-          f"{final.test_accuracy:.4f} ({how})")
+    epochs = f"for {final.epochs} epochs" if final.members == 1 else f"the first for {final.epochs} epochs"
+    print(f"best trial {final.trial}: val_accuracy {final.val_accuracy:.4f}; {final.model_name()[4:]} on "
+          f"{final.train_size} images, {epochs}; test_accuracy {final.test_accuracy:.4f} ({how})")

@@ -131,6 +131,14 @@ class FinalRecord:
                 del values[key]
         return values
 
+    def model_name(self) -> str:
+        """What the final model is, in words: an ensemble names the trials it averages."""
+        if self.member_trials:
+            return f"the final model (trials {', '.join(map(str, self.member_trials))} retrained and averaged)"
+        if self.members > 1:
+            return f"the final model ({self.members} retrains of trial {self.trial} averaged)"
+        return f"the final model (trial {self.trial} retrained)"
+
     def metrics(self, study: str, data_digest: str | None) -> dict[str, Any]:
         """What an export's metrics.json says of the model beside it."""
         keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "members", "member_trials",

@@ -74,7 +74,7 @@ def test_the_report_draws_every_figure_and_finds_the_parameter_that_matters(tmp_
     # The best trial has rate near 1e-2: 0.94 against the preset's 0.9786 is below it, and said so.
     assert written.gain.startswith(f"best trial {max(trials, key=lambda t: t.value).number} reached")
     assert "points against the best preset, nb004-mlp-300-300 (0.9786, baselines)" in written.gain
-    assert "the final model scored 0.9857, +1.44 points against nb004-mlp-300-300 (0.9713)" in written.gain
+    assert "the final model scored 0.9857, +1.44 points against nb004-mlp-300-300 (0.9713)" in written.gain  # no name given
 
 
 def test_preset_trials_of_a_warm_started_sweep_count_as_presets(tmp_path):
@@ -111,3 +111,15 @@ def test_baselines_runs_of_this_space_on_the_same_data_are_the_presets_to_beat()
 
     (found,) = _baselines(Store(), load_space("mlp"), "abc")  # the CNN preset is not of this space
     assert found == Baseline("nb004-mlp-300-300", "baselines", 0.9786, 0.9713)
+
+
+def test_the_gain_over_the_notebooks_names_the_trials_an_ensemble_averages(tmp_path):
+    from mnist_sweep.studies import FinalRecord
+
+    presets = [Baseline("nb004-mlp-300-300", "baselines", 0.9786, 0.9713)]
+    final = FinalRecord(trial=7, val_accuracy=0.98, params={}, epochs=5, train_size=60000, test_accuracy=0.9857,
+                        test_loss=0.05, run_id="r", forced=False, evaluations=1, evaluated_at="now", members=2,
+                        member_trials=(7, 3))
+    written = write(tmp_path, _trials(20), {}, load_space("mlp"), presets, final.test_accuracy, None, final.model_name())
+    assert "on the test set the final model (trials 7, 3 retrained and averaged) scored 0.9857" in written.gain
+    assert FinalRecord.from_dict(final.to_dict()) == final  # the record keeps its members through the store

@@ -108,7 +108,7 @@ def build(study: Study, tracker: Any, folder: Path) -> Written:
     kept = tracker.load_arrays(final.run_id, TEST_RESULTS) if final else None
     test = Predictions(**kept) if kept else None
     written = write(folder, trials, curves, space, _baselines(tracker, space, record.data_digest),
-                    final.test_accuracy if final else None, test)
+                    final.test_accuracy if final else None, test, final.model_name() if final else "the final model")
     parent = record.parent_run_id
     tracker.log_files(parent, written.files, "report")
     return written
@@ -123,7 +123,8 @@ def _baselines(tracker: Any, space: SearchSpace, digest: str) -> list[Baseline]:
 
 
 def write(folder: Path, trials: list[TrialOutcome], curves: dict[int, list[float]], space: SearchSpace,
-          baselines: list[Baseline], final_test: float | None, test: Predictions | None) -> Written:
+          baselines: list[Baseline], final_test: float | None, test: Predictions | None,
+          final_name: str = "the final model") -> Written:
     """Every file of the report in `folder`: tables, plots, warnings, the interactive page.
 
     `final_test` is the final model's test accuracy, when it has one."""
@@ -136,7 +137,7 @@ def write(folder: Path, trials: list[TrialOutcome], curves: dict[int, list[float
     (folder / "warnings.txt").write_text("".join(f"{w}\n" for w in warnings))
     rows = baselines + [Baseline(t.preset, f"trial {t.number}", t.value) for t in trials
                         if t.preset and t.value is not None]
-    gain = against_presets(best[0], final_test, rows) if best and rows else None
+    gain = against_presets(best[0], final_test, rows, final_name) if best and rows else None
     (folder / "presets.md").write_text(presets_markdown(rows, gain))
     files = [folder / "trials.csv", folder / "trials.md", folder / "presets.md", folder / "warnings.txt",
              *_figures(trials, curves, space, test, folder)]
@@ -166,7 +167,8 @@ def _figures(trials: list[TrialOutcome], curves: dict[int, list[float]], space: 
     return written + ([page] if page else [])
 
 
-def against_presets(best: TrialOutcome, final_test: float | None, rows: list[Baseline]) -> str:
+def against_presets(best: TrialOutcome, final_test: float | None, rows: list[Baseline],
+                    final_name: str = "the final model") -> str:
     """One sentence: how far the sweep's best trial is above the best notebook preset."""
     preset = max(rows, key=lambda r: r.val_accuracy)
     text = (f"best trial {best.number} reached {best.value:.4f} validation accuracy, "
@@ -175,7 +177,7 @@ def against_presets(best: TrialOutcome, final_test: float | None, rows: list[Bas
     tested = [r for r in rows if r.test_accuracy is not None]
     if final_test is not None and tested:
         test = max(tested, key=lambda r: r.test_accuracy)
-        text += (f"; on the test set the final model scored {final_test:.4f}, "
+        text += (f"; on the test set {final_name} scored {final_test:.4f}, "
                  f"{100 * (final_test - test.test_accuracy):+.2f} points against "
                  f"{test.preset} ({test.tested()}{'' if test.test_std is None else ', ' + test.source})")
     return text

@@ -3,18 +3,18 @@
 The final step trains an ensemble's members at once: on two cores, two one-thread processes
 train more images per second than one process with two threads (benchmarks/throughput.py,
 threads), and the core that would otherwise idle while one model retrains is used. Each job
-gets a new process (TensorFlow's memory is returned when it exits). A Ctrl-C or a `kill` of
-this process terminates the children (a kill -9 through the parent-death signal), so nothing
-trains on behind a stopped sweep; a child that dies fails the whole run at once, where
-multiprocessing's Pool would wait for it for ever.
+gets a new process (TensorFlow's memory is returned when it exits) and sends its result back
+on a pipe of its own. A Ctrl-C or a `kill` of this process terminates the children (a kill -9
+through the parent-death signal), so nothing trains on behind a stopped sweep; a child that
+dies fails the run at once. (multiprocessing's Pool waits for ever for a child that died, and
+concurrent.futures' pool with a fresh process per job hung at shutdown here, Python 3.11.)
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from mnist_sweep.runtime.workers import die_with_parent, use_threads
@@ -23,7 +23,7 @@ Job = TypeVar("Job")
 
 
 class ChildDied(Exception):
-    """A job's process ended without a result (killed, or out of memory)."""
+    """A job's process ended without a result (killed, out of memory, or its job raised)."""
 
 
 def run_each(work: Callable[[Job], Any], jobs: list[Job], processes: int, threads: int) -> Iterator[Any]:
@@ -31,23 +31,49 @@ def run_each(work: Callable[[Job], Any], jobs: list[Job], processes: int, thread
     results in the jobs' order, each as soon as it and those before it are done. `work` must be a
     module-level function (the children import it by name)."""
     context = multiprocessing.get_context("spawn")  # a fork would copy TensorFlow's threads and locks
-    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start, initargs=(threads,),
-                               max_tasks_per_child=1)
+    waiting, running, done, given = list(enumerate(jobs)), {}, {}, 0
     try:
-        for future in [pool.submit(work, job) for job in jobs]:
-            yield future.result()
-    except BrokenProcessPool:
-        raise ChildDied("a process of the final step died before it finished; run the same command "
-                        "again to retrain") from None
+        while given < len(jobs):
+            while waiting and len(running) < processes:
+                index, job = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                child = context.Process(target=_child, args=(work, job, threads, send), daemon=True)
+                child.start()
+                send.close()  # the child's end: its death then reads as end-of-file here
+                running[receive] = (index, child)
+            for receive in wait(list(running)):
+                index, child = running.pop(receive)
+                done[index] = _result(receive, child)
+            while given in done:
+                yield done.pop(given)
+                given += 1
     finally:
-        for child in multiprocessing.active_children():  # a stop or an error: no orphan trains on
+        for _, child in running.values():  # a stop or an error: no orphan trains on
             child.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+            child.join()
 
 
-def _start(threads: int) -> None:
+def _result(receive: Connection, child: multiprocessing.process.BaseProcess) -> Any:
+    try:
+        ok, value = receive.recv()
+    except EOFError:
+        child.join()
+        raise ChildDied(f"a process of the final step died (exit {child.exitcode}) before it finished; run "
+                        "the same command again to retrain") from None
+    child.join()
+    if not ok:
+        raise ChildDied(f"a process of the final step failed: {value}")
+    return value
+
+
+def _child(work: Callable[[Any], Any], job: Any, threads: int, send: Connection) -> None:
     die_with_parent()
     from mnist_sweep.quiet import load_tensorflow
 
     load_tensorflow()
     use_threads(threads)
+    try:
+        result = (True, work(job))
+    except Exception as err:  # sent as text: not every exception pickles
+        result = (False, f"{type(err).__name__}: {err}")
+    send.send(result)
