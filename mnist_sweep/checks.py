@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError, require_extra
-from mnist_sweep.files import check_writable_folder
+from mnist_sweep.files import check_writable_folder, shown, usable
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.space import SearchSpace, cap_epochs, check_grid, load_space
 
@@ -62,10 +62,13 @@ def _study_store(settings: Settings) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    from mnist_sweep.images import check_image  # Pillow: only predict needs it
+
     for name in args.files:
-        if not Path(name).is_file():
+        if not usable(Path(name), "an image").is_file():
             raise UserError(f"{name}: no such image file; give PNG or JPEG files of digits")
-    if not args.model.startswith(("models:/", "runs:/")) and not Path(args.model).is_file():
+        check_image(Path(name))
+    if not args.model.startswith(("models:/", "runs:/")) and not usable(Path(args.model), "--model").is_file():
         raise UserError(f"{args.model}: no such model file; pass --model with an exported model.keras or "
                         "models:/NAME@champion")
 
@@ -99,11 +102,44 @@ def _stores(settings: Settings) -> None:
     """The local stores' folders: where a journal, a SQLite file or the artifacts will be."""
     tracking = sqlite_file(settings.tracking)
     if tracking is not None:
+        _sqlite(tracking, "--tracking-uri")
         check_writable_folder(tracking.parent, "--tracking-uri")
+    if settings.storage is not None:
+        _storage(settings)
     if settings.storage is None:
         check_writable_folder(runs_dir(), "--storage")
     _database_driver(settings.storage_url, "--storage")
     _database_driver(settings.tracking, "--tracking-uri")
+
+
+def _storage(settings: Settings) -> None:
+    """--storage as the engine reads it: an Optuna journal file or database URL, or the folder of
+    Keras Tuner's projects (final, export and report take either, so only its name is checked)."""
+    database = sqlite_file(settings.storage_url)
+    if database is not None:
+        _sqlite(database, "--storage")
+    elif "://" not in settings.storage_url:
+        path = usable(Path(settings.storage_url), "--storage")
+        if settings.engine == "optuna" and path.is_dir():
+            raise UserError(f"--storage: {shown(path)} is a folder; Optuna's journal is a file (default: "
+                            "mlruns/optuna.journal)")
+        if settings.engine == "kerastuner":
+            check_writable_folder(path, "--storage")
+
+
+SQLITE_HEADER = b"SQLite format 3\0"
+
+
+def _sqlite(path: Path, option: str) -> None:
+    """A SQLite store's file: absent or empty (SQLite makes it), or a database. A folder there made
+    MLflow retry for minutes; any other file failed deep inside SQLAlchemy, after TensorFlow."""
+    if usable(path, option).is_dir():
+        raise UserError(f"{option}: {shown(path)} is a folder; give a database file, sqlite:///FOLDER/NAME.db")
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as file:
+            if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise UserError(f"{option}: {shown(path)} is not an SQLite database; give the store's own file "
+                                "or a new one")
 
 
 def _database_driver(url: str, option: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -47,8 +48,15 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number greater than 0, not '{text}'")
+    if not (value > 0 and math.isfinite(value)):  # inf: leave the flag out for no limit
+        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, not '{text}'")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:  # else the UI's server fails to bind, with a traceback and exit 0
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not '{text}'")
     return value
 
 
@@ -201,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
     _tracking_arg(ui)
     ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
-    ui.add_argument("--port", type=_positive_int, default=5000)
+    ui.add_argument("--port", type=_port, default=5000)
     for p in (parser, *sub.choices.values()):
         p.epilog = SETTINGS_ORDER
     return parser
