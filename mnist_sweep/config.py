@@ -178,6 +178,8 @@ def _check(values: dict[str, Any], source: str) -> None:
             # YAML's .nan passed every `<= 0` test; .inf or 10**400 seconds failed only in the workers' clock
             raise UserError(f"{source}: '{key}' must be a finite number, not {shown(repr(value))}; "
                             "leave it out for none")
+        if isinstance(value, str) and "\0" in value:  # a C string ends there: each store would read another name
+            raise UserError(f"{source}: '{key}' holds a NUL byte ({shown(value)})")
         if key == "experiment" and not 0 < len(value) <= MAX_EXPERIMENT:
             raise UserError(f"{source}: 'experiment' must have 1 to {MAX_EXPERIMENT} characters (MLflow's limit), "
                             f"not {len(value)}")

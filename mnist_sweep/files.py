@@ -31,11 +31,12 @@ def shown(path: str | Path) -> str:
 def usable(path: Path, option: str) -> Path:
     """`path`, if the system can look it up at all. A name over the file system's limit (255
     bytes on Linux) or with a NUL byte makes every later exists() or open() raise, not say no."""
+    if "\0" in str(path):  # pathlib says False to it, then mkdir and open raise ValueError, after the search
+        raise UserError(f"{option}: '{shown(path)}' is not a usable path (it holds a NUL byte)")
     try:
         path.exists()
-    except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) and err.strerror else "it holds a NUL byte"
-        raise UserError(f"{option}: '{shown(path)}' is not a usable path ({reason})") from None
+    except OSError as err:
+        raise UserError(f"{option}: '{shown(path)}' is not a usable path ({err.strerror})") from None
     return path
 
 

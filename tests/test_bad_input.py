@@ -45,7 +45,8 @@ def workdir(tmp_path, monkeypatch):
 LONG = "x" * 10_000  # over every file system's 255-byte name: every exists() on it raised OSError
 NUMBERS = {"nan-timeout.yaml": "timeout: .nan\n", "inf-timeout.yaml": "timeout: .inf\n",
            "nan-mflops.yaml": "max_mflops: .nan\n", "nan-recycle.yaml": "recycle_mb: .nan\n",
-           "inf-minutes.yaml": "final_minutes: .inf\n", "long-experiment.yaml": f"experiment: {'e' * 501}\n"}
+           "inf-minutes.yaml": "final_minutes: .inf\n", "long-experiment.yaml": f"experiment: {'e' * 501}\n",
+           "nul-export.yaml": 'export_dir: "a\\0b"\n', "nul-tracking.yaml": 'tracking_uri: "a\\0b"\n'}
 FINITE = "must be a finite number"
 
 
@@ -109,6 +110,9 @@ NAME = "is not a usable study name"
     # Experiment names MLflow refuses only after TensorFlow has loaded.
     (["optuna", "--experiment", ""], "'experiment' must have 1 to 500 characters (MLflow's limit), not 0"),
     (["optuna", "--sweep", "long-experiment.yaml"], "'experiment' must have 1 to 500 characters"),
+    # A NUL byte (only a file or the environment can give one): a ValueError after the whole search.
+    (["optuna", "--sweep", "nul-export.yaml"], "'export_dir' holds a NUL byte (a\\0b)"),
+    (["optuna", "--sweep", "nul-tracking.yaml"], "'tracking_uri' holds a NUL byte"),
 ])
 def test_bad_input_is_refused_in_one_line_before_anything_is_recorded(workdir, capsys, argv, expected):
     assert main(argv) == 2
