@@ -122,6 +122,12 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "recycle_mb": (int, float), "workers": (int,), "final_minutes": (int, float), "final_models": (int,),
     "enqueue": (dict,),
 }
+# Bounds where a huge number does not just run long but takes the machine down: each worker is
+# a whole TensorFlow process (past 4 a core they only wait for one), and the final step builds
+# its list of members, each a whole retrain, before it trains the first.
+_MOST = {"workers": lambda: 4 * (os.cpu_count() or 1), "final_models": lambda: 100}
+_WHY_MOST = {"workers": "4 per core, each one a TensorFlow process",
+             "final_models": "each one a whole retrain on all training images"}
 MAX_EXPERIMENT = 500  # MLflow refuses a longer experiment name, after TensorFlow has loaded
 _POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "trial_epochs", "max_mflops",
              "recycle_mb", "workers", "final_minutes", "final_models")
@@ -180,6 +186,9 @@ def _check(values: dict[str, Any], source: str) -> None:
                             "leave it out for none")
         if isinstance(value, str) and "\0" in value:  # a C string ends there: each store would read another name
             raise UserError(f"{source}: '{key}' holds a NUL byte ({shown(value)})")
+        if key in _MOST and value > _MOST[key]():
+            raise UserError(f"{source}: '{key}' must be at most {_MOST[key]()}, not {shown(repr(value))}: "
+                            f"{_WHY_MOST[key]}")
         if key == "experiment" and not 0 < len(value) <= MAX_EXPERIMENT:
             raise UserError(f"{source}: 'experiment' must have 1 to {MAX_EXPERIMENT} characters (MLflow's limit), "
                             f"not {len(value)}")

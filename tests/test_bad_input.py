@@ -110,6 +110,9 @@ NAME = "is not a usable study name"
     # Experiment names MLflow refuses only after TensorFlow has loaded.
     (["optuna", "--experiment", ""], "'experiment' must have 1 to 500 characters (MLflow's limit), not 0"),
     (["optuna", "--sweep", "long-experiment.yaml"], "'experiment' must have 1 to 500 characters"),
+    # Huge numbers that took the machine down: a TensorFlow process per worker, a list of members first.
+    (["optuna", "--workers", "100000"], f"'workers' must be at most {4 * (os.cpu_count() or 1)}, not 100000: 4 per"),
+    (["final", "--study-name", "s", "--final-models", "1000000000"], "'final_models' must be at most 100"),
     # A NUL byte (only a file or the environment can give one): a ValueError after the whole search.
     (["optuna", "--sweep", "nul-export.yaml"], "'export_dir' holds a NUL byte (a\\0b)"),
     (["optuna", "--sweep", "nul-tracking.yaml"], "'tracking_uri' holds a NUL byte"),
