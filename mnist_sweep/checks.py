@@ -8,6 +8,7 @@ here imports TensorFlow, Optuna, Keras Tuner or MLflow.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
@@ -40,7 +41,7 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
     if command == "predict":
         _predict(args)
     else:
-        _stores(settings)
+        _stores(settings, command if command in SWEEPS else None)
 
 
 def _data(settings: Settings) -> None:
@@ -98,36 +99,57 @@ def _enqueued(settings: Settings, space: SearchSpace) -> None:
                             "uses, each within its range, and no other); fix it or remove it")
 
 
-def _stores(settings: Settings) -> None:
+def _stores(settings: Settings, sweep: str | None = None) -> None:
     """The local stores' folders: where a journal, a SQLite file or the artifacts will be."""
     tracking = sqlite_file(settings.tracking)
     if tracking is not None:
         _sqlite(tracking, "--tracking-uri")
         check_writable_folder(tracking.parent, "--tracking-uri")
     if settings.storage is not None:
-        _storage(settings)
+        _storage(settings, sweep)
     if settings.storage is None:
         check_writable_folder(runs_dir(), "--storage")
     _database_driver(settings.storage_url, "--storage")
     _database_driver(settings.tracking, "--tracking-uri")
 
 
-def _storage(settings: Settings) -> None:
+def _storage(settings: Settings, sweep: str | None) -> None:
     """--storage as the engine reads it: an Optuna journal file or database URL, or the folder of
-    Keras Tuner's projects (final, export and report take either, so only its name is checked)."""
+    Keras Tuner's projects. `sweep`: the sweep's engine; final, export and report (None) take
+    either, so a folder passes there and a file must be a journal."""
     database = sqlite_file(settings.storage_url)
     if database is not None:
         _sqlite(database, "--storage")
     elif "://" not in settings.storage_url:
         path = usable(Path(settings.storage_url), "--storage")
-        if settings.engine == "optuna" and path.is_dir():
+        if sweep == "kerastuner":
+            check_writable_folder(path, "--storage")
+        elif sweep == "optuna" and path.is_dir():
             raise UserError(f"--storage: {shown(path)} is a folder; Optuna's journal is a file (default: "
                             "mlruns/optuna.journal)")
-        if settings.engine == "kerastuner":
-            check_writable_folder(path, "--storage")
+        elif path.is_file():
+            check_journal(path)
+
+
+def check_journal(path: Path) -> None:
+    """An existing --storage file is Optuna's journal: its first record is a JSON object with an
+    op_code. Any other file (a typo'd --storage README.md) was "repaired": moved aside and replaced."""
+    with path.open("rb") as file:
+        first = file.readline(JOURNAL_LINE)
+    if not first:
+        return  # empty: Optuna starts a journal in it
+    whole = first.endswith(b"\n")  # else a torn first record, which the repair drops
+    try:
+        record = json.loads(first) if whole else None
+    except ValueError:
+        record = None
+    if not (first.startswith(b"{") and (not whole or isinstance(record, dict) and "op_code" in record)):
+        raise UserError(f"--storage: {shown(path)} is not an Optuna journal; give the study's journal, a new "
+                        "file's path, or a database URL")
 
 
 SQLITE_HEADER = b"SQLite format 3\0"
+JOURNAL_LINE = 1 << 20  # a journal's first record (creating the study) is well under 1 KiB
 
 
 def _sqlite(path: Path, option: str) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mnist_sweep.cli import main
+from mnist_sweep.errors import UserError
 
 SPACE = Path(__file__).parents[1] / "search_spaces" / "mlp.yaml"
 
@@ -96,6 +97,8 @@ NAME = "is not a usable study name"
     (["optuna", "--workers", "1", "--storage", "sqlite:///binary.yaml"], "binary.yaml is not an SQLite database"),
     (["optuna", "--tracking-uri", "sqlite:///a-folder"], "--tracking-uri: a-folder is a folder; give a database"),
     (["optuna", "--tracking-uri", "sqlite:///binary.yaml"], "--tracking-uri: binary.yaml is not an SQLite"),
+    (["optuna", "--storage", "a-file"], "--storage: a-file is not an Optuna journal; give the study's journal"),
+    (["export", "--study-name", "s", "--storage", "a-file"], "--storage: a-file is not an Optuna journal"),
     # Numbers that passed every `> 0` test: NaN compares false, inf and 10**400 broke the clocks later.
     (["optuna", "--sweep", "nan-timeout.yaml"], f"'timeout' {FINITE}, not nan"),
     (["optuna", "--sweep", "inf-timeout.yaml"], f"'timeout' {FINITE}, not inf"),
@@ -130,6 +133,17 @@ def test_a_bad_space_is_refused_before_tensorflow_is_imported(workdir):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=workdir)
     assert done.returncode == 2 and done.stdout.split() == ["False", "False", "False"]
     assert done.stderr.count("\n") == 1 and "n_layers" in done.stderr
+
+
+@pytest.mark.parametrize("content", [b"not a folder\n", bytes(range(256)), b'{"a": 1}\n'])
+def test_a_storage_file_that_is_no_journal_is_left_as_it_was(workdir, content):
+    """It was "repaired" before: moved aside to a-file.torn-<time> and replaced by a new journal."""
+    from mnist_sweep.engines.optuna_store import open_storage
+
+    (workdir / "a-file").write_bytes(content)
+    with pytest.raises(UserError, match="a-file is not an Optuna journal"):
+        open_storage(str(workdir / "a-file"))
+    assert (workdir / "a-file").read_bytes() == content and not list(workdir.glob("a-file.*"))
 
 
 @pytest.fixture
