@@ -54,12 +54,27 @@ def _data(settings: Settings) -> None:
 
 def _study_store(settings: Settings) -> None:
     """A finished study needs its store: a Keras Tuner project, or an Optuna journal or SQLite file."""
-    if (settings.project_root / settings.study / "study.json").is_file() or "://" in settings.storage_url \
-            and sqlite_file(settings.storage_url) is None:
-        return  # a project, or a database server: asked later
+    if settings.storage and "://" not in settings.storage:
+        usable(Path(settings.storage), "--storage")
+    project = settings.project_root / settings.study / "study.json"
+    if project.is_file():
+        _project_record(project)
+        return
+    if "://" in settings.storage_url and sqlite_file(settings.storage_url) is None:
+        return  # a database server: asked later
     path = sqlite_file(settings.storage_url) or Path(settings.storage_url)
     if not path.is_file():
         raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
+
+
+def _project_record(path: Path) -> None:
+    """A Keras Tuner project's study.json is a JSON object; any other file raised after TensorFlow."""
+    try:
+        record = json.loads(path.read_bytes())
+    except ValueError:  # not UTF-8, or not JSON
+        record = None
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: not a study of mnist_sweep; use another --study-name or --storage")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -78,6 +93,10 @@ def _sweep(settings: Settings) -> None:
     space = load_space(settings.space).with_max_epochs(settings.max_epochs)
     if settings.engine == "kerastuner" and settings.tuner == "grid":
         check_grid(space)
+    if settings.engine == "kerastuner":
+        project = usable(settings.project_root, "--storage") / settings.study / "study.json"
+        if project.is_file():  # resumed: a damaged record would raise after TensorFlow
+            _project_record(project)
     load_presets()  # the warm start reads them
     _enqueued(settings, space)
     if settings.engine == "optuna" and settings.worker_processes > 1 and settings.storage_url.startswith("sqlite:"):

@@ -38,6 +38,8 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
     (tmp_path / "a-file").write_text("not a folder\n")
     (tmp_path / "a-folder").mkdir()
+    (tmp_path / "projects" / "s").mkdir(parents=True)
+    (tmp_path / "projects" / "s" / "study.json").write_bytes(bytes(range(256)))  # a project's record, damaged
     for name, content in NUMBERS.items():
         (tmp_path / name).write_text(content)
     return tmp_path
@@ -99,6 +101,9 @@ NAME = "is not a usable study name"
     (["optuna", "--tracking-uri", "sqlite:///binary.yaml"], "--tracking-uri: binary.yaml is not an SQLite"),
     (["optuna", "--storage", "a-file"], "--storage: a-file is not an Optuna journal; give the study's journal"),
     (["export", "--study-name", "s", "--storage", "a-file"], "--storage: a-file is not an Optuna journal"),
+    (["final", "--study-name", "s", "--storage", LONG], "--storage: 'xxxx"),
+    (["report", "--study-name", "s", "--storage", "projects"], "study.json: not a study of mnist_sweep"),
+    (["kerastuner", "--study-name", "s", "--storage", "projects"], "study.json: not a study of mnist_sweep"),
     # Numbers that passed every `> 0` test: NaN compares false, inf and 10**400 broke the clocks later.
     (["optuna", "--sweep", "nan-timeout.yaml"], f"'timeout' {FINITE}, not nan"),
     (["optuna", "--sweep", "inf-timeout.yaml"], f"'timeout' {FINITE}, not inf"),

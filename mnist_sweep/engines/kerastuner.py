@@ -86,7 +86,10 @@ class Project:
         self.outcome_folder = self.folder / "outcomes"
 
     def stored(self) -> dict[str, Any]:
-        return json.loads(self.file.read_text()) if self.file.is_file() else {}
+        try:
+            return json.loads(self.file.read_bytes()) if self.file.is_file() else {}
+        except ValueError:  # not UTF-8 or not JSON: begun anew, it would be written over
+            raise UserError(f"{self.file}: not a study of mnist_sweep; use another --study-name or --storage") from None
 
     def record(self) -> StudyRecord:
         record = StudyRecord.from_dict(self.stored())
