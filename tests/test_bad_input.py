@@ -219,6 +219,20 @@ def test_predict_says_in_one_line_why_a_model_file_does_not_load(workdir, capsys
     assert "odd.keras: not a loadable Keras model" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("shape, classes", [((10,), 10), ((28, 28), 3)])
+def test_predict_refuses_a_model_that_is_not_from_28x28_images_to_10_digits(workdir, capsys, shape, classes):
+    """Another input raised inside Keras's predict; another number of classes answered digits 0-2."""
+    import keras
+    from PIL import Image
+
+    keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)]).save("other.keras")
+    Image.new("L", (28, 28)).save(workdir / "d.png")
+    assert main(["predict", "d.png", "--model", "other.keras"]) == 2
+    err = capsys.readouterr().err
+    assert "other.keras: a model from (None, " in err and "not from 28x28 images to 10 digits" in err
+    assert err.count("\n") == 1
+
+
 def test_a_sqlite_tracking_store_keeps_its_artifacts_beside_it(tmp_path, monkeypatch):
     from mnist_sweep.commands import _tracker
     from mnist_sweep.config import Settings
