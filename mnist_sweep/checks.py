@@ -18,6 +18,8 @@ from mnist_sweep.presets import load_presets, select
 from mnist_sweep.space import SearchSpace, cap_epochs, check_grid, load_space
 
 SWEEPS = ("optuna", "kerastuner")
+SQLITE_HEADER = b"SQLite format 3\0"
+JOURNAL_LINE = 1 << 20  # a journal's first record (creating the study) is well under 1 KiB
 
 
 def before_data(command: str, settings: Settings, args: argparse.Namespace) -> None:
@@ -119,14 +121,15 @@ def _enqueued(settings: Settings, space: SearchSpace) -> None:
 
 
 def _stores(settings: Settings, sweep: str | None = None) -> None:
-    """The local stores' folders: where a journal, a SQLite file or the artifacts will be."""
+    """The local stores: where a journal, a SQLite file or the artifacts will be, and what is there.
+    `sweep`: the sweep command's engine (None for the other commands)."""
     tracking = sqlite_file(settings.tracking)
     if tracking is not None:
         _sqlite(tracking, "--tracking-uri")
         check_writable_folder(tracking.parent, "--tracking-uri")
     if settings.storage is not None:
         _storage(settings, sweep)
-    if settings.storage is None:
+    else:
         check_writable_folder(runs_dir(), "--storage")
     _database_driver(settings.storage_url, "--storage")
     _database_driver(settings.tracking, "--tracking-uri")
@@ -165,10 +168,6 @@ def check_journal(path: Path) -> None:
     if not (first.startswith(b"{") and (not whole or isinstance(record, dict) and "op_code" in record)):
         raise UserError(f"--storage: {shown(path)} is not an Optuna journal; give the study's journal, a new "
                         "file's path, or a database URL")
-
-
-SQLITE_HEADER = b"SQLite format 3\0"
-JOURNAL_LINE = 1 << 20  # a journal's first record (creating the study) is well under 1 KiB
 
 
 def _sqlite(path: Path, option: str) -> None:

@@ -48,8 +48,10 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not (value > 0 and math.isfinite(value)):  # inf: leave the flag out for no limit
-        raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, not '{text}'")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0, not '{text}'")
+    if not math.isfinite(value):  # no limit is the flag left out; inf broke what it limits, later
+        raise argparse.ArgumentTypeError(f"must be finite (leave the flag out for no limit), not '{text}'")
     return value
 
 

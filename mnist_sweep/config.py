@@ -180,18 +180,7 @@ def _check(values: dict[str, Any], source: str) -> None:
         if (isinstance(value, bool) and bool not in _TYPES[key]) or not isinstance(value, _TYPES[key]):
             want = " or ".join(t.__name__ for t in _TYPES[key])
             raise UserError(f"{source}: '{key}' must be {want}, not {value!r}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
-            # YAML's .nan passed every `<= 0` test; .inf or 10**400 seconds failed only in the workers' clock
-            raise UserError(f"{source}: '{key}' must be a finite number, not {shown(repr(value))}; "
-                            "leave it out for none")
-        if isinstance(value, str) and "\0" in value:  # a C string ends there: each store would read another name
-            raise UserError(f"{source}: '{key}' holds a NUL byte ({shown(value)})")
-        if key in _MOST and value > _MOST[key]():
-            raise UserError(f"{source}: '{key}' must be at most {_MOST[key]()}, not {shown(repr(value))}: "
-                            f"{_WHY_MOST[key]}")
-        if key == "experiment" and not 0 < len(value) <= MAX_EXPERIMENT:
-            raise UserError(f"{source}: 'experiment' must have 1 to {MAX_EXPERIMENT} characters (MLflow's limit), "
-                            f"not {len(value)}")
+        _check_bounds(key, value, source)
         if key in _POSITIVE and value <= 0:
             raise UserError(f"{source}: '{key}' must be greater than 0 (got {value})")
         if key == "seed" and not 0 <= value <= MAX_SEED:
@@ -201,6 +190,22 @@ def _check(values: dict[str, Any], source: str) -> None:
     _check_choice(values, "pruner", PRUNERS, source)
     _check_choice(values, "engine", ENGINES, source)
     _check_choice(values, "tuner", TUNERS, source)
+
+
+def _check_bounds(key: str, value: Any, source: str) -> None:
+    """What a type allows and nothing downstream takes: NaN, inf, NUL, machine-sized counts."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
+        # YAML's .nan passed every `<= 0` test; .inf or 10**400 seconds failed only in the workers' clock
+        raise UserError(f"{source}: '{key}' must be a finite number, not {shown(repr(value))}; "
+                        "leave it out for none")
+    if isinstance(value, str) and "\0" in value:  # a C string ends there: each store would read another name
+        raise UserError(f"{source}: '{key}' holds a NUL byte ({shown(value)})")
+    if key in _MOST and value > _MOST[key]():
+        raise UserError(f"{source}: '{key}' must be at most {_MOST[key]()}, not {shown(repr(value))}: "
+                        f"{_WHY_MOST[key]}")
+    if key == "experiment" and not 0 < len(value) <= MAX_EXPERIMENT:
+        raise UserError(f"{source}: 'experiment' must have 1 to {MAX_EXPERIMENT} characters (MLflow's limit), "
+                        f"not {len(value)}")
 
 
 def _finite(value: int | float) -> bool:

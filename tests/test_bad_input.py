@@ -111,9 +111,9 @@ NAME = "is not a usable study name"
     (["optuna", "--sweep", "nan-recycle.yaml"], f"'recycle_mb' {FINITE}, not nan"),
     (["kerastuner", "--sweep", "inf-minutes.yaml"], f"'final_minutes' {FINITE}, not inf"),
     (["optuna", "--timeout", "1" + "0" * 400], f"'timeout' {FINITE}, not 1000"),
-    (["optuna", "--max-mflops", "inf"], "--max-mflops: must be a finite number greater than 0, not 'inf'"),
-    (["optuna", "--recycle-mb", "inf"], "--recycle-mb: must be a finite number greater than 0"),
-    (["final", "--study-name", "s", "--final-minutes", "inf"], "--final-minutes: must be a finite number"),
+    (["optuna", "--max-mflops", "inf"], "--max-mflops: must be finite (leave the flag out for no limit), not 'inf'"),
+    (["optuna", "--recycle-mb", "inf"], "--recycle-mb: must be finite"),
+    (["final", "--study-name", "s", "--final-minutes", "inf"], "--final-minutes: must be finite"),
     (["ui", "--port", "70000"], "--port: must be a port from 1 to 65535, not '70000'"),  # a traceback, exit 0
     # Experiment names MLflow refuses only after TensorFlow has loaded.
     (["optuna", "--experiment", ""], "'experiment' must have 1 to 500 characters (MLflow's limit), not 0"),
