@@ -68,6 +68,18 @@ def test_the_sweeps_process_shows_the_workers_trials_on_one_bar_with_an_eta(monk
     assert "trial   0" not in out and "best 0.9500" in out
 
 
+def test_a_study_that_cannot_be_read_for_a_moment_does_not_stop_the_sweep(monkeypatch):
+    class Hiccup(FakeStudy):
+        def outcomes(self) -> list[TrialOutcome]:
+            raise ConnectionError("server closed the connection unexpectedly")
+
+    terminal = on(Terminal(), monkeypatch)
+    with Progress(4, 1) as progress:
+        progress.follow(Hiccup())
+        progress.follow(FakeStudy([ended(1)]))
+    assert last_bar(terminal.getvalue())[:2] == (2, 4)
+
+
 def test_where_stderr_is_not_a_terminal_there_are_lines_and_no_bar(monkeypatch):
     log = on(Log(), monkeypatch)
     with Progress(4, 0) as progress:

@@ -69,7 +69,11 @@ class Progress:
 
     def follow(self, study: Followed) -> None:
         """A line for each trial the workers ended since the last look, and the bar's clock."""
-        for trial in study.outcomes():
+        try:
+            outcomes = study.outcomes()
+        except Exception:  # noqa: BLE001 (a database's hiccup: the display is not worth the sweep; next look retries)
+            outcomes = []
+        for trial in outcomes:
             if trial.number not in self.shown:
                 self.show(trial)  # its best: the best of the lines so far, not of trials shown later
         self.bar.refresh()  # elapsed and ETA move on during a long trial too
