@@ -27,13 +27,13 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
     if command in SWEEPS:
         _sweep(settings)
     if command in (*SWEEPS, "final"):
-        check_writable_folder(settings.export_path, "--export-dir")
+        _export_folder(settings)
     if command in SWEEPS or (command == "report" and not args.report_dir):
         check_writable_folder(Path("reports") / settings.study, "folder for the report (reports/<study>)")
     if command == "report" and args.report_dir:
         check_writable_folder(Path(args.report_dir), "--report-dir")
     if command == "export":
-        check_writable_folder(settings.export_path, "--export-dir")
+        _export_folder(settings)
     if command == "baselines":
         select(load_presets(), args.only)
     if command in (*SWEEPS, "final") or command == "baselines" and not args.list:
@@ -44,6 +44,20 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
         _predict(args)
     else:
         _stores(settings, command if command in SWEEPS else None)
+
+
+def _export_folder(settings: Settings) -> None:
+    """Where the model goes: a folder that can be written and holds no other study's export (its
+    metrics.json names the study), which the final step would replace file by file."""
+    check_writable_folder(settings.export_path, "--export-dir")
+    metrics = settings.export_path / "metrics.json"
+    try:
+        study = json.loads(metrics.read_bytes()).get("study") if metrics.is_file() else None
+    except (ValueError, AttributeError):  # not JSON, or not an object: not an export of this project
+        study = None
+    if study not in (None, settings.study):
+        raise UserError(f"--export-dir: {shown(settings.export_path)} holds the export of study '{study}'; pass "
+                        f"another --export-dir, or leave it out for models/{settings.study}")
 
 
 def _data(settings: Settings) -> None:

@@ -39,6 +39,8 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("not a folder\n")
     (tmp_path / "a-folder").mkdir()
     (tmp_path / "projects" / "s").mkdir(parents=True)
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.99, "study": "cnn-optuna"}))
     (tmp_path / "projects" / "s" / "study.json").write_bytes(bytes(range(256)))  # a project's record, damaged
     for name, content in NUMBERS.items():
         (tmp_path / name).write_text(content)
@@ -104,6 +106,10 @@ NAME = "is not a usable study name"
     (["final", "--study-name", "s", "--storage", LONG], "--storage: 'xxxx"),
     (["report", "--study-name", "s", "--storage", "projects"], "study.json: not a study of mnist_sweep"),
     (["kerastuner", "--study-name", "s", "--storage", "projects"], "study.json: not a study of mnist_sweep"),
+    # Another study's export, which the final step would replace file by file.
+    (["optuna", "--export-dir", "exported"], "--export-dir: exported holds the export of study 'cnn-optuna'; pass"),
+    (["final", "--study-name", "s", "--export-dir", "exported"], "exported holds the export of study 'cnn-optuna'"),
+    (["export", "--study-name", "s", "--export-dir", "exported"], "exported holds the export of study 'cnn-optuna'"),
     # Numbers that passed every `> 0` test: NaN compares false, inf and 10**400 broke the clocks later.
     (["optuna", "--sweep", "nan-timeout.yaml"], f"'timeout' {FINITE}, not nan"),
     (["optuna", "--sweep", "inf-timeout.yaml"], f"'timeout' {FINITE}, not inf"),
