@@ -8,15 +8,18 @@ here imports TensorFlow, Optuna, Keras Tuner or MLflow.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError, require_extra
-from mnist_sweep.files import check_writable_folder
+from mnist_sweep.files import check_writable_folder, shown, usable
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.space import SearchSpace, cap_epochs, check_grid, load_space
 
 SWEEPS = ("optuna", "kerastuner")
+SQLITE_HEADER = b"SQLite format 3\0"
+JOURNAL_LINE = 1 << 20  # a journal's first record (creating the study) is well under 1 KiB
 
 
 def before_data(command: str, settings: Settings, args: argparse.Namespace) -> None:
@@ -24,13 +27,13 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
     if command in SWEEPS:
         _sweep(settings)
     if command in (*SWEEPS, "final"):
-        check_writable_folder(settings.export_path, "--export-dir")
+        _export_folder(settings)
     if command in SWEEPS or (command == "report" and not args.report_dir):
         check_writable_folder(Path("reports") / settings.study, "folder for the report (reports/<study>)")
     if command == "report" and args.report_dir:
         check_writable_folder(Path(args.report_dir), "--report-dir")
     if command == "export":
-        check_writable_folder(settings.export_path, "--export-dir")
+        _export_folder(settings)
     if command == "baselines":
         select(load_presets(), args.only)
     if command in (*SWEEPS, "final") or command == "baselines" and not args.list:
@@ -40,7 +43,21 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
     if command == "predict":
         _predict(args)
     else:
-        _stores(settings)
+        _stores(settings, command if command in SWEEPS else None)
+
+
+def _export_folder(settings: Settings) -> None:
+    """Where the model goes: a folder that can be written and holds no other study's export (its
+    metrics.json names the study), which the final step would replace file by file."""
+    check_writable_folder(settings.export_path, "--export-dir")
+    metrics = settings.export_path / "metrics.json"
+    try:
+        study = json.loads(metrics.read_bytes()).get("study") if metrics.is_file() else None
+    except (ValueError, AttributeError):  # not JSON, or not an object: not an export of this project
+        study = None
+    if study not in (None, settings.study):
+        raise UserError(f"--export-dir: {shown(settings.export_path)} holds the export of study '{study}'; pass "
+                        f"another --export-dir, or leave it out for models/{settings.study}")
 
 
 def _data(settings: Settings) -> None:
@@ -53,19 +70,37 @@ def _data(settings: Settings) -> None:
 
 def _study_store(settings: Settings) -> None:
     """A finished study needs its store: a Keras Tuner project, or an Optuna journal or SQLite file."""
-    if (settings.project_root / settings.study / "study.json").is_file() or "://" in settings.storage_url \
-            and sqlite_file(settings.storage_url) is None:
-        return  # a project, or a database server: asked later
+    if settings.storage and "://" not in settings.storage:
+        usable(Path(settings.storage), "--storage")
+    project = settings.project_root / settings.study / "study.json"
+    if project.is_file():
+        _project_record(project)
+        return
+    if "://" in settings.storage_url and sqlite_file(settings.storage_url) is None:
+        return  # a database server: asked later
     path = sqlite_file(settings.storage_url) or Path(settings.storage_url)
     if not path.is_file():
         raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
 
 
+def _project_record(path: Path) -> None:
+    """A Keras Tuner project's study.json is a JSON object; any other file raised after TensorFlow."""
+    try:
+        record = json.loads(path.read_bytes())
+    except ValueError:  # not UTF-8, or not JSON
+        record = None
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: not a study of mnist_sweep; use another --study-name or --storage")
+
+
 def _predict(args: argparse.Namespace) -> None:
+    from mnist_sweep.images import check_image  # Pillow: only predict needs it
+
     for name in args.files:
-        if not Path(name).is_file():
+        if not usable(Path(name), "an image").is_file():
             raise UserError(f"{name}: no such image file; give PNG or JPEG files of digits")
-    if not args.model.startswith(("models:/", "runs:/")) and not Path(args.model).is_file():
+        check_image(Path(name))
+    if not args.model.startswith(("models:/", "runs:/")) and not usable(Path(args.model), "--model").is_file():
         raise UserError(f"{args.model}: no such model file; pass --model with an exported model.keras or "
                         "models:/NAME@champion")
 
@@ -74,6 +109,10 @@ def _sweep(settings: Settings) -> None:
     space = load_space(settings.space).with_max_epochs(settings.max_epochs)
     if settings.engine == "kerastuner" and settings.tuner == "grid":
         check_grid(space)
+    if settings.engine == "kerastuner":
+        project = usable(settings.project_root, "--storage") / settings.study / "study.json"
+        if project.is_file():  # resumed: a damaged record would raise after TensorFlow
+            _project_record(project)
     load_presets()  # the warm start reads them
     _enqueued(settings, space)
     if settings.engine == "optuna" and settings.worker_processes > 1 and settings.storage_url.startswith("sqlite:"):
@@ -95,15 +134,66 @@ def _enqueued(settings: Settings, space: SearchSpace) -> None:
                             "uses, each within its range, and no other); fix it or remove it")
 
 
-def _stores(settings: Settings) -> None:
-    """The local stores' folders: where a journal, a SQLite file or the artifacts will be."""
+def _stores(settings: Settings, sweep: str | None = None) -> None:
+    """The local stores: where a journal, a SQLite file or the artifacts will be, and what is there.
+    `sweep`: the sweep command's engine (None for the other commands)."""
     tracking = sqlite_file(settings.tracking)
     if tracking is not None:
+        _sqlite(tracking, "--tracking-uri")
         check_writable_folder(tracking.parent, "--tracking-uri")
-    if settings.storage is None:
+    if settings.storage is not None:
+        _storage(settings, sweep)
+    else:
         check_writable_folder(runs_dir(), "--storage")
     _database_driver(settings.storage_url, "--storage")
     _database_driver(settings.tracking, "--tracking-uri")
+
+
+def _storage(settings: Settings, sweep: str | None) -> None:
+    """--storage as the engine reads it: an Optuna journal file or database URL, or the folder of
+    Keras Tuner's projects. `sweep`: the sweep's engine; final, export and report (None) take
+    either, so a folder passes there and a file must be a journal."""
+    database = sqlite_file(settings.storage_url)
+    if database is not None:
+        _sqlite(database, "--storage")
+    elif "://" not in settings.storage_url:
+        path = usable(Path(settings.storage_url), "--storage")
+        if sweep == "kerastuner":
+            check_writable_folder(path, "--storage")
+        elif sweep == "optuna" and path.is_dir():
+            raise UserError(f"--storage: {shown(path)} is a folder; Optuna's journal is a file (default: "
+                            "mlruns/optuna.journal)")
+        elif path.is_file():
+            check_journal(path)
+
+
+def check_journal(path: Path) -> None:
+    """An existing --storage file is Optuna's journal: its first record is a JSON object with an
+    op_code. Any other file (a typo'd --storage README.md) was "repaired": moved aside and replaced."""
+    with path.open("rb") as file:
+        first = file.readline(JOURNAL_LINE)
+    if not first:
+        return  # empty: Optuna starts a journal in it
+    whole = first.endswith(b"\n")  # else a torn first record, which the repair drops
+    try:
+        record = json.loads(first) if whole else None
+    except ValueError:
+        record = None
+    if not (first.startswith(b"{") and (not whole or isinstance(record, dict) and "op_code" in record)):
+        raise UserError(f"--storage: {shown(path)} is not an Optuna journal; give the study's journal, a new "
+                        "file's path, or a database URL")
+
+
+def _sqlite(path: Path, option: str) -> None:
+    """A SQLite store's file: absent or empty (SQLite makes it), or a database. A folder there made
+    MLflow retry for minutes; any other file failed deep inside SQLAlchemy, after TensorFlow."""
+    if usable(path, option).is_dir():
+        raise UserError(f"{option}: {shown(path)} is a folder; give a database file, sqlite:///FOLDER/NAME.db")
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as file:
+            if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise UserError(f"{option}: {shown(path)} is not an SQLite database; give the store's own file "
+                                "or a new one")
 
 
 def _database_driver(url: str, option: str) -> None:

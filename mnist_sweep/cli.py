@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -49,6 +50,15 @@ def _positive_float(text: str) -> float:
         value = 0.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a number greater than 0, not '{text}'")
+    if not math.isfinite(value):  # no limit is the flag left out; inf broke what it limits, later
+        raise argparse.ArgumentTypeError(f"must be finite (leave the flag out for no limit), not '{text}'")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:  # else the UI's server fails to bind, with a traceback and exit 0
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not '{text}'")
     return value
 
 
@@ -201,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
     _tracking_arg(ui)
     ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
-    ui.add_argument("--port", type=_positive_int, default=5000)
+    ui.add_argument("--port", type=_port, default=5000)
     for p in (parser, *sub.choices.values()):
         p.epilog = SETTINGS_ORDER
     return parser

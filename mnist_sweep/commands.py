@@ -125,10 +125,21 @@ def predict(settings: Settings, args: argparse.Namespace) -> int:
     from mnist_sweep.images import read_digit
 
     images = np.stack([read_digit(Path(name)) for name in args.files])  # bad files fail before the model loads
-    model = _predictor(args.model, settings)
+    model = _digit_model(_predictor(args.model, settings), args.model)
     for name, p in zip(args.files, model.predict(scale(images), verbose=0)):
         print(f"{name}: {int(p.argmax())} (probability {float(p.max()):.3f})")
     return 0
+
+
+def _digit_model(model: Any, source: str) -> Any:
+    """A model from 28x28 images to 10 digits; any other raised inside Keras's predict (another
+    input), or answered a digit it cannot be (another number of classes)."""
+    inputs, outputs = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
+    if not isinstance(inputs, tuple) or tuple(inputs[1:]) not in ((28, 28), (28, 28, 1)) \
+            or not isinstance(outputs, tuple) or outputs[-1] != 10:
+        raise UserError(f"{source}: a model from {inputs} to {outputs}, not from 28x28 images to 10 digits; "
+                        "pass a model this project exported")
+    return model
 
 
 def _predictor(source: str, settings: Settings) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, fields, replace
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_sweep.errors import UserError
-from mnist_sweep.files import find_file, read_yaml
+from mnist_sweep.files import find_file, read_yaml, shown
 
 SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("median", "hyperband", "halving", "none")
@@ -121,6 +122,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "recycle_mb": (int, float), "workers": (int,), "final_minutes": (int, float), "final_models": (int,),
     "enqueue": (dict,),
 }
+# Bounds where a huge number does not just run long but takes the machine down: each worker is
+# a whole TensorFlow process (past 4 a core they only wait for one), and the final step builds
+# its list of members, each a whole retrain, before it trains the first.
+_MOST = {"workers": lambda: 4 * (os.cpu_count() or 1), "final_models": lambda: 100}
+_WHY_MOST = {"workers": "4 per core, each one a TensorFlow process",
+             "final_models": "each one a whole retrain on all training images"}
+MAX_EXPERIMENT = 500  # MLflow refuses a longer experiment name, after TensorFlow has loaded
 _POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "trial_epochs", "max_mflops",
              "recycle_mb", "workers", "final_minutes", "final_models")
 
@@ -172,6 +180,7 @@ def _check(values: dict[str, Any], source: str) -> None:
         if (isinstance(value, bool) and bool not in _TYPES[key]) or not isinstance(value, _TYPES[key]):
             want = " or ".join(t.__name__ for t in _TYPES[key])
             raise UserError(f"{source}: '{key}' must be {want}, not {value!r}")
+        _check_bounds(key, value, source)
         if key in _POSITIVE and value <= 0:
             raise UserError(f"{source}: '{key}' must be greater than 0 (got {value})")
         if key == "seed" and not 0 <= value <= MAX_SEED:
@@ -181,6 +190,29 @@ def _check(values: dict[str, Any], source: str) -> None:
     _check_choice(values, "pruner", PRUNERS, source)
     _check_choice(values, "engine", ENGINES, source)
     _check_choice(values, "tuner", TUNERS, source)
+
+
+def _check_bounds(key: str, value: Any, source: str) -> None:
+    """What a type allows and nothing downstream takes: NaN, inf, NUL, machine-sized counts."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
+        # YAML's .nan passed every `<= 0` test; .inf or 10**400 seconds failed only in the workers' clock
+        raise UserError(f"{source}: '{key}' must be a finite number, not {shown(repr(value))}; "
+                        "leave it out for none")
+    if isinstance(value, str) and "\0" in value:  # a C string ends there: each store would read another name
+        raise UserError(f"{source}: '{key}' holds a NUL byte ({shown(value)})")
+    if key in _MOST and value > _MOST[key]():
+        raise UserError(f"{source}: '{key}' must be at most {_MOST[key]()}, not {shown(repr(value))}: "
+                        f"{_WHY_MOST[key]}")
+    if key == "experiment" and not 0 < len(value) <= MAX_EXPERIMENT:
+        raise UserError(f"{source}: 'experiment' must have 1 to {MAX_EXPERIMENT} characters (MLflow's limit), "
+                        f"not {len(value)}")
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int no float can hold
+        return False
 
 
 def _check_choice(values: dict[str, Any], key: str, allowed: tuple[str, ...], source: str) -> None:

@@ -19,6 +19,25 @@ from mnist_sweep.errors import UserError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILTIN = Path(__file__).resolve().parent / "builtin"  # the same folders inside an installed wheel
 MAX_BYTES = 256 * 1024  # the largest project file is a few kilobytes
+MAX_NAME = 200  # a name looked up as NAME.yaml: the file system takes 255 bytes
+
+
+def shown(path: str | Path) -> str:
+    """A name as a message shows it: 10,000 characters of it would bury the message."""
+    text = str(path).replace("\0", "\\0")
+    return text if len(text) <= 120 else f"{text[:60]}... ({len(text)} characters)"
+
+
+def usable(path: Path, option: str) -> Path:
+    """`path`, if the system can look it up at all. A name over the file system's limit (255
+    bytes on Linux) or with a NUL byte makes every later exists() or open() raise, not say no."""
+    if "\0" in str(path):  # pathlib says False to it, then mkdir and open raise ValueError, after the search
+        raise UserError(f"{option}: '{shown(path)}' is not a usable path (it holds a NUL byte)")
+    try:
+        path.exists()
+    except OSError as err:
+        raise UserError(f"{option}: '{shown(path)}' is not a usable path ({err.strerror})") from None
+    return path
 
 
 def find_file(name_or_path: str, folder: str, exclude: tuple[str, ...] = ()) -> Path:
@@ -26,17 +45,17 @@ def find_file(name_or_path: str, folder: str, exclude: tuple[str, ...] = ()) -> 
 
     `exclude`: names that sit in <folder> but are another kind of file (search_spaces/presets.yaml
     is not a space), neither found nor offered as a choice."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.parent != Path("."):
+    path = usable(Path(name_or_path), f"a name in {folder}/ or a path")
+    if path.suffix in (".yaml", ".yml") or path.parent != Path(".") or len(name_or_path) > MAX_NAME:
         if path.is_file():
             return path
-        raise UserError(f"{path}: no such file; give an existing YAML path or a name from {folder}/")
+        raise UserError(f"{shown(path)}: no such file; give an existing YAML path or a name from {folder}/")
     for base in (Path.cwd() / folder, *_built_in(folder)):
         candidate = base / f"{name_or_path}.yaml"
         if candidate.is_file() and name_or_path not in exclude:
             return candidate
     names = sorted({p.stem for base in _built_in(folder) for p in base.glob("*.yaml")} - set(exclude))
-    raise UserError(f"unknown name '{name_or_path}' in {folder}/; choose one of: {', '.join(names)}")
+    raise UserError(f"unknown name '{shown(name_or_path)}' in {folder}/; choose one of: {', '.join(names)}")
 
 
 def _built_in(folder: str) -> list[Path]:
@@ -114,6 +133,7 @@ def check_writable_folder(path: Path, option: str) -> None:
 
     Tried for real (a file made and removed where the folder is or would be): permission bits
     say nothing of a read-only mount, or to root."""
+    usable(path, option)
     if path.exists() and not path.is_dir():
         raise UserError(f"{path} is a file, not a folder; pass another {option}")
     where = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), Path("/"))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_sweep.errors import UserError
+from mnist_sweep.files import usable
 from mnist_sweep.splits import stratified_split  # the same split the search uses for validation
 
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
@@ -31,6 +32,7 @@ KAGGLE_TEST_SEED = 0
 def check_path(path: Path) -> None:
     """Refuse, without reading any data, a path no reader here takes: a missing file or folder, an
     unknown suffix, a folder without the four IDX files. Cheap, so it runs before TensorFlow loads."""
+    usable(path, "--data")
     if path.is_dir():
         idx_paths(path)
         return

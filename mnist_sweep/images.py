@@ -7,7 +7,9 @@ light and ink dark, so an image whose border (background) is light is inverted f
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,21 +18,53 @@ from mnist_sweep.errors import UserError
 SIZE, BOX = 28, 20
 
 
-def read_digit(path: Path) -> np.ndarray:
-    """The image at `path` as uint8 (28, 28), light digit on a dark ground."""
+def check_image(path: Path) -> None:
+    """Refuse, from its header alone (before TensorFlow loads), a file that is no image of one digit:
+    not an image, over the pixels Pillow opens safely (a decompression bomb), or animated."""
+    with _opened(path) as image:
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:  # which frame holds the digit? Only the first would be read
+            raise UserError(f"{path}: an animation of {frames} frames; give one still image of one digit")
+
+
+def _opened(path: Path) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            gray = np.asarray(image.convert("L"), dtype=np.float32)
+        with warnings.catch_warnings():  # between Pillow's limit and twice it, only a warning
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UserError(f"{path}: over the {Image.MAX_IMAGE_PIXELS} pixels Pillow opens safely; give a smaller "
+                        "image of the digit") from None
     except (OSError, UnidentifiedImageError) as err:
         raise UserError(f"{path}: not a readable image ({type(err).__name__}); give PNG or JPEG files") from None
+
+
+def read_digit(path: Path) -> np.ndarray:
+    """The image at `path` as uint8 (28, 28), light digit on a dark ground."""
+    with _opened(path) as image:
+        try:
+            gray = _gray(image)
+        except OSError as err:  # a truncated file fails only when its pixels are read
+            raise UserError(f"{path}: not a readable image ({type(err).__name__}); give PNG or JPEG files") from None
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if border.mean() > 127:  # dark on light, as on paper
         gray = 255 - gray
     if gray.shape != (SIZE, SIZE):
         gray = _like_mnist(gray)
     return np.clip(gray, 0, 255).astype(np.uint8)
+
+
+def _gray(image: Any) -> np.ndarray:
+    """0-255 gray levels. Pillow's convert("L") clips a 16-bit scan at 255 (nearly all white) and
+    a float image's 0-1 to black: those are scaled instead."""
+    if image.mode.startswith("I"):  # I;16 (16-bit PNG, TIFF) or I (32-bit)
+        return np.asarray(image, dtype=np.float32) / 257
+    if image.mode == "F":
+        gray = np.asarray(image, dtype=np.float32)
+        return gray * 255 if gray.max() <= 1 else gray
+    return np.asarray(image.convert("L"), dtype=np.float32)
 
 
 def _like_mnist(gray: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from mnist_sweep.cli import main
+from mnist_sweep.errors import UserError
 
 SPACE = Path(__file__).parents[1] / "search_spaces" / "mlp.yaml"
 
@@ -36,7 +37,22 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "utf16.yaml").write_text("trials: 2\n", encoding="utf-16")
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
     (tmp_path / "a-file").write_text("not a folder\n")
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "projects" / "s").mkdir(parents=True)
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "metrics.json").write_text(json.dumps({"test_accuracy": 0.99, "study": "cnn-optuna"}))
+    (tmp_path / "projects" / "s" / "study.json").write_bytes(bytes(range(256)))  # a project's record, damaged
+    for name, content in NUMBERS.items():
+        (tmp_path / name).write_text(content)
     return tmp_path
+
+
+LONG = "x" * 10_000  # over every file system's 255-byte name: every exists() on it raised OSError
+NUMBERS = {"nan-timeout.yaml": "timeout: .nan\n", "inf-timeout.yaml": "timeout: .inf\n",
+           "nan-mflops.yaml": "max_mflops: .nan\n", "nan-recycle.yaml": "recycle_mb: .nan\n",
+           "inf-minutes.yaml": "final_minutes: .inf\n", "long-experiment.yaml": f"experiment: {'e' * 501}\n",
+           "nul-export.yaml": 'export_dir: "a\\0b"\n', "nul-tracking.yaml": 'tracking_uri: "a\\0b"\n'}
+FINITE = "must be a finite number"
 
 
 NAME = "is not a usable study name"
@@ -68,6 +84,52 @@ NAME = "is not a usable study name"
     (["optuna", "--export-dir", "/proc/nope"], "cannot create /proc/nope (in /proc:"),
     (["export", "--study-name", "s", "--export-dir", "/proc/nope"], "cannot create /proc/nope (in /proc:"),
     (["report", "--study-name", "s", "--report-dir", "a-file"], "a-file is a file, not a folder"),
+    # Names no file system takes: a traceback (OSError, File name too long) before.
+    (["optuna", "--sweep", LONG], "a name in sweeps/ or a path: 'xxxx"),
+    (["optuna", "--sweep", LONG + ".yaml"], "(10005 characters)' is not a usable path (File name too long)"),
+    (["optuna", "--study-name", "s", "--space", LONG], "(10000 characters)' is not a usable path"),
+    (["optuna", "--export-dir", LONG], "--export-dir: 'xxxx"),
+    (["report", "--study-name", "s", "--report-dir", LONG], "--report-dir: 'xxxx"),
+    (["optuna", "--data", LONG], "--data: 'xxxx"),
+    (["optuna", "--storage", LONG], "--storage: 'xxxx"),
+    (["kerastuner", "--storage", LONG], "--storage: 'xxxx"),
+    (["optuna", "--tracking-uri", "sqlite:///" + LONG], "--tracking-uri: 'xxxx"),
+    # Stores that are the wrong kind of file: a traceback, or MLflow retrying for minutes, after TensorFlow.
+    (["optuna", "--storage", "a-folder"], "--storage: a-folder is a folder; Optuna's journal is a file"),
+    (["kerastuner", "--storage", "a-file"], "a-file is a file, not a folder; pass another --storage"),
+    (["optuna", "--workers", "1", "--storage", "sqlite:///a-folder"], "--storage: a-folder is a folder; give a"),
+    (["optuna", "--workers", "1", "--storage", "sqlite:///binary.yaml"], "binary.yaml is not an SQLite database"),
+    (["optuna", "--tracking-uri", "sqlite:///a-folder"], "--tracking-uri: a-folder is a folder; give a database"),
+    (["optuna", "--tracking-uri", "sqlite:///binary.yaml"], "--tracking-uri: binary.yaml is not an SQLite"),
+    (["optuna", "--storage", "a-file"], "--storage: a-file is not an Optuna journal; give the study's journal"),
+    (["export", "--study-name", "s", "--storage", "a-file"], "--storage: a-file is not an Optuna journal"),
+    (["final", "--study-name", "s", "--storage", LONG], "--storage: 'xxxx"),
+    (["report", "--study-name", "s", "--storage", "projects"], "study.json: not a study of mnist_sweep"),
+    (["kerastuner", "--study-name", "s", "--storage", "projects"], "study.json: not a study of mnist_sweep"),
+    # Another study's export, which the final step would replace file by file.
+    (["optuna", "--export-dir", "exported"], "--export-dir: exported holds the export of study 'cnn-optuna'; pass"),
+    (["final", "--study-name", "s", "--export-dir", "exported"], "exported holds the export of study 'cnn-optuna'"),
+    (["export", "--study-name", "s", "--export-dir", "exported"], "exported holds the export of study 'cnn-optuna'"),
+    # Numbers that passed every `> 0` test: NaN compares false, inf and 10**400 broke the clocks later.
+    (["optuna", "--sweep", "nan-timeout.yaml"], f"'timeout' {FINITE}, not nan"),
+    (["optuna", "--sweep", "inf-timeout.yaml"], f"'timeout' {FINITE}, not inf"),
+    (["optuna", "--sweep", "nan-mflops.yaml"], f"'max_mflops' {FINITE}, not nan"),
+    (["optuna", "--sweep", "nan-recycle.yaml"], f"'recycle_mb' {FINITE}, not nan"),
+    (["kerastuner", "--sweep", "inf-minutes.yaml"], f"'final_minutes' {FINITE}, not inf"),
+    (["optuna", "--timeout", "1" + "0" * 400], f"'timeout' {FINITE}, not 1000"),
+    (["optuna", "--max-mflops", "inf"], "--max-mflops: must be finite (leave the flag out for no limit), not 'inf'"),
+    (["optuna", "--recycle-mb", "inf"], "--recycle-mb: must be finite"),
+    (["final", "--study-name", "s", "--final-minutes", "inf"], "--final-minutes: must be finite"),
+    (["ui", "--port", "70000"], "--port: must be a port from 1 to 65535, not '70000'"),  # a traceback, exit 0
+    # Experiment names MLflow refuses only after TensorFlow has loaded.
+    (["optuna", "--experiment", ""], "'experiment' must have 1 to 500 characters (MLflow's limit), not 0"),
+    (["optuna", "--sweep", "long-experiment.yaml"], "'experiment' must have 1 to 500 characters"),
+    # Huge numbers that took the machine down: a TensorFlow process per worker, a list of members first.
+    (["optuna", "--workers", "100000"], f"'workers' must be at most {4 * (os.cpu_count() or 1)}, not 100000: 4 per"),
+    (["final", "--study-name", "s", "--final-models", "1000000000"], "'final_models' must be at most 100"),
+    # A NUL byte (only a file or the environment can give one): a ValueError after the whole search.
+    (["optuna", "--sweep", "nul-export.yaml"], "'export_dir' holds a NUL byte (a\\0b)"),
+    (["optuna", "--sweep", "nul-tracking.yaml"], "'tracking_uri' holds a NUL byte"),
 ])
 def test_bad_input_is_refused_in_one_line_before_anything_is_recorded(workdir, capsys, argv, expected):
     assert main(argv) == 2
@@ -82,6 +144,61 @@ def test_a_bad_space_is_refused_before_tensorflow_is_imported(workdir):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=workdir)
     assert done.returncode == 2 and done.stdout.split() == ["False", "False", "False"]
     assert done.stderr.count("\n") == 1 and "n_layers" in done.stderr
+
+
+@pytest.mark.parametrize("content", [b"not a folder\n", bytes(range(256)), b'{"a": 1}\n'])
+def test_a_storage_file_that_is_no_journal_is_left_as_it_was(workdir, content):
+    """It was "repaired" before: moved aside to a-file.torn-<time> and replaced by a new journal."""
+    from mnist_sweep.engines.optuna_store import open_storage
+
+    (workdir / "a-file").write_bytes(content)
+    with pytest.raises(UserError, match="a-file is not an Optuna journal"):
+        open_storage(str(workdir / "a-file"))
+    assert (workdir / "a-file").read_bytes() == content and not list(workdir.glob("a-file.*"))
+
+
+@pytest.fixture
+def images(workdir):
+    from PIL import Image
+
+    (workdir / "m.keras").write_bytes(b"")  # the images are checked first
+    Image.new("1", (10_000, 10_000)).save(workdir / "bomb.png")  # 12 kB, 100 million pixels
+    frames = [Image.new("L", (28, 28), shade) for shade in (0, 128, 255)]
+    frames[0].save(workdir / "three.gif", save_all=True, append_images=frames[1:])
+    frames[0].save(workdir / "three.png", save_all=True, append_images=frames[1:])
+    return workdir
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["predict", "bomb.png", "--model", "m.keras"], "bomb.png: over the 89478485 pixels Pillow opens safely"),
+    (["predict", "three.gif", "--model", "m.keras"], "three.gif: an animation of 3 frames; give one still image"),
+    (["predict", "three.png", "--model", "m.keras"], "three.png: an animation of 3 frames"),  # APNG
+    (["predict", LONG, "--model", "m.keras"], "an image: 'xxxx"),
+])
+def test_an_image_that_is_no_still_digit_is_refused_before_tensorflow(images, capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_model_path_no_file_system_takes_is_refused_in_one_line(images, capsys):
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(images / "d.png")
+    assert main(["predict", "d.png", "--model", LONG]) == 2
+    err = capsys.readouterr().err
+    assert "--model: 'xxxx" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["predict", "bomb.png", "--model", "m.keras"],
+                                  ["predict", "a-file", "--model", "m.keras"],  # refused after TensorFlow before
+                                  ["optuna", "--tracking-uri", "sqlite:///a-folder"],
+                                  ["optuna", "--sweep", "nan-timeout.yaml"]])
+def test_these_are_refused_before_tensorflow_is_imported(images, argv):
+    code = (f"import sys; from mnist_sweep.cli import main; code = main({argv!r}); "
+            "print('tensorflow' in sys.modules); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=images)
+    assert done.returncode == 2 and done.stdout.split() == ["False"] and done.stderr.count("\n") == 1
 
 
 def test_training_images_that_are_all_one_value_are_refused(workdir, capsys):
@@ -106,6 +223,20 @@ def test_predict_says_in_one_line_why_a_model_file_does_not_load(workdir, capsys
     assert main(["predict", str(digit), "--model", "odd.keras"]) == 2
     err = capsys.readouterr().err
     assert "odd.keras: not a loadable Keras model" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("shape, classes", [((10,), 10), ((28, 28), 3)])
+def test_predict_refuses_a_model_that_is_not_from_28x28_images_to_10_digits(workdir, capsys, shape, classes):
+    """Another input raised inside Keras's predict; another number of classes answered digits 0-2."""
+    import keras
+    from PIL import Image
+
+    keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes)]).save("other.keras")
+    Image.new("L", (28, 28)).save(workdir / "d.png")
+    assert main(["predict", "d.png", "--model", "other.keras"]) == 2
+    err = capsys.readouterr().err
+    assert "other.keras: a model from (None, " in err and "not from 28x28 images to 10 digits" in err
+    assert err.count("\n") == 1
 
 
 def test_a_sqlite_tracking_store_keeps_its_artifacts_beside_it(tmp_path, monkeypatch):

@@ -40,6 +40,17 @@ def test_a_file_that_is_not_an_image_is_refused_in_one_line(tmp_path):
         read_digit(tmp_path / "x.png")
 
 
+def test_a_16_bit_or_float_scan_is_read_as_its_8_bit_self(tmp_path):
+    """Pillow's convert("L") clipped a 16-bit image at 255, nearly all white, and a 0-1 float one to black."""
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    Image.fromarray(digit.astype(np.uint16) * 257).save(tmp_path / "d16.png")
+    Image.fromarray(digit.astype(np.float32) / 255, mode="F").save(tmp_path / "dfloat.tif")
+    assert Image.open(tmp_path / "d16.png").mode.startswith("I")
+    assert np.array_equal(read_digit(tmp_path / "d16.png"), digit)
+    assert np.array_equal(read_digit(tmp_path / "dfloat.tif"), digit)
+
+
 @pytest.fixture(scope="module")
 def registered(real_data, tmp_path_factory):
     """A small MLP trained on real digits, saved as a file and registered in MLflow."""

@@ -86,7 +86,10 @@ class Project:
         self.outcome_folder = self.folder / "outcomes"
 
     def stored(self) -> dict[str, Any]:
-        return json.loads(self.file.read_text()) if self.file.is_file() else {}
+        try:
+            return json.loads(self.file.read_bytes()) if self.file.is_file() else {}
+        except ValueError:  # not UTF-8 or not JSON: begun anew, it would be written over
+            raise UserError(f"{self.file}: not a study of mnist_sweep; use another --study-name or --storage") from None
 
     def record(self) -> StudyRecord:
         record = StudyRecord.from_dict(self.stored())
@@ -168,7 +171,8 @@ class KerasTunerEngine:
             return None
         project, runner, presets = _prepare(job)
         count, gpus = worker_plan(settings.workers, settings.worker_processes)
-        progress = Progress(settings.trials, project.finished(), project.best_value(), bar=count == 1)
+        progress = Progress(settings.trials, project.finished(), project.best_value(),
+                            shown=[o.number for o in project.outcomes()])  # with workers it follows them
         with job.tracker.ended_on_error(runner.parent_id), progress:
             run_search(settings, project, runner, progress, presets, job.argv, count, gpus)
         return project
@@ -231,7 +235,7 @@ def _run_worker(job: SweepJob) -> None:
     runner = TrialRunner(job.space, job.data, job.tracker, project.record().parent_run_id or "", job.tags,
                          settings.seed, settings.max_mflops, settings.trial_epochs)
     presets = _warm_start(runner, settings)
-    with Progress(settings.trials, 0, bar=False) as progress:
+    with Progress(settings.trials, 0, bar=False, lines=False) as progress:  # the chief's process shows them
         SweepTuner(make_oracle(settings, job.space), project, runner, progress, presets, settings).search_until_done()
 
 
@@ -255,7 +259,7 @@ def _serve_workers(tuner: SweepTuner, argv: list[str], count: int,
                         {int(again.trial_id)} if again else set())
 
     Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
-            gpus=gpus, timeout=tuner.settings_timeout).run()
+            gpus=gpus, timeout=tuner.settings_timeout).run(lambda: tuner.progress.follow(tuner.project))
 
 
 def _free_port() -> int:

@@ -59,7 +59,7 @@ class OptunaEngine:
         if job.worker is not None:
             use_threads(threads_per_worker(job.settings.worker_processes))
             study, objective = _attach(job)
-            _search(study, objective, job.settings, bar=False, worker=job.worker + 1)
+            _search(study, objective, job.settings, worker=job.worker + 1)
             return None
         study, objective = _prepare(job)
         recover_stale(study, job.tracker, objective.parent_id)
@@ -163,17 +163,27 @@ def _search_all(study: OptunaStudy, objective: Objective, job: SweepJob) -> None
     count, gpus = worker_plan(settings.workers, settings.worker_processes)
     while True:
         if count > 1:
-            Workers(job.argv, count, recover, gpus=gpus, timeout=settings.timeout).run()
+            with following(study, settings.trials) as progress:  # the workers show nothing: this process shows all
+                pool = Workers(job.argv, count, recover, gpus=gpus, timeout=settings.timeout)
+                pool.run(lambda: progress.follow(study))
         else:
-            _search(study, objective, settings, bar=True)
+            _search(study, objective, settings)
         wait_for_others(study.study, recover)
         if trials_missing(study.study, settings.trials) <= 0 or settings.timeout is not None:
             return
 
 
-def _search(study: OptunaStudy, objective: Objective, settings: Settings, bar: bool, worker: int = 0) -> None:
+def following(study: OptunaStudy, target: int) -> Progress:
+    """The bar and lines of a sweep whose workers run the trials, from the trials ended so far."""
+    return Progress(target, study.finished(), study.best_value(), shown=[o.number for o in study.outcomes()])
+
+
+def _search(study: OptunaStudy, objective: Objective, settings: Settings, worker: int = 0) -> None:
+    """Trials in this process; a worker (`worker` > 0) shows none: the sweep's process follows them."""
     start_search(study.study, settings, objective.space, worker)
-    with Progress(settings.trials, finished_count(study.study), study.best_value(), bar=bar) as progress:
+    shows = worker == 0
+    with Progress(settings.trials, finished_count(study.study), study.best_value(), bar=shows,
+                  lines=shows) as progress:
         optimize(study.study, objective, settings.trials, settings.timeout, progress,
                  MemoryBudget(settings.recycle_mb))
 

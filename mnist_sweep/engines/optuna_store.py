@@ -20,6 +20,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartb
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
+from mnist_sweep.checks import check_journal
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
@@ -73,6 +74,8 @@ def open_storage(url: str, create: bool = True) -> BaseStorage:
             raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
         make_folder(path.parent, "--storage")
     if is_journal(url):  # Optuna's journal: appends under a file lock, so several processes can share it
+        if path.is_file():
+            check_journal(path)  # the repair would move any other file aside and start a journal there
         repair_journal(path)
         return JournalStorage(JournalFileBackend(str(path)))
     try:

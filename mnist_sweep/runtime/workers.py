@@ -27,8 +27,16 @@ from mnist_sweep.errors import CANNOT_GO_ON_EXIT, USER_ERROR_EXIT, SweepCannotGo
 # On every trial run and trial record: which process ran it. A journal study tells a dead
 # worker's trial by it; with several workers it shows who ran what.
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+WATCH_SECONDS = 1.0  # between the looks `watch` takes at the study: each reads it whole
 STOP_WAIT_SECONDS = 60  # for workers to close their runs after Ctrl-C, before they are killed
 PR_SET_PDEATHSIG = 1
+
+
+def say(line: str) -> None:
+    """A line on stderr above the progress bar, if one shows, not through it."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def worker_plan(requested: int | None, default: int) -> tuple[int, Callable[[int], dict[str, str]]]:
@@ -95,15 +103,22 @@ class Workers:
         self.restarts_left = 3 * count  # a worker that keeps dying is a bug, not bad luck
         self.running: dict[int, subprocess.Popen] = {}
 
-    def run(self) -> None:
-        """Start the workers and wait for all of them; raise if one cannot do its job."""
-        print(f"{self.count} workers, {threads_per_worker(self.count)} TensorFlow thread(s) each", file=sys.stderr)
+    def run(self, watch: Callable[[], None] | None = None) -> None:
+        """Start the workers and wait for all of them, calling `watch` (the progress display) as
+        they go and once at the end; raise if one cannot do its job."""
+        say(f"{self.count} workers, {threads_per_worker(self.count)} TensorFlow thread(s) each")
+        watch = watch or (lambda: None)
         try:
             for index in range(self.count):
                 self._start(index)
+            watched = time.monotonic()
             while self.running:
                 time.sleep(0.5)
                 self._reap()
+                if time.monotonic() - watched >= WATCH_SECONDS:
+                    watch()
+                    watched = time.monotonic()
+            watch()  # the last trials' lines
         except BaseException:
             self.stop()
             raise
@@ -134,8 +149,8 @@ class Workers:
                 raise SweepCannotGoOn(f"workers keep dying (the last: worker {index}, exit {code}); "
                                       "see the errors above")
             self.restarts_left -= 1
-            print(f"worker {index} (pid {process.pid}) ended with exit {code}; its trial is queued again "
-                  "and a new worker takes its place", file=sys.stderr)
+            say(f"worker {index} (pid {process.pid}) ended with exit {code}; its trial is queued again "
+                "and a new worker takes its place")
             self.recover(index)
             self._start(index)
 
