@@ -29,9 +29,10 @@ from machine import cpu, headline
 
 def variant(study, settings, data, members: int, quick: bool) -> dict:
     """The final step with `members` models, on the search's images; its validation result."""
+    import numpy as np
+
     from mnist_sweep.budget import choose
     from mnist_sweep.members import train_members
-    from mnist_sweep.data import scale
     from mnist_sweep.training import evaluate
 
     record = study.record()
@@ -43,10 +44,10 @@ def variant(study, settings, data, members: int, quick: bool) -> dict:
         choice = replace(choice, members=tuple(replace(m, epochs=1) for m in choice.members))
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        model = train_members(record.space["model"], choice, record.settings.seed, data.x_train, data.y_train,
-                              Path(folder))
+        pixels = np.rint(data.x_train * 255).astype(np.uint8)  # the search's images are scaled; members scale their own
+        model = train_members(record.space["model"], choice, record.settings.seed, pixels, data.y_train, Path(folder))
     seconds = time.perf_counter() - began
-    scores = evaluate(model, scale(data.x_val), data.y_val)
+    scores = evaluate(model, data.x_val, data.y_val)
     return {"asked": members, "members": [[m.trial.number, m.epochs] for m in choice.members],
             "seconds": round(seconds, 1), "val_accuracy": scores["accuracy"], "val_loss": scores["loss"],
             "note": choice.note()}

@@ -165,12 +165,15 @@ def test_the_finals_benchmark_judges_each_ensemble_size_on_validation_images_onl
                           capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     one, two = json.loads(out.read_text())["runs"]
-    assert len(one["members"]) == 1 and len({t for t, _ in two["members"]}) == 2  # two distinct configurations
-    assert all(0.1 < r["val_accuracy"] <= 1 for r in (one, two))
-    # The study's test set was looked at once, by its own final step, not by the benchmark.
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    storage = JournalStorage(JournalFileBackend(str(tmp_path / "mlruns" / "optuna.journal")))
-    assert optuna.load_study(study_name="fin", storage=storage).user_attrs["test_evaluations"] == 1
+    study = optuna.load_study(study_name="fin", storage=JournalStorage(JournalFileBackend(
+        str(tmp_path / "mlruns" / "optuna.journal"))))
+    assert len(one["members"]) == 1 and len({t for t, _ in two["members"]}) == 2  # two distinct configurations
+    # The best configuration retrained as its trial was trained (one epoch, the same images) scores
+    # about what its trial did on the same validation images: the benchmark judges real retrains.
+    best = max(t.value for t in study.trials if t.value is not None)
+    assert one["val_accuracy"] > best - 0.08 and two["val_accuracy"] > best - 0.08
+    assert study.user_attrs["test_evaluations"] == 1  # by its own final step, not by the benchmark
