@@ -4,7 +4,7 @@ The search judges configurations on 10,000 validation images, where one standard
 99% is about 0.1 points: the top few trials are rarely told apart by it. So the final step
 does not bet on the single best number. With `final_models: K` it retrains the K best
 *distinct* configurations (the best again, with another seed, where fewer than K completed)
-on all training images, K processes at a time on as many cores, and averages their class
+on all training images, side by side, a process per core, and averages their class
 probabilities into one model. `benchmarks/finals.py` measured which K pays.
 
 A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two cores, so a sweep
@@ -13,9 +13,10 @@ each for its own epochs or as many as fit, never fewer than its trial trained (t
 it on those); more members than cores only as whole retrains. A single model that does not fit
 retrains for as many epochs as fit, but never for fewer gradient steps than its trial took; a
 trial that cannot fit even that is passed over. A cut retrain's schedule is fitted to the epochs
-it trains (a cosine ends at its last epoch, a recorded annealing is replayed over them). The note says what was cut and why. Estimates scale what each trial
-measured: its seconds per epoch (validation included, so they err high), by the images the
-retrain trains on and the threads each model gets against the trial's.
+it trains (a cosine ends at its last epoch, a recorded annealing is replayed over them). The
+note says what was cut and why. Estimates scale what each trial measured: its seconds per epoch
+(validation included, so they err high), by the images the retrain trains on and the threads
+each model gets against the trial's.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 import math
 from dataclasses import dataclass, replace
 
-from mnist_sweep.studies import TrialOutcome
+from mnist_sweep.studies import StudySettings, TrialOutcome
 
 # Two TensorFlow threads against one on a CNN epoch (benchmarks/throughput.py, threads): 1.6x on
 # the Intel Xeon of 2026-12-01, 1.13x on the AMD EPYC of 2026-12-02. The larger errs towards
@@ -52,6 +53,7 @@ class Choice:
     cores: int = 1                 # the final step's processes share this many
     passed_over: tuple[tuple[TrialOutcome, float], ...] = ()  # better trials, with their estimates
     asked: int = 1                 # final_models
+    overrun: bool = False          # nothing fits final_minutes: the best is retrained whole anyway
 
     @property
     def trial(self) -> TrialOutcome:
@@ -86,6 +88,9 @@ class Choice:
         for m in filter(lambda m: m.cut, self.members):
             notes.append(f"the final step retrains trial {m.trial.number} for {m.epochs} of its {m.own_epochs} "
                          f"epochs, as many as fit final_minutes, its learning-rate schedule fitted to the {m.epochs}")
+        if self.overrun:
+            notes.append(f"no retrain is estimated to fit final_minutes: the final step retrains trial "
+                         f"{self.trial.number} for its {self.epochs} epochs anyway")
         if len(self.members) < self.asked:
             notes.append(f"the final step trains {len(self.members)} of the {self.asked} models final_models "
                          f"asks for, as many whole retrains as fit final_minutes")
@@ -161,13 +166,13 @@ def _team(ranked: list[TrialOutcome], count: int, seconds: float, trial_images: 
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
         per_epoch = epoch_seconds(trial, trial_images, final_images, threads)
-        if (fits := int(seconds // per_epoch)) >= min(own, max(1, trial.epochs)):
+        if (fits := _fitting(seconds, per_epoch, own)) >= min(own, max(1, trial.epochs)):
             fitting.append(Member(trial, min(own, fits), own))
         elif not fitting:  # only the better ones passed over are worth a note
             passed.append((trial, per_epoch * own))
         if len(fitting) == count:
             break
-    if len(fitting) < count and len(fitting) < len(ranked):  # better ones do not fit: no team of the rest
+    if not fitting or (len(fitting) < count and passed):  # better ones do not fit: no team of the rest
         return None
     again = [replace(m, retrain=k // len(fitting) + 1) for k, m in enumerate(fitting * count)][:count - len(fitting)]
     return Choice((*fitting, *again), cores, tuple(passed))  # the best again, with other seeds, where too few
@@ -180,10 +185,23 @@ def _single(ranked: list[TrialOutcome], limit_minutes: float, trial_images: int,
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
         per_epoch = epoch_seconds(trial, trial_images, final_images, cores)
-        fits = int(60 * limit_minutes // per_epoch)
+        fits = _fitting(60 * limit_minutes, per_epoch, own)
         if fits >= own:
             return Choice((Member(trial, own, own),), cores, tuple(passed), members)
         if fits >= max(1, math.ceil(trial.epochs * trial_images / final_images)):  # the trial's own steps
             return Choice((Member(trial, fits, own),), cores, tuple(passed), members)
         passed.append((trial, per_epoch * own))
-    return Choice.whole(ranked[0], trial_epochs)
+    own = own_epochs(ranked[0], trial_epochs)  # none fits: the best, whole, and the note names the overrun
+    return Choice((Member(ranked[0], own, own),), cores, asked=members, overrun=True)
+
+
+def _fitting(seconds: float, per_epoch: float, own: int) -> int:
+    """Epochs that fit `seconds`; all its own where the trial recorded no time (older studies)."""
+    return int(seconds // per_epoch) if per_epoch > 0 else own
+
+
+def trial_images(recorded: StudySettings, train_images: int) -> int:
+    """The images each trial of a study trained on: its trial_images or train_limit, else the
+    training images less the validation split."""
+    limits = [n for n in (recorded.trial_images, recorded.train_limit) if n is not None]
+    return min([*limits, train_images - recorded.validation_size])

@@ -18,7 +18,7 @@ from mnist_sweep import __version__  # noqa: E402
 from mnist_sweep.checks import before_data  # noqa: E402
 from mnist_sweep.config import (ENVIRONMENT, PRECEDENCE, PRUNERS, SAMPLERS, TUNERS, Settings,  # noqa: E402
                                 load_settings)
-from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, INTERRUPTED_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
+from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
                                 Recycle, SweepCannotGoOn, UserError)
 from mnist_sweep.files import find_file  # noqa: E402
 from mnist_sweep.quiet import load_tensorflow  # noqa: E402
@@ -123,14 +123,17 @@ def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
     p.add_argument("--no-warm-start", dest="warm_start", action="store_const", const=False,
                    help="do not start a new study with the notebooks' presets that fit its space")
     p.add_argument("--max-mflops", type=_positive_float,
-                   help="refuse, untrained and uncounted, any sampled model needing more MFLOPs per image")
+                   help="the most MFLOPs per image a sampled model may need: Optuna draws widths within it, "
+                        "and a model over it (Keras Tuner's, or a space whose widths come first) is refused "
+                        "untrained and uncounted")
     p.add_argument("--final-minutes", type=_positive_float,
-                   help="the final step retrains the best trial whose retrain on all images is estimated to fit "
-                        "this many minutes (default: the sweep file's; none: the best)")
+                   help="the final step's budget: its models are chosen and their epochs cut (never below "
+                        "those their trials were judged on) to fit this many minutes, estimated from the "
+                        "trials' own times (default: the sweep file's; none: the best, whole)")
     p.add_argument("--final-models", type=_positive_int,
                    help="retrain the K best distinct configurations (the best again where fewer completed), "
                         "side by side, one process per core, and average them into one model, an ensemble; with "
-                        "--final-minutes, only as many whole retrains as fit (default: the sweep file's; 1)")
+                        "--final-minutes, only as many as fit (default: the sweep file's; 1)")
     p.add_argument("--recycle-mb", type=_positive_float,
                    help="after a trial, if memory grew by more than this since the first (default: 150), "
                         "go on in a fresh process, same PID: Keras keeps ~7 MB of every model it built")
@@ -178,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     final.add_argument("--force", action="store_true", help="evaluate on the test set again (recorded)")
     final.add_argument("--train-limit", type=_positive_int, help="retrain on the first N images only")
     final.add_argument("--final-minutes", type=_positive_float,
-                       help="retrain the best trial whose retrain is estimated to fit this many minutes")
+                       help="fit the final step's models to this many minutes (default: as the sweep had it)")
     final.add_argument("--final-models", type=_positive_int,
                        help="average the K best distinct configurations' retrains (default: as the sweep had it)")
     final.add_argument("--export-dir", help="default: models/<study>/")

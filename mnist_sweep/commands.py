@@ -14,7 +14,7 @@ from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.budget import Choice, choose
+from mnist_sweep.budget import Choice, choose, trial_images
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
@@ -191,13 +191,12 @@ def _final_trial(study: Study, settings: Settings, train_images: int) -> Choice:
     """What the final step retrains: the best distinct configurations, as many as final_models asks
     and final_minutes fits, each for its own epochs where they fit."""
     recorded = study.record().settings
-    limits = [n for n in (recorded.trial_images, recorded.train_limit) if n is not None]
-    trial_images = min([*limits, train_images - recorded.validation_size])  # what the trials trained on
     completed = [o for o in study.outcomes() if o.outcome == "completed"]
-    if not completed:
-        return Choice.whole(study.best(), members=settings.final_models)  # a UserError that says there is none yet, where the engine knows none
-    choice = choose(completed, settings.final_minutes, trial_images, min(settings.train_limit or train_images,
-                    train_images), os.cpu_count() or 1, settings.final_models, recorded.trial_epochs)
+    if not completed:  # the engine's UserError that there is none yet, where it knows none
+        return Choice.whole(study.best(), members=settings.final_models)
+    final_images = min(settings.train_limit or train_images, train_images)
+    choice = choose(completed, settings.final_minutes, trial_images(recorded, train_images), final_images,
+                    os.cpu_count() or 1, settings.final_models, recorded.trial_epochs)
     if choice.note():
         print(choice.note())
     return choice

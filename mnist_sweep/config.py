@@ -55,9 +55,9 @@ class Settings:
     export_dir: str | None = None
     data: str | None = None
     warm_start: bool = True          # enqueue the notebooks' presets that fit the space first
-    max_mflops: float | None = None  # refuse sampled models dearer than this per image
+    max_mflops: float | None = None  # sampled models' cost limit per image (costs.py)
     recycle_mb: float = 150.0        # growth after which a sweep continues in a fresh process
-    final_minutes: float | None = None  # retrain the best trial whose retrain fits this (budget.py)
+    final_minutes: float | None = None  # the final step's models and epochs fitted to this (budget.py)
     final_models: int = 1            # the best distinct configurations' retrains averaged (budget.py)
     # Configurations a new Optuna study tries right after the presets (Optuna's enqueue_trial),
     # never pruned, as the presets: {name: full parameters}, from a sweep file only.

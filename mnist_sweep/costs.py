@@ -15,7 +15,8 @@ from mnist_sweep.space import Param, SearchSpace, layer_values
 IMAGE = 28  # pixels a side; models.INPUT_SHAPE
 CLASSES = 10
 STRIDED_KERNEL = 5  # the kernel of a strided reduction (models._cnn)
-WIDTHS = ("units", "filters", "dense_units")  # what a cost limit narrows while a network is sampled
+# What a cost limit narrows while a network is sampled: the whole numbers a network's cost grows with.
+GROWING = ("units", "filters", "dense_units", "convs")
 
 
 def mflops(kind: str, params: dict[str, Any]) -> float:
@@ -76,16 +77,17 @@ def _cnn_macs(params: dict[str, Any]) -> int:
 
 @dataclass(frozen=True)
 class CostBound:
-    """Widths sampled within `limit` MFLOPs: each width's range is cut to what the values sampled
-    before it leave, the widths after it taken at their lows. So every draw of a space whose
-    structure (counts, kernels, reductions) precedes its widths is within the limit, and none is
-    refused after it is made; draws of other spaces can still be over and are refused then."""
+    """Networks sampled within `limit` MFLOPs: the range of each number a network's cost grows with
+    (convolutions per block, widths) is cut to what the values sampled before it leave, those after
+    it taken at their lows. So every draw of a space whose other structure (counts, kernels,
+    reductions, padding) comes first is within the limit, if the smallest such network is, and
+    none is refused after it is made; draws of other spaces can still be over, and are refused."""
 
     space: SearchSpace
     limit: float
 
     def highest(self, param: Param, name: str, values: dict[str, Any]) -> int:
-        if param.name not in WIDTHS:
+        if param.name not in GROWING:
             return int(param.high)
         known = {**self._lows(values), **values}
         try:
@@ -104,10 +106,10 @@ class CostBound:
         return mflops(self.space.model, {**known, name: width}) <= self.limit
 
     def _lows(self, values: dict[str, Any]) -> dict[str, Any]:
-        """The widths not sampled yet at their smallest (those whose layer counts are known)."""
+        """The growing numbers not sampled yet at their smallest (those whose layer counts are known)."""
         lows: dict[str, Any] = {}
         for p in self.space.params:
-            if p.name in WIDTHS and p.active(values) and (p.per_layer is None or p.per_layer in values):
+            if p.name in GROWING and p.active(values) and (p.per_layer is None or p.per_layer in values):
                 smallest = p.low if p.kind in ("int", "float") else min(p.choices) if p.choices else p.value
                 lows.update({n: smallest for n in p.names(values)})
         return lows

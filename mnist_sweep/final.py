@@ -1,4 +1,4 @@
-"""The final step: retrain the best configuration on the training set, evaluate the test set once.
+"""The final step: retrain the chosen configurations on the training set, evaluate the test set once.
 
 This is the only code path of a sweep that reads the test images (`baselines` tests the
 notebooks' presets, on which nothing was chosen), and the study's record accounts for every
@@ -18,6 +18,7 @@ killed process left RUNNING is closed as KILLED. The step runs under the study's
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,9 +44,8 @@ class FinalResult:
 
 def run_final(study: Study, mnist: MNIST, tracker: Tracker, keep: Path, train_limit: int | None = None,
               force: bool = False, choose: Callable[[], Choice] | None = None) -> FinalResult:
-    """The recorded result, or a new evaluation of the trial `choose()` gives (default: the best,
-    once, for its own epochs), retrained `choice.members` times with their own seeds and averaged
-    (an ensemble) when more than once."""
+    """The recorded result, or a new evaluation of what `choose()` gives (default: the best trial,
+    once, for its own epochs): its members retrained (members.py) and, when several, averaged."""
     record = study.record()
     done = record.final
     unlogged = done is not None and done.model_uri is None  # killed after step 4: only step 5 is left
@@ -69,9 +69,12 @@ def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker,
     tracker.log_datasets(run_id, final_slices(mnist, train_limit))
     number = record.test_evaluations + 1
     with tracker.ended_on_error(run_id):
-        model = train_members(record.space["model"], choice, record.settings.seed, x_train, y_train,
-                              keep / f"evaluation-{number}-members",
-                              lambda step, metrics: tracker.log_metrics(run_id, metrics, step=step))
+        members = keep / f"evaluation-{number}-members"
+        try:
+            model = train_members(record.space["model"], choice, record.settings.seed, x_train, y_train, members,
+                                  lambda step, metrics: tracker.log_metrics(run_id, metrics, step=step))
+        finally:  # the members' files only pass through, also when a member failed
+            shutil.rmtree(members, ignore_errors=True)
         keep.mkdir(parents=True, exist_ok=True)
         model_file = keep / f"evaluation-{number}.keras"
         model.save(model_file)
@@ -84,6 +87,7 @@ def _evaluate(study: Study, record: StudyRecord, mnist: MNIST, tracker: Tracker,
             train_size=len(y_train), test_accuracy=test["accuracy"], test_loss=test["loss"], run_id=run_id,
             forced=force, evaluations=number, model_file=str(model_file), members=len(choice.members),
             member_trials=_member_trials(choice),
+            member_epochs=tuple(m.epochs for m in choice.members) if len(choice.members) > 1 else None,
             evaluated_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
         study.save(record.with_final(final))  # the result, before anything else can fail
         return FinalResult(_log(study, tracker, mnist, final, model, predicted), model, reused=False)
@@ -98,7 +102,7 @@ def _log(study: Study, tracker: Tracker, mnist: MNIST, final: FinalRecord, model
     tracker.log_arrays(run_id, TEST_RESULTS, truth=mnist.y_test, predicted=predicted, wrong=wrong,
                        wrong_images=mnist.x_test[wrong])
     tracker.log_metrics(run_id, {"test_accuracy": final.test_accuracy, "test_loss": final.test_loss},
-                        step=final.epochs)
+                        step=final.trained_epochs())
     model_uri = tracker.log_keras_model(run_id, model, scale(mnist.x_test[:2]))  # already served: ensemble()
     tracker.register(model_uri, f"mnist-sweep-{study.name}", run_id,
                      {"study": study.name, "test_accuracy": f"{final.test_accuracy:.4f}",

@@ -9,7 +9,7 @@ last). No tracking here: the caller says what to do with each epoch's metrics.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +36,13 @@ def train_members(kind: str, choice: Choice, seed: int, x: np.ndarray, y: np.nda
     if len(jobs) == 1:  # all cores on one model
         return ensemble([_fit(jobs[0], report).model])
     trained, offset = [], 0
-    for job, history in zip(jobs, run_each(_train, jobs, choice.processes, choice.threads)):
+    # Plain values cross to the children: a _Job would import this module, and TensorFlow with it,
+    # before a child is set up (runtime/parallel.py).
+    for job, history in zip(jobs, run_each(_train, [asdict(j) for j in jobs], choice.processes, choice.threads)):
         for epoch, values in enumerate(zip(*history.values()), start=1):
             report(offset + epoch, dict(zip(history, values)))
         offset += job.epochs
         trained.append(keras.saving.load_model(job.model_file))
-        job.model_file.unlink()  # the ensemble is saved whole once it is made
     return ensemble(trained)
 
 
@@ -71,8 +72,9 @@ def _fit(job: _Job, hook: EpochHook | None = None) -> FitResult:
                learning_rates=job.learning_rates, hook=hook)
 
 
-def _train(job: _Job) -> dict[str, list[float]]:
+def _train(values: dict[str, Any]) -> dict[str, list[float]]:
     """One member in a process of its own: trained, saved where the job says; its epochs' metrics."""
+    job = _Job(**values)
     result = _fit(job)
     job.model_file.parent.mkdir(parents=True, exist_ok=True)
     result.model.save(job.model_file)

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from mnist_sweep.costs import STRIDED_KERNEL
 from mnist_sweep.schedules import learning_rate, loss
 from mnist_sweep.space import layer_values
 
@@ -152,7 +153,8 @@ def _cnn(params: dict[str, Any]) -> keras.Model:
         for _ in range(int(convs)):
             layers += _conv(int(filters), int(kernel), padding, batch_norm)
         if pool:
-            layers += _conv(int(filters), 5, "same", batch_norm, strides=2) if strided else [keras.layers.MaxPooling2D()]
+            layers += (_conv(int(filters), STRIDED_KERNEL, "same", batch_norm, strides=2) if strided
+                       else [keras.layers.MaxPooling2D()])
         if rate > 0:
             layers.append(keras.layers.Dropout(rate))
     layers += [keras.layers.Flatten(), keras.layers.Dense(int(params["dense_units"]), activation="relu")]

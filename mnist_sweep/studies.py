@@ -123,13 +123,19 @@ class FinalRecord:
     model_file: str | None = None  # the model as evaluated, kept until it is logged (final.py)
     members: int = 1              # the models averaged into the final model (an ensemble above 1)
     member_trials: tuple[int, ...] | None = None  # the trials they retrain, where more than the best
+    member_epochs: tuple[int, ...] | None = None  # each member's epochs, where there are several
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
-        for key, default in (("model_file", None), ("members", 1), ("member_trials", None)):  # as 0.1.0 stored it
+        for key, default in (("model_file", None), ("members", 1), ("member_trials", None),
+                             ("member_epochs", None)):  # as 0.1.0 stored it
             if values[key] == default:
                 del values[key]
         return values
+
+    def trained_epochs(self) -> int:
+        """The epochs of all members, one after the other: the final run's last training step."""
+        return sum(self.member_epochs) if self.member_epochs else self.epochs
 
     def model_name(self) -> str:
         """What the final model is, in words: an ensemble names the trials it averages."""
@@ -142,6 +148,7 @@ class FinalRecord:
     def metrics(self, study: str, data_digest: str | None) -> dict[str, Any]:
         """What an export's metrics.json says of the model beside it."""
         keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "members", "member_trials",
+                "member_epochs",
                 "evaluated_at", "evaluations", "run_id", "model_uri")
         values = asdict(self)
         return {k: values[k] for k in keys if values[k] is not None} | {"study": study, "data_digest": data_digest}
@@ -149,8 +156,9 @@ class FinalRecord:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> FinalRecord:
         known = _known(cls, values)
-        if known.get("member_trials") is not None:  # a JSON list in the store
-            known["member_trials"] = tuple(known["member_trials"])
+        for key in ("member_trials", "member_epochs"):
+            if known.get(key) is not None:  # a JSON list in the store
+                known[key] = tuple(known[key])
         return cls(**known)
 
 

@@ -65,8 +65,12 @@ class TrialRunner:
 
     def run(self, number: int, params: dict[str, Any], preset: str | None = None,
             report: EpochHook | None = None, on_run: Callable[[str], None] | None = None,
-            resume: Resume | None = None, on_trained: Callable[[Any], None] | None = None) -> TrialOutcome:
+            resume: Resume | None = None, on_trained: Callable[[Any], None] | None = None,
+            sampled: bool | None = None) -> TrialOutcome:
         """Train `params` as trial `number`; `report(epoch, metrics)` may raise Stopped to prune.
+
+        The cost limit binds sampled models only (by default, all but presets): a configuration the
+        user named, a notebook's or a sweep file's, runs whatever it costs.
 
         `on_run(run_id)` runs once its MLflow run exists, `on_trained(model)` once its model has
         trained. Returns the outcome of a completed trial; raises TrialEnded with the outcome of
@@ -81,7 +85,8 @@ class TrialRunner:
         outcome = TrialOutcome(number, "completed", params, preset=preset, run_id=run_id, threads=current_threads())
         try:
             self.tracker.log_datasets(run_id, self.data.slices)
-            model = self._fit(run_id, number, params, seen, report, resume)
+            limited = sampled if sampled is not None else preset is None
+            model = self._fit(run_id, number, params, seen, report, resume, limited)
             if on_trained is not None:
                 on_trained(model)
         except BaseException as err:
@@ -92,7 +97,7 @@ class TrialRunner:
         return self._end(seen.fill(outcome, time.perf_counter() - began), parameter_count(model))
 
     def _fit(self, run_id: str, number: int, params: dict[str, Any], seen: _Seen, report: EpochHook | None,
-             resume: Resume | None) -> Any:
+             resume: Resume | None, limited: bool) -> Any:
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             seen.add(epoch, metrics)
             self.tracker.log_metrics(run_id, metrics, step=epoch)
@@ -103,7 +108,7 @@ class TrialRunner:
             raise Refused(why)
         return fit(self.space.model, searched(params, self.trial_epochs), self.data.x_train, self.data.y_train,
                    validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=self.seed + number,
-                   on_built=lambda model: self._check_cost(run_id, model), resume=resume).model
+                   on_built=lambda model: self._check_cost(run_id, model, limited), resume=resume).model
 
     def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:
         """Close the trial's run as its outcome says (a refused model is a pruned run, as ever)."""
@@ -120,17 +125,18 @@ class TrialRunner:
         """Widths sampled within the sweep's cost limit, where it has one."""
         return None if self.max_mflops is None else CostBound(self.space, self.max_mflops)
 
-    def affordable(self, params: dict[str, Any]) -> bool:
-        """Whether a trial of `params` would train: a network can be built and is within the cost limit."""
+    def affordable(self, params: dict[str, Any], sampled: bool = True) -> bool:
+        """Whether a trial of `params` would train: a network can be built and, if it was sampled,
+        is within the cost limit."""
         if unbuildable(self.space.model, params) is not None:
             return False
-        return self.max_mflops is None or mflops(self.space.model, params) <= self.max_mflops
+        return not sampled or self.max_mflops is None or mflops(self.space.model, params) <= self.max_mflops
 
-    def _check_cost(self, run_id: str, model: Any) -> None:
+    def _check_cost(self, run_id: str, model: Any, limited: bool) -> None:
         """Log the model's cost; refuse it untrained when it is over the sweep's limit."""
         mflops = forward_mflops(model)
         self.tracker.log_metrics(run_id, {"mflops": mflops}, step=0)
-        if self.max_mflops is not None and mflops > self.max_mflops:
+        if limited and self.max_mflops is not None and mflops > self.max_mflops:
             raise OverBudget(mflops, self.max_mflops)
 
 

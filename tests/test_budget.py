@@ -1,4 +1,4 @@
-"""The final step's time budget: the best trial whose retrain is estimated to fit, for as many epochs as fit."""
+"""The final step's choice: the best distinct configurations that fit final_minutes, side by side or alone, and their epochs."""
 
 from __future__ import annotations
 
@@ -97,3 +97,22 @@ def test_a_team_passes_over_a_better_configuration_too_slow_for_one_core_and_nam
     team = choose([slow, second, third], 12, 10000, 60000, 2, members=2)
     assert [m.trial.number for m in team.members] == [2, 3] and [t.number for t, _ in team.passed_over] == [1]
     assert "better on validation but estimated too long to retrain: trial 1 (30 min)" in team.note()
+
+
+def test_a_worse_configuration_too_slow_to_join_leaves_the_best_with_a_second_seed():
+    best, slow = trial(1, 0.995, 60, 10), trial(2, 0.990, 600, 10)
+    slow.params = {"epochs": 10, "units": 64}
+    team = choose([best, slow], 9, 10000, 60000, 2, members=2)  # the slow one needs 60 min on one core
+    assert [(m.trial.number, m.retrain) for m in team.members] == [(1, 0), (1, 1)]
+
+
+def test_trials_of_older_studies_without_times_are_retrained_whole_not_divided_by_zero():
+    timeless = trial(1, 0.995, 0.0, 10)
+    assert [m.epochs for m in choose([timeless], 5, 10000, 60000, 2, members=2).members] == [10, 10]
+
+
+def test_when_nothing_fits_the_best_is_retrained_whole_and_the_note_says_it_overruns():
+    slow = trial(1, 0.995, 6000, 10)  # 600 s an epoch on 10,000 images: hours on 60,000
+    chosen = choose([slow], 5, 10000, 60000, 2, members=2)
+    assert (len(chosen.members), chosen.epochs, chosen.passed_over) == (1, 10, ())
+    assert "no retrain is estimated to fit final_minutes" in chosen.note()

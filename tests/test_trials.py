@@ -71,6 +71,9 @@ def test_a_model_over_the_cost_limit_is_refused_and_a_diverging_one_failed(runne
     with pytest.raises(TrialEnded) as refused:
         runner.run(0, FIXED)
     assert refused.value.outcome.outcome == "refused" and refused.value.outcome.mflops == 0.0508  # 2 * (784*32 + 32*10)
+    # A notebook's preset, or a configuration the sweep file names, is the user's own: it runs whatever it costs.
+    assert runner.run(2, FIXED, preset="nb000-mlp-32").outcome == "completed"
+    assert runner.run(3, FIXED, sampled=False).outcome == "completed"
     runner.max_mflops = None
     with pytest.raises(TrialEnded) as failed:
         runner.run(1, {**FIXED, "n_layers": 2, "units_l0": 64, "units_l1": 32, "dropout_l1": 0.0,

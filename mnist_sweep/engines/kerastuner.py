@@ -408,7 +408,7 @@ def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool)
     """The presets this search can try; under Hyperband the oracle sets the epochs."""
     tried = [replace(p, params={**p.params, "epochs": runner.space.max_epochs()}) if hyperband else p
              for p in presets]
-    return [p for p, t in zip(presets, tried) if t.fits(runner.space) and runner.affordable(t.params)]
+    return [p for p, t in zip(presets, tried) if t.fits(runner.space) and runner.affordable(t.params, sampled=False)]
 
 
 def close_dead_runs(oracle: kt.Oracle, tracker: Tracker, parent_id: str, again: set[int] | None = None) -> None:

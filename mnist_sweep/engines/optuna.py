@@ -88,7 +88,7 @@ class Objective(TrialRunner):
                 raise Stopped(f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}")
 
         try:
-            outcome = self.run(trial.number, params, preset, report,
+            outcome = self.run(trial.number, params, preset, report, sampled=not floor,
                                on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
         except TrialEnded as ended:
             note_outcome(trial, ended.outcome)
@@ -136,7 +136,7 @@ def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective,
     if study.trials:  # resuming: they were enqueued (and maybe run) when the study began
         return []
     capped = [p.capped(max_epochs) for p in presets]
-    chosen = [p for p in capped if p.fits(objective.space) and objective.affordable(p.params)][:trials]
+    chosen = [p for p in capped if p.fits(objective.space) and objective.affordable(p.params, sampled=False)][:trials]
     for preset in chosen:
         study.enqueue_trial(preset.params, user_attrs={"preset": preset.name})
     return [p.name for p in chosen]

@@ -12,7 +12,10 @@ concurrent.futures' pool with a fresh process per job hung at shutdown here, Pyt
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
@@ -29,15 +32,17 @@ class ChildDied(Exception):
 def run_each(work: Callable[[Job], Any], jobs: list[Job], processes: int, threads: int) -> Iterator[Any]:
     """`work(job)` for every job, `processes` at a time with `threads` TensorFlow threads each; the
     results in the jobs' order, each as soon as it and those before it are done. `work` must be a
-    module-level function (the children import it by name)."""
+    module-level function: a child imports it by name once it is set up (its module may import
+    TensorFlow, which must not load before the child has tied its life to this process's)."""
     context = multiprocessing.get_context("spawn")  # a fork would copy TensorFlow's threads and locks
+    name = f"{work.__module__}:{work.__qualname__}"
     waiting, running, done, given = list(enumerate(jobs)), {}, {}, 0
     try:
         while given < len(jobs):
             while waiting and len(running) < processes:
                 index, job = waiting.pop(0)
                 receive, send = context.Pipe(duplex=False)
-                child = context.Process(target=_child, args=(work, job, threads, send), daemon=True)
+                child = context.Process(target=_child, args=(name, job, threads, send, os.getpid()), daemon=True)
                 child.start()
                 send.close()  # the child's end: its death then reads as end-of-file here
                 running[receive] = (index, child)
@@ -66,14 +71,22 @@ def _result(receive: Connection, child: multiprocessing.process.BaseProcess) -> 
     return value
 
 
-def _child(work: Callable[[Any], Any], job: Any, threads: int, send: Connection) -> None:
+def _child(work: str, job: Any, threads: int, send: Connection, parent: int) -> None:
+    """One job in a fresh process: tied to its parent first, then TensorFlow, then the job's code.
+
+    Ctrl-C reaches every process of the terminal's group: the parent ends the children, which
+    need not each print a traceback of their own."""
     die_with_parent()
+    if os.getppid() != parent:  # the parent died before the tie was made
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from mnist_sweep.quiet import load_tensorflow
 
     load_tensorflow()
     use_threads(threads)
+    module, _, function = work.partition(":")
     try:
-        result = (True, work(job))
+        result = (True, getattr(importlib.import_module(module), function)(job))
     except Exception as err:  # sent as text: not every exception pickles
         result = (False, f"{type(err).__name__}: {err}")
     send.send(result)

@@ -79,7 +79,8 @@ def alive(pid: int) -> bool:
 
 
 def die_with_parent() -> None:
-    """In the child, before exec: be killed if the sweep's process dies, even by kill -9 (Linux)."""
+    """In a child, before exec or before it imports its work: be killed if the process that started
+    it dies, even by kill -9 (Linux)."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:  # not Linux: an orphaned worker finishes its trials and exits
