@@ -31,15 +31,15 @@ def variant(study, settings, data, members: int, quick: bool) -> dict:
     """The final step with `members` models, on the search's images; its validation result."""
     import numpy as np
 
-    from mnist_sweep.budget import choose, trial_images
+    from mnist_sweep.budget import choose, study_images
     from mnist_sweep.members import train_members
     from mnist_sweep.training import evaluate
 
     record = study.record()
     completed = [o for o in study.outcomes() if o.outcome == "completed"]
-    trained = trial_images(record.settings, len(data.y_train) + len(data.y_val))  # as the final step reckons it
-    choice = choose(completed, settings.final_minutes, trained, len(data.y_train), os.cpu_count() or 1,
-                    members, record.settings.trial_epochs)
+    images = study_images(record.settings, len(data.y_train) + len(data.y_val), len(data.y_train))
+    choice = choose(completed, settings.final_minutes, images, os.cpu_count() or 1, members,
+                    record.settings.trial_epochs)
     if quick:  # one epoch each: the smoke run checks the path, not the accuracy
         choice = replace(choice, members=tuple(replace(m, epochs=1) for m in choice.members))
     began = time.perf_counter()

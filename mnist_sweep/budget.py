@@ -31,6 +31,23 @@ from mnist_sweep.studies import StudySettings, TrialOutcome
 # the Intel Xeon of 2026-12-01, 1.13x on the AMD EPYC of 2026-12-02. The larger errs towards
 # retrains that run over; the validation pass counted in the trial's seconds errs the other way.
 TWO_THREAD_SPEEDUP = 1.6
+# A trial's epoch also validated. A validation image costs about a third of a training image (one
+# forward pass, against a forward and two backward): leaving it in made the CNN sweep's estimates
+# 1.5x the real retrains (2026-12-06, Intel Xeon: 115 s an epoch estimated, at most 78 s measured).
+VALIDATION_COST = 1 / 3
+
+
+@dataclass(frozen=True)
+class Images:
+    """The images of a study's epochs: each trial's training and validation, and the final step's."""
+
+    trial: int
+    final: int
+    validation: int = 0
+
+    def per_trial_epoch(self) -> float:
+        """The final step's training images per image a trial's epoch processed."""
+        return self.final / (self.trial + VALIDATION_COST * self.validation)
 
 
 @dataclass(frozen=True)
@@ -103,10 +120,10 @@ def own_epochs(trial: TrialOutcome, trial_epochs: int | None) -> int:
     return planned if trial_epochs is not None and trial.epochs >= trial_epochs else trial.epochs
 
 
-def epoch_seconds(trial: TrialOutcome, trial_images: int, final_images: int, final_threads: int) -> float:
+def epoch_seconds(trial: TrialOutcome, images: Images, final_threads: int) -> float:
     per_epoch = trial.seconds / max(1, trial.trained or trial.epochs)
     faster = TWO_THREAD_SPEEDUP if trial.threads and final_threads > trial.threads else 1.0
-    return per_epoch * final_images / trial_images / faster
+    return per_epoch * images.per_trial_epoch() / faster
 
 
 def distinct(completed: list[TrialOutcome]) -> list[TrialOutcome]:
@@ -129,43 +146,43 @@ def ensemble_members(ranked: list[TrialOutcome], count: int, trial_epochs: int |
                  for k, t in enumerate(picked))
 
 
-def wall_seconds(members: tuple[Member, ...], cores: int, trial_images: int, final_images: int) -> float:
+def wall_seconds(members: tuple[Member, ...], cores: int, images: Images) -> float:
     """The estimated wall time of training `members`, one process per core, each taking the next in turn."""
     processes = max(1, min(len(members), cores))
     threads = max(1, cores // processes)
     free = [0.0] * processes
     for m in members:
         slot = free.index(min(free))
-        free[slot] += m.epochs * epoch_seconds(m.trial, trial_images, final_images, threads)
+        free[slot] += m.epochs * epoch_seconds(m.trial, images, threads)
     return max(free)
 
 
-def choose(completed: list[TrialOutcome], limit_minutes: float | None, trial_images: int, final_images: int,
-           cores: int, members: int = 1, trial_epochs: int | None = None) -> Choice:
+def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: Images, cores: int,
+           members: int = 1, trial_epochs: int | None = None) -> Choice:
     """Up to `members` retrains of the best distinct configurations that fit `limit_minutes`;
     failing two, the best single configuration whose retrain fits, shortened to fit if need be."""
     ranked = distinct(completed)
     if limit_minutes is None:
         return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members)
     for count in range(members, 1, -1):
-        team = _team(ranked, count, 60 * limit_minutes, trial_images, final_images, cores, trial_epochs)
+        team = _team(ranked, count, 60 * limit_minutes, images, cores, trial_epochs)
         if team is not None:
             return replace(team, asked=members)
-    return _single(ranked, limit_minutes, trial_images, final_images, cores, members, trial_epochs)
+    return _single(ranked, limit_minutes, images, cores, members, trial_epochs)
 
 
-def _team(ranked: list[TrialOutcome], count: int, seconds: float, trial_images: int, final_images: int,
-          cores: int, trial_epochs: int | None) -> Choice | None:
+def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images, cores: int,
+          trial_epochs: int | None) -> Choice | None:
     """`count` members that fit `seconds`: more than the cores only as whole retrains of the best
     distinct configurations; otherwise a core each, from the best configurations that fit on one
     (cut to fit, never below the epochs their trial trained: the search judged them on those)."""
     if count > cores:
         team = ensemble_members(ranked, count, trial_epochs)
-        return Choice(team, cores) if wall_seconds(team, cores, trial_images, final_images) <= seconds else None
+        return Choice(team, cores) if wall_seconds(team, cores, images) <= seconds else None
     threads, fitting, passed = max(1, cores // count), [], []
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
-        per_epoch = epoch_seconds(trial, trial_images, final_images, threads)
+        per_epoch = epoch_seconds(trial, images, threads)
         if (fits := _fitting(seconds, per_epoch, own)) >= min(own, max(1, trial.epochs)):
             fitting.append(Member(trial, min(own, fits), own))
         elif not fitting:  # only the better ones passed over are worth a note
@@ -178,17 +195,17 @@ def _team(ranked: list[TrialOutcome], count: int, seconds: float, trial_images: 
     return Choice((*fitting, *again), cores, tuple(passed))  # the best again, with other seeds, where too few
 
 
-def _single(ranked: list[TrialOutcome], limit_minutes: float, trial_images: int, final_images: int,
-            cores: int, members: int, trial_epochs: int | None) -> Choice:
+def _single(ranked: list[TrialOutcome], limit_minutes: float, images: Images, cores: int, members: int,
+            trial_epochs: int | None) -> Choice:
     """The best configuration whose retrain fits, on all cores: whole, else cut to what fits."""
     passed = []
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
-        per_epoch = epoch_seconds(trial, trial_images, final_images, cores)
+        per_epoch = epoch_seconds(trial, images, cores)
         fits = _fitting(60 * limit_minutes, per_epoch, own)
         if fits >= own:
             return Choice((Member(trial, own, own),), cores, tuple(passed), members)
-        if fits >= max(1, math.ceil(trial.epochs * trial_images / final_images)):  # the trial's own steps
+        if fits >= max(1, math.ceil(trial.epochs * images.trial / images.final)):  # the trial's own steps
             return Choice((Member(trial, fits, own),), cores, tuple(passed), members)
         passed.append((trial, per_epoch * own))
     own = own_epochs(ranked[0], trial_epochs)  # none fits: the best, whole, and the note names the overrun
@@ -200,8 +217,8 @@ def _fitting(seconds: float, per_epoch: float, own: int) -> int:
     return int(seconds // per_epoch) if per_epoch > 0 else own
 
 
-def trial_images(recorded: StudySettings, train_images: int) -> int:
-    """The images each trial of a study trained on: its trial_images or train_limit, else the
-    training images less the validation split."""
+def study_images(recorded: StudySettings, train_images: int, final_images: int) -> Images:
+    """A study's Images: each trial trained on its trial_images or train_limit, else the training
+    images less the validation split, and validated on that split."""
     limits = [n for n in (recorded.trial_images, recorded.train_limit) if n is not None]
-    return min([*limits, train_images - recorded.validation_size])
+    return Images(min([*limits, train_images - recorded.validation_size]), final_images, recorded.validation_size)

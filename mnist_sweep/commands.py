@@ -14,7 +14,7 @@ from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.budget import Choice, choose, trial_images
+from mnist_sweep.budget import Choice, choose, study_images
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
@@ -194,9 +194,9 @@ def _final_trial(study: Study, settings: Settings, train_images: int) -> Choice:
     completed = [o for o in study.outcomes() if o.outcome == "completed"]
     if not completed:  # the engine's UserError that there is none yet, where it knows none
         return Choice.whole(study.best(), members=settings.final_models)
-    final_images = min(settings.train_limit or train_images, train_images)
-    choice = choose(completed, settings.final_minutes, trial_images(recorded, train_images), final_images,
-                    os.cpu_count() or 1, settings.final_models, recorded.trial_epochs)
+    images = study_images(recorded, train_images, min(settings.train_limit or train_images, train_images))
+    choice = choose(completed, settings.final_minutes, images, os.cpu_count() or 1, settings.final_models,
+                    recorded.trial_epochs)
     if choice.note():
         print(choice.note())
     return choice

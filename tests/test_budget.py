@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_sweep.budget import choose, epoch_seconds, wall_seconds
+from mnist_sweep.budget import Images, choose, epoch_seconds, wall_seconds
 from mnist_sweep.studies import TrialOutcome
 
 
@@ -13,48 +13,48 @@ def trial(number: int, value: float, seconds: float, epochs: int, threads: int =
 
 def test_a_retrain_epoch_is_estimated_from_the_trials_own_epochs():
     # 30 epochs in 600 s on 10,000 images with 1 thread: an epoch on 60,000 with 2 threads, 20 * 6 / 1.6.
-    assert epoch_seconds(trial(0, 0.99, 600, 30), 10000, 60000, 2) == 20 * 6 / 1.6
-    assert epoch_seconds(trial(0, 0.99, 600, 30, threads=2), 10000, 60000, 2) == 120
+    assert epoch_seconds(trial(0, 0.99, 600, 30), Images(10000, 60000), 2) == 20 * 6 / 1.6
+    assert epoch_seconds(trial(0, 0.99, 600, 30, threads=2), Images(10000, 60000), 2) == 120
 
 
 def test_the_best_that_fits_is_retrained_and_the_better_ones_passed_over_are_named():
     slow, quick, worse = trial(3, 0.995, 1200, 30), trial(8, 0.993, 60, 10), trial(9, 0.99, 30, 5)
-    chosen = choose([worse, slow, quick], 9, 10000, 60000, 2)
+    chosen = choose([worse, slow, quick], 9, Images(10000, 60000), 2)
     assert chosen.trial is quick and chosen.epochs == 10 and [t.number for t, _ in chosen.passed_over] == [3]
     assert "trial 3 (75 min)" in chosen.note()
-    assert choose([worse, slow, quick], None, 10000, 60000, 2).trial is slow  # no budget: the best
-    assert choose([slow], 9, 10000, 60000, 2).trial is slow  # none fits: still the best, not nothing
+    assert choose([worse, slow, quick], None, Images(10000, 60000), 2).trial is slow  # no budget: the best
+    assert choose([slow], 9, Images(10000, 60000), 2).trial is slow  # none fits: still the best, not nothing
 
 
 def test_a_configuration_cut_short_in_the_search_retrains_for_as_many_of_its_epochs_as_fit():
     # Judged on 9 of its 30 epochs, 20 s each on 10,000 images: 75 s per epoch on 60,000 with 2 threads.
     cut = trial(0, 0.995, 180, 9, planned=30)
-    assert choose([cut], None, 10000, 60000, 2, trial_epochs=9).epochs == 30  # no budget: all its own
-    chosen = choose([cut], 10, 10000, 60000, 2, trial_epochs=9)
+    assert choose([cut], None, Images(10000, 60000), 2, trial_epochs=9).epochs == 30  # no budget: all its own
+    chosen = choose([cut], 10, Images(10000, 60000), 2, trial_epochs=9)
     assert chosen.trial is cut and chosen.epochs == 8 and chosen.members[0].cut  # 600 s / 75 s
     assert "for 8 of its 30 epochs, as many as fit final_minutes, its learning-rate schedule fitted to the 8" in chosen.note()
-    alone = choose([cut], 10, 10000, 60000, 2, members=2, trial_epochs=9)  # no two whole retrains fit
+    alone = choose([cut], 10, Images(10000, 60000), 2, members=2, trial_epochs=9)  # no two whole retrains fit
     assert (alone.epochs, len(alone.members)) == (8, 1) and "trains 1 of the 2 models" in alone.note()
     # Fewer gradient steps than the trial took (9 epochs on 10,000 = 2 on 60,000) would not be a retrain.
     other = trial(1, 0.99, 10, 5)
-    assert choose([cut, other], 2, 10000, 60000, 2, trial_epochs=9).trial is other
+    assert choose([cut, other], 2, Images(10000, 60000), 2, trial_epochs=9).trial is other
     # Without trial_epochs, a trial that stopped early (9 of 30) retrains for the 9 it ran.
-    assert choose([cut], None, 10000, 60000, 2).epochs == 9
+    assert choose([cut], None, Images(10000, 60000), 2).epochs == 9
 
 
 def test_an_ensemble_gets_as_many_whole_retrains_as_fit_side_by_side_and_never_shortens_them():
     # 10 epochs in 60 s on 10,000 images with 1 thread: on 60,000, 36 s an epoch with 1 thread (a
     # member beside another on two cores), 22.5 s with 2 (alone): 360 s a member, 225 s alone.
     quick = trial(8, 0.993, 60, 10)
-    two = choose([quick], 9, 10000, 60000, 2, members=3)  # three take two rounds: 720 s
+    two = choose([quick], 9, Images(10000, 60000), 2, members=3)  # three take two rounds: 720 s
     assert (len(two.members), two.epochs, two.processes, two.threads) == (2, 10, 2, 1)
     assert "trains 2 of the 3 models final_models asks for" in two.note()
-    three = choose([quick], 12, 10000, 60000, 2, members=3)
+    three = choose([quick], 12, Images(10000, 60000), 2, members=3)
     assert (len(three.members), three.epochs, three.note()) == (3, 10, None)
-    one = choose([quick], 4, 10000, 60000, 2, members=3)  # 240 s: one whole retrain on both cores, not three cut
+    one = choose([quick], 4, Images(10000, 60000), 2, members=3)  # 240 s: one whole retrain on both cores, not three cut
     assert (len(one.members), one.epochs, one.threads) == (1, 10, 2)
-    assert len(choose([quick], None, 10000, 60000, 2, members=3).members) == 3  # no budget: as many as asked
-    assert wall_seconds(three.members, 2, 10000, 60000) == 720
+    assert len(choose([quick], None, Images(10000, 60000), 2, members=3).members) == 3  # no budget: as many as asked
+    assert wall_seconds(three.members, 2, Images(10000, 60000)) == 720
 
 
 def test_an_ensemble_takes_the_best_distinct_configurations_then_the_best_again():
@@ -62,10 +62,10 @@ def test_an_ensemble_takes_the_best_distinct_configurations_then_the_best_again(
                                  trial(3, 0.990, 60, 10))
     twin.params = dict(best.params)  # the same configuration, a worse seed: not a second opinion
     second.params, third.params = {"epochs": 10, "units": 64}, {"epochs": 10, "units": 32}
-    chosen = choose([third, twin, second, best], None, 10000, 60000, 2, members=2)
+    chosen = choose([third, twin, second, best], None, Images(10000, 60000), 2, members=2)
     assert [(m.trial.number, m.retrain) for m in chosen.members] == [(1, 0), (2, 0)]
     assert chosen.trial is best
-    alone = choose([twin, best], None, 10000, 60000, 2, members=3)
+    alone = choose([twin, best], None, Images(10000, 60000), 2, members=3)
     assert [(m.trial.number, m.retrain) for m in alone.members] == [(1, 0), (1, 1), (1, 2)]  # its own seeds
 
 
@@ -73,9 +73,9 @@ def test_members_of_different_lengths_are_estimated_as_two_cores_would_run_them(
     long, short = trial(1, 0.995, 120, 10), trial(2, 0.994, 30, 10)
     short.params = {"epochs": 10, "units": 64}
     # 72 s and 18 s an epoch on 60,000 with one thread each: the long one decides, 720 s.
-    chosen = choose([long, short], 12, 10000, 60000, 2, members=2)
+    chosen = choose([long, short], 12, Images(10000, 60000), 2, members=2)
     assert [m.trial.number for m in chosen.members] == [1, 2]
-    alone = choose([long, short], 11, 10000, 60000, 2, members=2)  # the best alone, on both cores: 450 s
+    alone = choose([long, short], 11, Images(10000, 60000), 2, members=2)  # the best alone, on both cores: 450 s
     assert [(m.trial.number, m.epochs) for m in alone.members] == [(1, 10)] and alone.threads == 2
 
 
@@ -83,10 +83,10 @@ def test_members_side_by_side_are_cut_to_their_core_but_never_below_the_epochs_t
     # Judged on 10 of their 20 epochs, 60 s on 10,000 images: 36 s an epoch on 60,000 with one thread.
     first, second = trial(1, 0.995, 60, 10, planned=20), trial(2, 0.994, 60, 10, planned=20)
     second.params = {"epochs": 20, "units": 64}
-    team = choose([first, second], 9, 10000, 60000, 2, members=2, trial_epochs=10)  # 540 s: 15 epochs each
+    team = choose([first, second], 9, Images(10000, 60000), 2, members=2, trial_epochs=10)  # 540 s: 15 epochs each
     assert [(m.trial.number, m.epochs, m.own_epochs) for m in team.members] == [(1, 15, 20), (2, 15, 20)]
     assert "trial 2 for 15 of its 20 epochs, as many as fit final_minutes, its learning-rate schedule fitted" in team.note()
-    short = choose([first, second], 5, 10000, 60000, 2, members=2, trial_epochs=10)  # 8 epochs < the 10 judged
+    short = choose([first, second], 5, Images(10000, 60000), 2, members=2, trial_epochs=10)  # 8 epochs < the 10 judged
     assert len(short.members) == 1 and short.threads == 2
 
 
@@ -94,7 +94,7 @@ def test_a_team_passes_over_a_better_configuration_too_slow_for_one_core_and_nam
     slow, second, third = trial(1, 0.996, 300, 10), trial(2, 0.995, 30, 10), trial(3, 0.994, 30, 10)
     second.params, third.params = {"epochs": 10, "units": 64}, {"epochs": 10, "units": 32}
     # 180 s an epoch on 60,000 with one thread: 4 epochs in 12 minutes, fewer than the 10 it was judged on.
-    team = choose([slow, second, third], 12, 10000, 60000, 2, members=2)
+    team = choose([slow, second, third], 12, Images(10000, 60000), 2, members=2)
     assert [m.trial.number for m in team.members] == [2, 3] and [t.number for t, _ in team.passed_over] == [1]
     assert "better on validation but estimated too long to retrain: trial 1 (30 min)" in team.note()
 
@@ -102,17 +102,23 @@ def test_a_team_passes_over_a_better_configuration_too_slow_for_one_core_and_nam
 def test_a_worse_configuration_too_slow_to_join_leaves_the_best_with_a_second_seed():
     best, slow = trial(1, 0.995, 60, 10), trial(2, 0.990, 600, 10)
     slow.params = {"epochs": 10, "units": 64}
-    team = choose([best, slow], 9, 10000, 60000, 2, members=2)  # the slow one needs 60 min on one core
+    team = choose([best, slow], 9, Images(10000, 60000), 2, members=2)  # the slow one needs 60 min on one core
     assert [(m.trial.number, m.retrain) for m in team.members] == [(1, 0), (1, 1)]
 
 
 def test_trials_of_older_studies_without_times_are_retrained_whole_not_divided_by_zero():
     timeless = trial(1, 0.995, 0.0, 10)
-    assert [m.epochs for m in choose([timeless], 5, 10000, 60000, 2, members=2).members] == [10, 10]
+    assert [m.epochs for m in choose([timeless], 5, Images(10000, 60000), 2, members=2).members] == [10, 10]
 
 
 def test_when_nothing_fits_the_best_is_retrained_whole_and_the_note_says_it_overruns():
     slow = trial(1, 0.995, 6000, 10)  # 600 s an epoch on 10,000 images: hours on 60,000
-    chosen = choose([slow], 5, 10000, 60000, 2, members=2)
+    chosen = choose([slow], 5, Images(10000, 60000), 2, members=2)
     assert (len(chosen.members), chosen.epochs, chosen.passed_over) == (1, 10, ())
     assert "no retrain is estimated to fit final_minutes" in chosen.note()
+
+
+def test_a_trials_validation_pass_is_not_counted_as_training_in_the_estimate():
+    # 10 epochs in 100 s, each over 10,000 training and 10,000 validation images (a third the cost
+    # of training ones): 7.5 s of training an epoch, so 45 s an epoch on 60,000.
+    assert epoch_seconds(trial(0, 0.99, 100, 10), Images(10000, 60000, 10000), 1) == 45
