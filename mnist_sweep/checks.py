@@ -51,6 +51,9 @@ def _export_folder(settings: Settings) -> None:
     metrics.json names the study), which the final step would replace file by file."""
     check_writable_folder(settings.export_path, "--export-dir")
     metrics = settings.export_path / "metrics.json"
+    if not metrics.is_file() and _holds_other_files(settings.export_path):
+        raise UserError(f"--export-dir: {shown(settings.export_path)} holds files that are not an export; "
+                        f"pass an empty or new folder, or leave it out for models/{settings.study}")
     try:
         study = json.loads(metrics.read_bytes()).get("study") if metrics.is_file() else None
     except (ValueError, AttributeError):  # not JSON, or not an object: not an export of this project
@@ -58,6 +61,15 @@ def _export_folder(settings: Settings) -> None:
     if study not in (None, settings.study):
         raise UserError(f"--export-dir: {shown(settings.export_path)} holds the export of study '{study}'; pass "
                         f"another --export-dir, or leave it out for models/{settings.study}")
+
+
+def _holds_other_files(folder: Path) -> bool:
+    """Whether `folder` holds anything an export does not write (the final step writes its files there,
+    over any of the same name)."""
+    from mnist_sweep.export import FILES  # light: no TensorFlow at import
+
+    ours = {*FILES.values(), "params.json", "search_space.yaml", "metrics.json", ".partial"}
+    return folder.is_dir() and any(entry.name not in ours for entry in folder.iterdir())
 
 
 def _data(settings: Settings) -> None:
@@ -137,6 +149,10 @@ def _enqueued(settings: Settings, space: SearchSpace) -> None:
 def _stores(settings: Settings, sweep: str | None = None) -> None:
     """The local stores: where a journal, a SQLite file or the artifacts will be, and what is there.
     `sweep`: the sweep command's engine (None for the other commands)."""
+    for url, option in ((settings.tracking, "--tracking-uri"), (settings.storage_url, "--storage")):
+        if url.startswith("sqlite:") and (sqlite_file(url) is None or sqlite_file(url) == Path(":memory:")):
+            raise UserError(f"{option}: {url[:100]} keeps the records in memory, lost when the command ends; "
+                            "give a file, sqlite:///PATH.db")
     tracking = sqlite_file(settings.tracking)
     if tracking is not None:
         _sqlite(tracking, "--tracking-uri")

@@ -62,6 +62,28 @@ def _port(text: str) -> int:
     return value
 
 
+def _seeds(text: str) -> int:
+    from mnist_sweep.config import SEED_ROOM
+
+    value = _positive_int(text)
+    if value > SEED_ROOM:  # --seed+K-1 must stay a seed numpy takes (below 2**32)
+        raise argparse.ArgumentTypeError(f"must be at most {SEED_ROOM}, not '{text}'")
+    return value
+
+
+def _host(text: str) -> str:
+    import ipaddress
+    import re
+
+    try:
+        ipaddress.ip_address(text)
+        return text
+    except ValueError:
+        if re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", text):
+            return text  # a host name; whether it resolves, the server says
+    raise argparse.ArgumentTypeError(f"'{text[:100]}' is not an address or host name (say 127.0.0.1 or 0.0.0.0)")
+
+
 def _formats(text: str) -> tuple[str, ...]:
     from mnist_sweep.export import FORMATS  # light: no TensorFlow at import
 
@@ -194,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     base = sub.add_parser("baselines", help="train the notebooks' presets under this project's protocol")
     base.add_argument("--list", action="store_true", help="print the presets without training")
     base.add_argument("--only", metavar="NAME", help="train one preset")
-    base.add_argument("--seeds", type=_positive_int, default=1,
+    base.add_argument("--seeds", type=_seeds, default=1,
                       help="train each preset with K seeds (--seed, --seed+1, ...) and print the mean and "
                            "standard deviation of its test accuracy beside what its notebook reported")
     _data_args(base)
@@ -213,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _tracking_arg(predict)
     ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
     _tracking_arg(ui)
-    ui.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
+    ui.add_argument("--host", type=_host, default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
     ui.add_argument("--port", type=_port, default=5000)
     for p in (parser, *sub.choices.values()):
         p.epilog = SETTINGS_ORDER

@@ -52,7 +52,7 @@ def select(presets: list[Preset], only: str | None) -> list[Preset]:
         return presets
     chosen = [p for p in presets if p.name == only]
     if not chosen:
-        raise UserError(f"unknown preset '{only}'; choose one of: {', '.join(p.name for p in presets)}")
+        raise UserError(f"unknown preset '{only[:100]}'; choose one of: {', '.join(p.name for p in presets)}")
     return chosen
 
 
