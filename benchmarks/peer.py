@@ -111,7 +111,8 @@ def run_default(data_path: str, trials: int, extra: list[str], folder: Path) -> 
                            *extra], cwd=folder, capture_output=True, text=True, check=True)
     seconds = time.perf_counter() - began
     test = float(re.search(r"test_accuracy (\d\.\d+)", done.stdout).group(1))
-    lines = [line for line in done.stdout.splitlines() if line.startswith("trial ")]
+    # A line per trial, on stderr beside the progress bar (the sweep's own process prints them all).
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("trial ")]
     epochs = sum(int(re.search(r"epochs\s+(\d+)", line).group(1)) for line in lines)
     best = max(float(m.group(1)) for line in lines if (m := re.search(r"completed\s+val_acc (\d\.\d+)", line)))
     return {"seconds": round(seconds, 1), "epochs": epochs, "best_val": best, "test": test,

@@ -54,7 +54,7 @@ def check_whole(cwd: Path, evaluations: int) -> None:
 
 @pytest.mark.parametrize("target, when, nth, evaluations", [
     ("mnist_sweep.runtime.memory:MemoryBudget.after_trial", "after", 1, 1),  # between two trials
-    ("mnist_sweep.final:fit", "after", 1, 1),                                # the final retrain, untested
+    ("mnist_sweep.runtime.parallel:_result", "before", 1, 1),                # the side-by-side retrain, untested
     ("mnist_sweep.final:evaluate_with_predictions", "after", 1, 2),          # just after the test evaluation
     ("mnist_sweep.tracking:Tracker.register", "before", 1, 1),               # model logged, not registered
     ("mnist_sweep.export:_move", "before", 4, 1),                            # export: all but metrics.json moved
