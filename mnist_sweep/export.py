@@ -57,7 +57,23 @@ def _savedmodel(model: Any, path: Path) -> None:
 
 def _tflite(model: Any, path: Path) -> None:
     # Keras's own LiteRT (TFLite) export: TensorFlow marks its converter's direct use deprecated.
-    serving_model(model).export(str(path), format="litert", verbose=False)
+    # Keras before 3.13 (the floor is 3.8) has none: there, the converter on a SavedModel.
+    if keras_has_litert():
+        serving_model(model).export(str(path), format="litert", verbose=False)
+        return
+    import tempfile
+
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as folder:
+        _savedmodel(model, Path(folder) / "savedmodel")
+        path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(f"{folder}/savedmodel").convert())
+
+
+def keras_has_litert() -> bool:
+    import keras
+
+    return tuple(int(n) for n in keras.__version__.split(".")[:2]) >= (3, 13)
 
 
 def _onnx(model: Any, path: Path) -> None:
