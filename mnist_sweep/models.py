@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from mnist_sweep.costs import STRIDED_KERNEL
+from mnist_sweep.layers import FusedBatchNormalization
 from mnist_sweep.schedules import learning_rate, loss
 from mnist_sweep.space import layer_values
 
@@ -72,13 +73,15 @@ def serving_model(model: Any, name: str | None = None) -> Any:
     (augmentation) and compiled with Keras's own loss and accuracy, whatever it trained with.
 
     The random layers pass images through unchanged at inference, but their random ops stay in
-    an exported graph, and TFLite has no kernels for them. A loss of this project's (label
-    smoothing) would make plain Keras unable to load the file without importing mnist_sweep.
+    an exported graph, and TFLite has no kernels for them. A loss or a layer of this project's
+    (label smoothing, the fused batch normalisation) would make plain Keras unable to load the
+    file without importing mnist_sweep.
     """
     if not isinstance(model, keras.Sequential):  # an ensemble(): its members are served already
         return model
     random = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
-    kept = [layer for layer in model.layers if not isinstance(layer, random)]
+    kept = [layer.plain() if isinstance(layer, FusedBatchNormalization) else layer
+            for layer in model.layers if not isinstance(layer, random)]
     served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=name or model.name)
     served.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
@@ -173,4 +176,4 @@ def _conv(filters: int, kernel: int, padding: str, batch_norm: bool, strides: in
     # Hyperband judges trials after that epoch. Measured: 1 epoch of batch 64 scored 44% at
     # 0.99 against 94% training accuracy.
     return [keras.layers.Conv2D(filters, kernel, strides, padding=padding, use_bias=False),
-            keras.layers.BatchNormalization(momentum=0.9), keras.layers.Activation("relu")]
+            FusedBatchNormalization(momentum=0.9), keras.layers.Activation("relu")]

@@ -177,3 +177,9 @@ def test_the_finals_benchmark_judges_each_ensemble_size_on_validation_images_onl
     best = max(t.value for t in study.trials if t.value is not None)
     assert one["val_accuracy"] > best - 0.08 and two["val_accuracy"] > best - 0.08
     assert study.user_attrs["test_evaluations"] == 1  # by its own final step, not by the benchmark
+
+
+def test_the_batchnorm_benchmark_times_the_network_without_with_keras_and_with_the_fused_layer(real_data, tmp_path):
+    done, result = quick("batchnorm", real_data, tmp_path)
+    assert [len(result[f"{v}_s"]) for v in ("none", "keras", "fused")] == [1, 1, 1]
+    assert "fused against Keras's" in done.stdout
