@@ -12,23 +12,24 @@ import json
 from pathlib import Path
 
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
+from mnist_sweep.engines.specs import lookup_order, names, spec, specs
 from mnist_sweep.errors import UserError, require_extra
 from mnist_sweep.files import check_writable_folder, shown, usable
 from mnist_sweep.presets import load_presets, select
-from mnist_sweep.space import SearchSpace, cap_epochs, check_grid, load_space
+from mnist_sweep.space import SearchSpace, cap_epochs, load_space
 
-SWEEPS = ("optuna", "kerastuner")
 SQLITE_HEADER = b"SQLite format 3\0"
-JOURNAL_LINE = 1 << 20  # a journal's first record (creating the study) is well under 1 KiB
 
 
 def before_data(command: str, settings: Settings, args: argparse.Namespace) -> None:
-    """Refuse what would fail later: in a sweep, after its whole search and retrain."""
-    if command in SWEEPS:
+    """Refuse what would fail later: in a sweep, after its whole search and retrain. Each engine's
+    name is its sweep command."""
+    sweeps = names()
+    if command in sweeps:
         _sweep(settings)
-    if command in (*SWEEPS, "final"):
+    if command in (*sweeps, "final"):
         _export_folder(settings)
-    if command in SWEEPS or (command == "report" and not args.report_dir):
+    if command in sweeps or (command == "report" and not args.report_dir):
         check_writable_folder(Path("reports") / settings.study, "folder for the report (reports/<study>)")
     if command == "report" and args.report_dir:
         check_writable_folder(Path(args.report_dir), "--report-dir")
@@ -36,14 +37,14 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
         _export_folder(settings)
     if command == "baselines":
         select(load_presets(), args.only)
-    if command in (*SWEEPS, "final") or command == "baselines" and not args.list:
+    if command in (*sweeps, "final") or command == "baselines" and not args.list:
         _data(settings)
     if command in ("final", "export", "report"):
         _study_store(settings)
     if command == "predict":
         _predict(args)
     else:
-        _stores(settings, command if command in SWEEPS else None)
+        _stores(settings, command if command in sweeps else None)
 
 
 def _export_folder(settings: Settings) -> None:
@@ -81,28 +82,12 @@ def _data(settings: Settings) -> None:
 
 
 def _study_store(settings: Settings) -> None:
-    """A finished study needs its store: a Keras Tuner project, or an Optuna journal or SQLite file."""
+    """A finished study needs its store, in some engine's keeping (looked for as engines.find does)."""
     if settings.storage and "://" not in settings.storage:
         usable(Path(settings.storage), "--storage")
-    project = settings.project_root / settings.study / "study.json"
-    if project.is_file():
-        _project_record(project)
-        return
-    if "://" in settings.storage_url and sqlite_file(settings.storage_url) is None:
-        return  # a database server: asked later
-    path = sqlite_file(settings.storage_url) or Path(settings.storage_url)
-    if not path.is_file():
-        raise UserError(f"no Optuna storage at {path}; check --storage, or run the sweep first")
-
-
-def _project_record(path: Path) -> None:
-    """A Keras Tuner project's study.json is a JSON object; any other file raised after TensorFlow."""
-    try:
-        record = json.loads(path.read_bytes())
-    except ValueError:  # not UTF-8, or not JSON
-        record = None
-    if not isinstance(record, dict):
-        raise UserError(f"{path}: not a study of mnist_sweep; use another --study-name or --storage")
+    order = lookup_order()
+    if not any(engine.holds_study(settings) for engine in order):
+        raise UserError(order[-1].missing_study(settings))
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -119,28 +104,15 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _sweep(settings: Settings) -> None:
     space = load_space(settings.space).with_max_epochs(settings.max_epochs)
-    if settings.engine == "kerastuner" and settings.tuner == "grid":
-        check_grid(space)
-    if settings.engine == "kerastuner":
-        project = usable(settings.project_root, "--storage") / settings.study / "study.json"
-        if project.is_file():  # resumed: a damaged record would raise after TensorFlow
-            _project_record(project)
+    settings.engine_spec.check_sweep(settings, space)  # what this engine refuses (its grid, its storage)
     load_presets()  # the warm start reads them
     _enqueued(settings, space)
-    if settings.engine == "optuna" and settings.worker_processes > 1 and settings.storage_url.startswith("sqlite:"):
-        raise UserError(f"{settings.storage_url}: SQLite locks under several writing processes; pass "
-                        "--workers 1, or leave out --storage for the journal file, or use PostgreSQL")
 
 
 def _enqueued(settings: Settings, space: SearchSpace) -> None:
-    """Each configuration the sweep file enqueues is a whole point of the space, for Optuna, once
-    --max-epochs has capped both."""
-    if not settings.enqueue:
-        return
-    if settings.engine != "optuna":
-        raise UserError("'enqueue' is for the optuna engine (Optuna's enqueue_trial); Keras Tuner's oracles "
-                        "take no configuration to try first: remove it from the sweep file")
-    for name, params in settings.enqueue.items():
+    """Each configuration the sweep file enqueues is a whole point of the space, once --max-epochs
+    has capped both (an engine that takes none refuses `enqueue` in its check_sweep)."""
+    for name, params in (settings.enqueue or {}).items():
         if not isinstance(params, dict) or not space.contains(cap_epochs(params, settings.max_epochs)):
             raise UserError(f"enqueue: '{name}' is not a point of the {space.model} space (every parameter it "
                             "uses, each within its range, and no other); fix it or remove it")
@@ -149,7 +121,7 @@ def _enqueued(settings: Settings, space: SearchSpace) -> None:
 def _stores(settings: Settings, sweep: str | None = None) -> None:
     """The local stores: where a journal, a SQLite file or the artifacts will be, and what is there.
     `sweep`: the sweep command's engine (None for the other commands)."""
-    for url, option in ((settings.tracking, "--tracking-uri"), (settings.storage_url, "--storage")):
+    for url, option in ((settings.tracking, "--tracking-uri"), (settings.storage or "", "--storage")):
         if url.startswith("sqlite:") and (sqlite_file(url) is None or sqlite_file(url) == Path(":memory:")):
             raise UserError(f"{option}: {url[:100]} keeps the records in memory, lost when the command ends; "
                             "give a file, sqlite:///PATH.db")
@@ -161,43 +133,22 @@ def _stores(settings: Settings, sweep: str | None = None) -> None:
         _storage(settings, sweep)
     else:
         check_writable_folder(runs_dir(), "--storage")
-    _database_driver(settings.storage_url, "--storage")
+    _database_driver(settings.storage or "", "--storage")
     _database_driver(settings.tracking, "--tracking-uri")
 
 
 def _storage(settings: Settings, sweep: str | None) -> None:
-    """--storage as the engine reads it: an Optuna journal file or database URL, or the folder of
-    Keras Tuner's projects. `sweep`: the sweep's engine; final, export and report (None) take
-    either, so a folder passes there and a file must be a journal."""
-    database = sqlite_file(settings.storage_url)
+    """--storage as the engines read it: a database URL, or a local file or folder that the sweep's
+    engine checks. Final, export and report (`sweep` None) take any engine's store: each engine
+    refuses there only what is surely its own (a file that is not Optuna's journal)."""
+    storage = settings.storage or ""
+    database = sqlite_file(storage)
     if database is not None:
         _sqlite(database, "--storage")
-    elif "://" not in settings.storage_url:
-        path = usable(Path(settings.storage_url), "--storage")
-        if sweep == "kerastuner":
-            check_writable_folder(path, "--storage")
-        elif sweep == "optuna" and path.is_dir():
-            raise UserError(f"--storage: {shown(path)} is a folder; Optuna's journal is a file (default: "
-                            "mlruns/optuna.journal)")
-        elif path.is_file():
-            check_journal(path)
-
-
-def check_journal(path: Path) -> None:
-    """An existing --storage file is Optuna's journal: its first record is a JSON object with an
-    op_code. Any other file (a typo'd --storage README.md) was "repaired": moved aside and replaced."""
-    with path.open("rb") as file:
-        first = file.readline(JOURNAL_LINE)
-    if not first:
-        return  # empty: Optuna starts a journal in it
-    whole = first.endswith(b"\n")  # else a torn first record, which the repair drops
-    try:
-        record = json.loads(first) if whole else None
-    except ValueError:
-        record = None
-    if not (first.startswith(b"{") and (not whole or isinstance(record, dict) and "op_code" in record)):
-        raise UserError(f"--storage: {shown(path)} is not an Optuna journal; give the study's journal, a new "
-                        "file's path, or a database URL")
+    elif "://" not in storage:
+        path = usable(Path(storage), "--storage")
+        for engine in [spec(sweep)] if sweep else specs():
+            engine.check_storage(path, sweep is not None)
 
 
 def _sqlite(path: Path, option: str) -> None:

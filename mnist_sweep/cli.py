@@ -16,8 +16,8 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from mnist_sweep import __version__  # noqa: E402
 from mnist_sweep.checks import before_data  # noqa: E402
-from mnist_sweep.config import (ENVIRONMENT, PRECEDENCE, PRUNERS, SAMPLERS, TUNERS, Settings,  # noqa: E402
-                                load_settings)
+from mnist_sweep.config import ENVIRONMENT, PRECEDENCE, Settings, load_settings  # noqa: E402
+from mnist_sweep.engines.specs import EngineSpec, names, spec, specs  # noqa: E402
 from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
                                 Recycle, SweepCannotGoOn, UserError)
 from mnist_sweep.files import find_file  # noqa: E402
@@ -107,15 +107,12 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     _tracking_arg(p)
 
 
-def _store_args(p: argparse.ArgumentParser, kerastuner: bool = False, storage_help: str | None = None) -> None:
-    if kerastuner:
-        p.add_argument("--study-name", help="Keras Tuner project (default: <space>-kt-<tuner>); the same name resumes it")
-        p.add_argument("--storage", help="folder of Keras Tuner projects (default: mlruns/keras-tuner)")
-    else:
-        p.add_argument("--study-name", help="study (default: <space>-optuna); the same name resumes it")
-        p.add_argument("--storage", help=storage_help or "Optuna storage (default: mlruns/optuna.journal), or for "
-                                                         "a Keras Tuner study its projects folder (default: "
-                                                         "mlruns/keras-tuner)")
+def _store_args(p: argparse.ArgumentParser, engine: EngineSpec | None = None) -> None:
+    """--study-name and --storage: of the sweep's `engine`, else of a study any engine holds."""
+    default = spec(Settings().engine)
+    p.add_argument("--study-name", help=(engine or default).study_help)
+    p.add_argument("--storage", help=engine.storage_help if engine else
+                   ", or ".join(e.found_storage_help for e in specs()))
     _data_args(p)
 
 
@@ -170,34 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mnist-sweep", description="Hyperparameter sweeps for Keras models on MNIST.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("optuna", help="run (or resume) an Optuna sweep, then the final step and export")
-    _sweep_args(run, "sweeps/<space>-optuna.yaml")
-    _store_args(run, storage_help="Optuna storage: a journal file (default: mlruns/optuna.journal, safe for "
-                                  "several workers) or a database URL (postgresql://USER@HOST/DB, sqlite:///FILE)")
-    # What the built-in sweeps set, as "<sweeps> use <value>" clauses (tests/test_cli.py reads them back).
-    run.add_argument("--sampler", choices=SAMPLERS, help="default: the sweep file's, else random; mlp-optuna, "
-                     "cnn-optuna and mlp-quick use random (ahead of TPE after 50 MLP trials in "
-                     "benchmarks/samplers.py)")
-    run.add_argument("--pruner", choices=PRUNERS, help="default: the sweep file's, else halving; mlp-optuna and "
-                     "cnn-optuna use halving (after epochs 1, 3, 9 and 27 only the best third of the trials go "
-                     "on); mlp-quick uses none")
-    _workers_arg(run, "trials at once, each in its own process with cores/N threads (default: 2; on two "
-                      "cores two processes of one thread train MLP trials 2x faster than one of two, "
-                      "benchmarks/parallel.py)")
-    kt = sub.add_parser(
-        "kerastuner", help="the same sweep with Keras Tuner, recorded and finished the same way",
-        description="Warm start: the random, bayesian and hyperband tuners try the notebooks' presets "
-                    "that fit the space first (under hyperband at the epochs its bracket gives); grid "
-                    "walks its grid and has none. Only completed trials count towards --trials.")
-    _sweep_args(kt, "sweeps/<space>-<tuner>.yaml")
-    _store_args(kt, kerastuner=True)
-    kt.add_argument("--tuner", choices=TUNERS, help="Keras Tuner's search (default: hyperband); grid needs a "
-                                                    "space of choices and stepped ranges")
-    _workers_arg(kt, "trials at once in Keras Tuner's distributed mode: this process is the chief holding the "
-                     "oracle (gRPC on 127.0.0.1), N worker processes with cores/N threads run its trials "
-                     "(default: 1). Hyperband promotes a round's best only when the whole round has ended, "
-                     "so its workers wait for the round's slowest trial; bayesian fits its model on the chief "
-                     "between trials; a killed worker's trial runs again in its replacement")
+    for engine in specs():  # each engine's sweep command, named after it
+        run = sub.add_parser(engine.name, help=engine.help, description=engine.description)
+        _sweep_args(run, engine.sweep_help)
+        _store_args(run, engine)
+        engine.add_arguments(run)
+        _workers_arg(run, engine.workers_help)
     final = sub.add_parser("final", help="retrain a finished study's best on all training images, test once")
     _store_args(final)
     final.add_argument("--force", action="store_true", help="evaluate on the test set again (recorded)")
@@ -258,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         load_tensorflow()
         from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
 
-        handler = {"optuna": commands.sweep, "kerastuner": commands.sweep, "final": commands.final,
+        handler = {**dict.fromkeys(names(), commands.sweep), "final": commands.final,
                    "export": commands.export, "baselines": commands.baselines,
                    "predict": commands.predict, "report": commands.report}[args.command]
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
@@ -289,17 +264,17 @@ def _recycle(grown: Recycle, command: list[str], program: bool) -> int:
 
 def _settings(args: argparse.Namespace) -> Settings:
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in Settings.__dataclass_fields__}
-    if args.command in ("optuna", "kerastuner"):
-        flags["engine"] = args.command
     sweep = getattr(args, "sweep", None)
-    if sweep is None and args.command in ("optuna", "kerastuner"):
-        sweep = _default_sweep(args.space, "optuna" if args.command == "optuna" else args.tuner or "hyperband")
+    if args.command in names():  # a sweep command is its engine's name
+        flags["engine"] = args.command
+        if sweep is None:
+            sweep = _default_sweep(args.space, spec(args.command).sweep_suffix(args))
     return load_settings(sweep, flags)
 
 
-def _default_sweep(space: str | None, engine: str) -> str | None:
-    """sweeps/<space>-<engine>.yaml when there is one, so `--space cnn` picks its own settings."""
-    name = f"{Path(space).stem if space else 'mlp'}-{engine}"
+def _default_sweep(space: str | None, suffix: str) -> str | None:
+    """sweeps/<space>-<suffix>.yaml when there is one, so `--space cnn` picks its own settings."""
+    name = f"{Path(space).stem if space else 'mlp'}-{suffix}"
     try:
         find_file(name, "sweeps")
     except UserError:

@@ -35,7 +35,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     mnist = load_mnist(settings.data)  # checked before any trial starts
     tracker = _tracker(settings, settings.experiment)
     job = SweepJob(settings, space, search_data(mnist, settings.validation_size, settings.seed, settings.search_limit),
-                   tracker, _tags(settings, mnist, space, engine.name), args.argv, args.worker)
+                   tracker, _tags(settings, mnist, space), args.argv, args.worker)
     study = engine.search(job)
     if study is None:  # a worker: the sweep's own process finishes
         return 0
@@ -46,13 +46,11 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _tags(settings: Settings, mnist: MNIST, space: SearchSpace, engine: str) -> dict[str, str]:
-    """The tags of the parent and of every trial run: the same keys for both engines."""
-    if engine == "optuna":
-        sampler, pruner = settings.sampler, settings.pruner
-    else:
-        sampler, pruner = settings.tuner, "hyperband" if settings.tuner == "hyperband" else "none"
-    return {"engine": engine, "study": settings.study, "sampler": sampler, "pruner": pruner,
+def _tags(settings: Settings, mnist: MNIST, space: SearchSpace) -> dict[str, str]:
+    """The tags of the parent and of every trial run: the same keys for every engine, its spec
+    giving its own values (`engine`, `sampler`, `pruner`)."""
+    engine = settings.engine_spec
+    return {"engine": engine.run_tag, "study": settings.study, **engine.tags(settings),
             "data_digest": mnist.digest, "space": space.model, "test_set": mnist.test_set}
 
 

@@ -7,14 +7,16 @@ import os
 import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import find_file, read_yaml, shown
 
+if TYPE_CHECKING:
+    from mnist_sweep.engines.specs import EngineSpec
+
 SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("median", "hyperband", "halving", "none")
-ENGINES = ("optuna", "kerastuner")
 TUNERS = ("hyperband", "bayesian", "random", "grid")  # Keras Tuner's oracles
 # A user who exports MLflow's own variables (or the data's) means them for every command, so they
 # beat the sweep file, which serves many users; a flag is the most deliberate and beats them all.
@@ -68,30 +70,20 @@ class Settings:
     def study(self) -> str:
         if self.study_name:
             return self.study_name
-        engine = "optuna" if self.engine == "optuna" else f"kt-{self.tuner}"
-        return f"{Path(self.space).stem}-{engine}"
+        return f"{Path(self.space).stem}-{self.engine_spec.study_suffix(self)}"
+
+    @property
+    def engine_spec(self) -> EngineSpec:
+        """The engine's declaration: what differs between engines is asked of it, never by name."""
+        from mnist_sweep.engines.specs import spec  # light; above this module, so imported when asked
+
+        return spec(self.engine)
 
     @property
     def worker_processes(self) -> int:
-        """Trials at once, each in its own process with cores/workers TensorFlow threads.
-
-        Optuna: 2. Measured by benchmarks/parallel.py on 2 cores, 2 processes of 1 thread trained
-        MLP trials 2x faster than 1 process of 2 threads (small matrix products do not share
-        out over threads well). Keras Tuner: 1, as before its workers existed; its Hyperband
-        makes workers wait for each round's last trial before promoting."""
-        if self.workers is not None:
-            return self.workers
-        return 2 if self.engine == "optuna" else 1
-
-    @property
-    def storage_url(self) -> str:
-        # A journal file: safe for several worker processes, where a shared SQLite file locks.
-        return self.storage or str(runs_dir() / "optuna.journal")
-
-    @property
-    def project_root(self) -> Path:
-        """Where Keras Tuner keeps its projects, one folder per study."""
-        return Path(self.storage) if self.storage else runs_dir() / "keras-tuner"
+        """Trials at once, each in its own process with cores/workers TensorFlow threads (the
+        engine's default, with its measured reason, in its spec)."""
+        return self.workers if self.workers is not None else self.engine_spec.default_workers
 
     @property
     def tracking(self) -> str:
@@ -188,8 +180,14 @@ def _check(values: dict[str, Any], source: str) -> None:
                             f"below 2**32, and trials add their number to it), not {value}")
     _check_choice(values, "sampler", SAMPLERS, source)
     _check_choice(values, "pruner", PRUNERS, source)
-    _check_choice(values, "engine", ENGINES, source)
+    _check_choice(values, "engine", _engine_names(), source)
     _check_choice(values, "tuner", TUNERS, source)
+
+
+def _engine_names() -> tuple[str, ...]:
+    from mnist_sweep.engines.specs import names  # light: the registered engines' declarations
+
+    return names()
 
 
 def _check_bounds(key: str, value: Any, source: str) -> None:

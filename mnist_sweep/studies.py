@@ -88,8 +88,7 @@ class StudySettings:
 
     @classmethod
     def of(cls, settings: Settings) -> StudySettings:
-        engine = {"tuner": settings.tuner} if settings.engine == "kerastuner" else {
-            "sampler": settings.sampler, "pruner": settings.pruner}
+        engine = settings.engine_spec.recorded(settings)  # its search's settings: Keras Tuner's oracle, ...
         final = {"final_minutes": settings.final_minutes,
                  "final_models": settings.final_models if settings.final_models != 1 else None}
         return cls(settings.seed, settings.validation_size, settings.train_limit, settings.trial_images,

@@ -1,7 +1,9 @@
 """The search engines behind one interface: Optuna and Keras Tuner.
 
-Each engine is a small object with the same entry points (what it cannot run is refused
-before either is imported, in checks.py). `search(job)` runs (or resumes) a
+Each engine is a small object with the same entry points, declared by a light spec
+(engines/specs.py: its name, flags, defaults, checks and tags), which the CLI, the checks and
+the commands ask instead of naming an engine; what an engine cannot run is refused through its
+spec before it is imported. `search(job)` runs (or resumes) a
 sweep to its end, whatever that takes (locks, worker processes, dead-trial recovery, the stop
 rule), and returns the study for the steps after it; `open(settings)` finds a study for those
 steps alone (final, export, report). Nothing here imports Optuna or Keras Tuner: `get` loads
@@ -12,6 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
+
+from mnist_sweep.engines.kerastuner_spec import KerasTunerSpec
+from mnist_sweep.engines.optuna_spec import OptunaSpec
+from mnist_sweep.engines.specs import lookup_order, register, spec
 
 if TYPE_CHECKING:
     from mnist_sweep.config import Settings
@@ -39,7 +45,7 @@ class SweepJob:
 
 
 class Engine(Protocol):
-    name: str  # the runs' `engine` tag
+    name: str  # its spec's name
 
     def search(self, job: SweepJob) -> Study | None:
         """Run or resume the sweep until it has its trials; None in a worker process."""
@@ -52,17 +58,21 @@ class Engine(Protocol):
 
 
 def get(name: str) -> Engine:
-    """The engine of a command: 'optuna' or 'kerastuner'."""
-    if name == "kerastuner":
-        from mnist_sweep.engines.kerastuner import KerasTunerEngine
-
-        return KerasTunerEngine()
-    from mnist_sweep.engines.optuna import OptunaEngine
-
-    return OptunaEngine()
+    """The engine of a command, by its spec's name, loaded (with its library) only now."""
+    return spec(name).load()
 
 
 def find(settings: Settings) -> Study:
-    """A study of either engine by name, for final, export and report: Keras Tuner's if it has one."""
-    keras_tuner = get("kerastuner")
-    return (keras_tuner if keras_tuner.exists(settings) else get("optuna")).open(settings)
+    """A study of any engine by name, for final, export and report: looked for in each engine's
+    store in `lookup_order`, the last engine's `open` saying what is missing."""
+    *first, last = lookup_order()
+    for described in first:
+        engine = described.load()
+        if engine.exists(settings):
+            return engine.open(settings)
+    return last.load().open(settings)
+
+
+# The built-in engines, in the order the CLI lists their commands.
+register(OptunaSpec())
+register(KerasTunerSpec())

@@ -33,6 +33,7 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob
 from mnist_sweep.engines.kerastuner_space import Chosen, check_stopped, make_oracle
+from mnist_sweep.engines.kerastuner_spec import KerasTunerSpec
 from mnist_sweep.errors import SweepCannotGoOn, UserError
 from mnist_sweep.files import make_folder
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
@@ -70,6 +71,7 @@ def _condition_class() -> type:
 _Condition = _condition_class()
 _Condition.to_proto = _without_print(_Condition.to_proto)
 
+SPEC = KerasTunerSpec()  # its declaration: its name and where its projects are
 FAILURES_IN_A_ROW = 3  # as Keras Tuner's own default: the space or the data is broken, not the trial
 WEIGHTS = "weights.weights.h5"  # a Hyperband trial's weights, continued by the trial it promotes
 CHIEF = "127.0.0.1"
@@ -154,13 +156,13 @@ def _legacy_outcome(number: int, trial: dict[str, Any]) -> TrialOutcome:
 
 
 class KerasTunerEngine:
-    name = "keras-tuner"
+    name = SPEC.name
 
     def exists(self, settings: Settings) -> bool:
-        return (settings.project_root / settings.study / "study.json").is_file()
+        return (SPEC.project_root(settings) / settings.study / "study.json").is_file()
 
     def open(self, settings: Settings) -> Project:
-        return Project(settings.project_root, settings.study)
+        return Project(SPEC.project_root(settings), settings.study)
 
     def search(self, job: SweepJob) -> Project | None:
         """Run (or resume) the Keras Tuner search until `settings.trials` trials have completed."""
@@ -180,8 +182,8 @@ class KerasTunerEngine:
 
 def open_project(settings: Settings, space: SearchSpace, digest: str | None = None) -> Project:
     """Create the project's record, or check it to resume; another space, split or data is refused."""
-    make_folder(settings.project_root, "--storage")
-    project = Project(settings.project_root, settings.study)
+    make_folder(SPEC.project_root(settings), "--storage")
+    project = Project(SPEC.project_root(settings), settings.study)
     begin_or_resume(project, project.stored(), space, settings, digest)
     return project
 

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob
+from mnist_sweep.engines.optuna_spec import OptunaSpec
 from mnist_sweep.engines.optuna_store import (OptunaStudy, best_value, close_dead_runs, finished_count, load_study,
                                               make_pruner, make_sampler, note_outcome, open_study, outcome_of,
                                               recover_stale)
@@ -39,16 +40,17 @@ WAIT_SECONDS = 2  # between looks at the trials other processes run
 # Models over max_mflops are refused untrained and not counted; this many refusals per
 # requested trial means the limit leaves almost nothing of the space.
 REFUSALS_PER_TRIAL = 10
+SPEC = OptunaSpec()  # its declaration: its name and where its studies are
 
 
 class OptunaEngine:
-    name = "optuna"
+    name = SPEC.name
 
     def exists(self, settings: Settings) -> bool:
         return True  # asked last: its `open` says what is missing
 
     def open(self, settings: Settings) -> OptunaStudy:
-        return OptunaStudy(load_study(settings), settings.storage_url)
+        return OptunaStudy(load_study(settings), SPEC.storage(settings))
 
     def search(self, job: SweepJob) -> OptunaStudy | None:
         """Search until the study has its trials, in this process or in `--workers` processes.
@@ -102,7 +104,7 @@ class Objective(TrialRunner):
 def _attach(job: SweepJob) -> tuple[OptunaStudy, Objective]:
     """The study and this process's objective, for a study the sweep's own process prepared."""
     settings = job.settings
-    study = OptunaStudy(open_study(settings, job.space, job.digest), settings.storage_url)
+    study = OptunaStudy(open_study(settings, job.space, job.digest), SPEC.storage(settings))
     parent = study.record().parent_run_id or ""
     objective = Objective(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
                           settings.trial_epochs)
@@ -112,7 +114,7 @@ def _attach(job: SweepJob) -> tuple[OptunaStudy, Objective]:
 def _prepare(job: SweepJob) -> tuple[OptunaStudy, Objective]:
     """Create or resume the study, its parent run and its warm start, one process at a time."""
     settings = job.settings
-    with exclusive(settings.storage_url, settings.study):
+    with exclusive(SPEC.storage(settings), settings.study):
         study, objective = _attach(job)
         objective.parent_id = job.tracker.parent_run(settings.study, job.tags)
         # The datasets exist in the experiment before workers log them at once (MLflow would race).

@@ -20,7 +20,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartb
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
-from mnist_sweep.checks import check_journal
+from mnist_sweep.engines.optuna_spec import OptunaSpec, check_journal
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
@@ -41,6 +41,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
 RETRY = RetryHeartbeatStaleTrialCallback(max_retry=3)  # a dead process's trial runs again, at most 3 times
+SPEC = OptunaSpec()  # its declaration: its name and where its studies are
 
 
 def make_sampler(name: str, seed: int, presets: int = 0) -> optuna.samplers.BaseSampler:
@@ -138,10 +139,10 @@ def open_study(settings: Settings, space: SearchSpace, digest: str | None = None
     if settings.storage is None:
         _refuse_study_left_in_sqlite(settings.study)
     study = optuna.create_study(
-        study_name=settings.study, storage=open_storage(settings.storage_url), direction="maximize",
+        study_name=settings.study, storage=open_storage(SPEC.storage(settings)), direction="maximize",
         load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
         pruner=make_pruner(settings.pruner, settings.most_epochs(space.max_epochs())))
-    begin_or_resume(OptunaStudy(study, settings.storage_url), study.user_attrs, space, settings, digest)
+    begin_or_resume(OptunaStudy(study, SPEC.storage(settings)), study.user_attrs, space, settings, digest)
     if study.metric_names is None:  # named for optuna-dashboard and Optuna's plots
         study.set_metric_names(["val_accuracy"])
     return study
@@ -150,9 +151,9 @@ def open_study(settings: Settings, space: SearchSpace, digest: str | None = None
 def load_study(settings: Settings) -> optuna.Study:
     """An existing study, for the steps that come after the search."""
     try:
-        return optuna.load_study(study_name=settings.study, storage=open_storage(settings.storage_url, create=False))
+        return optuna.load_study(study_name=settings.study, storage=open_storage(SPEC.storage(settings), create=False))
     except KeyError:
-        raise UserError(f"no study '{settings.study}' in {settings.storage_url}; check --study-name "
+        raise UserError(f"no study '{settings.study}' in {SPEC.storage(settings)}; check --study-name "
                         "and --storage, or run the sweep first") from None
 
 

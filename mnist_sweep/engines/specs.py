@@ -1,0 +1,116 @@
+"""What the rest of the project knows of an engine before loading it: its declaration.
+
+An `EngineSpec` says, as data and a few small methods, everything in which the engines differ
+outside their search: the name (the subcommand, the `engine` setting), its flags, its default
+workers and storage, how its storage and its refusals are checked, its run tags and what a
+study's record notes of its settings. The CLI, the checks, the settings and the commands ask
+the spec; none of them names an engine. A spec imports no TensorFlow, Optuna, Keras Tuner or
+MLflow (the checks run, and `--help` answers, before any of them loads); `load()` brings the
+engine itself.
+
+A third engine is a module with its `Engine`, a spec beside it and one `register` call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mnist_sweep.config import Settings
+    from mnist_sweep.engines import Engine
+    from mnist_sweep.space import SearchSpace
+
+
+class EngineSpec(ABC):
+    """One engine's declaration; each engine's spec sets these and overrides what differs."""
+
+    name: str                # the subcommand, the `engine` setting and sweep files' <engine>
+    engine: str              # "module:Class" of the engine, imported by `load` only
+    run_tag: str             # the `engine` tag of its MLflow runs
+    default_workers: int     # trials at once when --workers is not given
+    default_storage: str     # its store under mlruns/ when --storage is not given
+    # One store holds every study (Optuna's journal), so a study is looked for there last, and its
+    # engine says what is missing; a per-study store (a Keras Tuner project) says yes or no at once.
+    shared_store: bool = False
+    help: str                # the subcommand's line in --help
+    description: str | None = None
+    sweep_help: str          # the default of --sweep, as --help says it
+    study_help: str          # --study-name's help in its sweep command
+    storage_help: str        # --storage's help in its sweep command
+    found_storage_help: str  # its part of --storage's help in final, export and report
+    workers_help: str
+
+    def load(self) -> Engine:
+        module, name = self.engine.split(":")
+        return getattr(importlib.import_module(module), name)()
+
+    def storage(self, settings: Settings) -> str:
+        """Where its studies are: --storage, else its default under mlruns/."""
+        from mnist_sweep.config import runs_dir
+
+        return settings.storage or str(runs_dir() / self.default_storage)
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Its own flags, beside those every sweep command takes."""
+
+    def study_suffix(self, settings: Settings) -> str:
+        """The default study name's part after `<space>-`."""
+        return self.name
+
+    def sweep_suffix(self, args: argparse.Namespace) -> str:
+        """The default sweep file's part after `<space>-` (sweeps/<space>-<suffix>.yaml)."""
+        return self.name
+
+    @abstractmethod
+    def tags(self, settings: Settings) -> dict[str, str]:
+        """Its runs' `sampler` and `pruner` tags: the same keys for every engine."""
+
+    @abstractmethod
+    def recorded(self, settings: Settings) -> dict[str, Any]:
+        """What a study's record notes of its search settings (fields of StudySettings)."""
+
+    def check_sweep(self, settings: Settings, space: SearchSpace) -> None:
+        """Refuse, before TensorFlow loads, a sweep this engine cannot run."""
+
+    def check_storage(self, path: Path, sweep: bool) -> None:
+        """A local --storage path: for its own sweep (`sweep`), or for a command that takes any
+        engine's store (final, export, report), where it refuses only what is surely its own."""
+
+    @abstractmethod
+    def holds_study(self, settings: Settings) -> bool:
+        """Whether its store (as far as can be told without loading it) holds the study; a damaged
+        record is refused."""
+
+    def missing_study(self, settings: Settings) -> str:
+        """Why a study was found in no engine's store, said by the engine looked in last."""
+        return f"no study '{settings.study}' in {self.storage(settings)}; check --study-name or --storage"
+
+
+_SPECS: dict[str, EngineSpec] = {}
+
+
+def register(spec: EngineSpec) -> None:
+    """Offer an engine: to the CLI as a subcommand, to the checks and to `engines.get`."""
+    _SPECS[spec.name] = spec
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_SPECS)
+
+
+def specs() -> tuple[EngineSpec, ...]:
+    return tuple(_SPECS.values())
+
+
+def spec(name: str) -> EngineSpec:
+    """The spec of an engine by name; config.py refuses an unknown name before anything asks."""
+    return _SPECS[name]
+
+
+def lookup_order() -> tuple[EngineSpec, ...]:
+    """The engines in the order a study is looked for by name: per-study stores first."""
+    return tuple(sorted(_SPECS.values(), key=lambda s: s.shared_store))
