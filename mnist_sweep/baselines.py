@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mnist_sweep.seeds import repeat
 from mnist_sweep.data import MNIST, SearchData, scale
 from mnist_sweep.presets import Preset
 from mnist_sweep.tracking import Tracker
@@ -49,11 +50,11 @@ class Row:
 
 def run_baselines(presets: list[Preset], mnist: MNIST, data: SearchData, tracker: Tracker, seed: int,
                   max_epochs: int | None = None, seeds: int = 1) -> list[Row]:
-    """Each preset trained with seeds `seed` to `seed + seeds - 1`, tested once per seed."""
+    """Each preset trained `seeds` times (seeds.repeat: `seed` to `seed + seeds - 1`), tested once per seed."""
     parent = tracker.start_run("baselines", {"run_kind": "baselines", "data_digest": mnist.digest})
     with tracker.ended_on_error(parent):
         rows = [summarise(preset, [_train(preset, mnist, data, tracker, parent, s, max_epochs)
-                                   for s in range(seed, seed + seeds)]) for preset in presets]
+                                   for s in (repeat(seed, k) for k in range(seeds))]) for preset in presets]
     tracker.end_run(parent, "completed")
     return rows
 

@@ -63,7 +63,7 @@ def _port(text: str) -> int:
 
 
 def _seeds(text: str) -> int:
-    from mnist_sweep.config import SEED_ROOM
+    from mnist_sweep.seeds import SEED_ROOM
 
     value = _positive_int(text)
     if value > SEED_ROOM:  # --seed+K-1 must stay a seed numpy takes (below 2**32)

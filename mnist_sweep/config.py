@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnist_sweep.errors import UserError
+from mnist_sweep.seeds import MAX_SEED
 from mnist_sweep.files import find_file, read_yaml, shown
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the co
 # A study's name is a folder name (models/, reports/, Keras Tuner's project), part of a registered
 # model's name and a quoted value in MLflow's filter strings: letters, digits, '.', '_', '-' only.
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
-# numpy and Keras take seeds below 2**32; a trial adds its number to the sweep's seed and a worker
-# 100,003 times its index, so this much room is kept above the largest seed accepted.
-SEED_ROOM = 2**24
-MAX_SEED = 2**32 - 1 - SEED_ROOM
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_sweep import seeds
 from mnist_sweep.config import ENVIRONMENT
 from mnist_sweep.errors import UserError
 from mnist_sweep.formats import read
@@ -118,7 +119,7 @@ def scale(images: np.ndarray) -> np.ndarray:
 
 def search_data(mnist: MNIST, val_size: int, seed: int, train_limit: int | None = None) -> SearchData:
     """Training and validation arrays for the search, cut from the 60k training images only."""
-    train_idx, val_idx = stratified_split(mnist.y_train, val_size, seed)
+    train_idx, val_idx = stratified_split(mnist.y_train, val_size, seeds.split(seed))
     if train_limit is not None:
         train_idx = train_idx[:train_limit]
     split = f"validation {val_size}, seed {seed}, training images {train_limit or 'all'}"

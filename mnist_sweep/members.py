@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from mnist_sweep import seeds
 from mnist_sweep.budget import Choice, Member
 from mnist_sweep.data import scale
 from mnist_sweep.models import ensemble
@@ -64,7 +65,7 @@ def _job(kind: str, member: Member, seed: int, x: np.ndarray, y: np.ndarray, mod
     trial = member.trial
     rates = stretched(trial.learning_rates, member.epochs) if trial.learning_rates else None
     return _Job(kind, {**trial.params, "epochs": member.epochs}, member.epochs,
-                seed + trial.number + 1000 * member.retrain, rates, x, y, model_file)
+                seeds.member(seed, trial.number, member.retrain), rates, x, y, model_file)
 
 
 def _fit(job: _Job, hook: EpochHook | None = None) -> FitResult:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mnist_sweep import seeds
 from mnist_sweep.data import SearchData
 from mnist_sweep.costs import CostBound, mflops, unbuildable
 from mnist_sweep.models import forward_mflops
@@ -107,7 +108,7 @@ class TrialRunner:
         if (why := unbuildable(self.space.model, params)) is not None:
             raise Refused(why)
         return fit(self.space.model, searched(params, self.trial_epochs), self.data.x_train, self.data.y_train,
-                   validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=self.seed + number,
+                   validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=seeds.trial(self.seed, number),
                    on_built=lambda model: self._check_cost(run_id, model, limited), resume=resume).model
 
     def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:

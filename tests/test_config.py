@@ -10,8 +10,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize("path", sorted((REPO / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_sweep_file_loads(path):
+    import yaml
+
+    declared = yaml.safe_load(path.read_text())
     settings = load_settings(str(path), {})
-    assert settings.trials > 0 and settings.study
+    # What the file declares is what the sweep runs: its trials, its study and its space.
+    assert settings.trials == declared.get("trials", settings.trials)
+    assert settings.study == declared.get("study_name", settings.study) and settings.space == declared["space"]
 
 
 def test_flags_override_the_sweep_file():

@@ -15,6 +15,7 @@ from typing import Any
 import keras_tuner as kt
 from keras_tuner.engine.trial import TrialStatus
 
+from mnist_sweep import seeds
 from mnist_sweep.config import Settings
 from mnist_sweep.errors import SweepCannotGoOn
 from mnist_sweep.space import Param, SearchSpace
@@ -160,9 +161,7 @@ def check_stopped(oracle: kt.Oracle) -> None:
 def make_oracle(settings: Settings, space: SearchSpace) -> kt.Oracle:
     """Keras Tuner's oracle for `settings.tuner`; Hyperband sets the epochs itself."""
     hyperband = settings.tuner == "hyperband"
-    # Keras Tuner reads a seed of 0 as none (`seed or random.randint(1, 10000)`): the default
-    # --seed 0 drew other trials at every start. Shifted by one, every seed is a seed.
-    common = {"objective": kt.Objective("val_accuracy", "max"), "seed": settings.seed + 1,
+    common = {"objective": kt.Objective("val_accuracy", "max"), "seed": seeds.oracle(settings.seed),
               "hyperparameters": declare(space, ("epochs",) if hyperband else ()),
               "allow_new_entries": False, "tune_new_entries": False,
               # Failures are counted by the tuner, where a refused model is not one.

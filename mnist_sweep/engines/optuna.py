@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from mnist_sweep import seeds
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob
 from mnist_sweep.engines.optuna_spec import OptunaSpec
@@ -199,11 +200,8 @@ def start_search(study: optuna.Study, settings: Settings, space: SearchSpace, wo
     """
     trials = study.get_trials(deepcopy=False)
     presets = sum("preset" in t.user_attrs for t in trials)
-    # A resumed process (Ctrl-C, kill, a memory recycle) seeded like the first would draw the
-    # same random start-up configurations again; offset by the trials so far, it goes on. Workers
-    # starting together see the same count, so each also gets its own offset.
     begun = sum(t.state != TrialState.WAITING for t in trials)
-    study.sampler = make_sampler(settings.sampler, settings.seed + begun + 100_003 * worker, presets)
+    study.sampler = make_sampler(settings.sampler, seeds.sampler(settings.seed, begun, worker), presets)
     study.pruner = make_pruner(settings.pruner, settings.most_epochs(space.max_epochs()), presets)
 
 
