@@ -32,4 +32,3 @@ class Outcome(str, Enum):
     def counts(self) -> bool:
         """Whether a trial that ended so counts towards a study's --trials."""
         return self in (Outcome.COMPLETED, Outcome.PRUNED)
-
