@@ -83,7 +83,8 @@ class TrialRunner:
         if on_run is not None:
             on_run(run_id)
         seen = _Seen(resume.epoch if resume else 0)
-        outcome = TrialOutcome(number, Outcome.COMPLETED, params, preset=preset, run_id=run_id, threads=current_threads())
+        outcome = TrialOutcome(number, Outcome.COMPLETED, params, preset=preset, run_id=run_id,
+                               threads=current_threads())
         try:
             self.tracker.log_datasets(run_id, self.data.slices)
             limited = sampled if sampled is not None else preset is None

@@ -199,6 +199,7 @@ def test_each_outcome_reads_back_from_a_project_and_0_1_0s_trials_too(tmp_path):
     for number, word in enumerate(words, start=3):
         project.note(TrialOutcome(number, word, {"epochs": 1}, reason=f"why {word}"))
     read = [(o.number, o.outcome, o.reason) for o in project.outcomes()]
-    assert read == [(0, "completed", None), (1, "refused", "needs 60 MFLOPs per image"), (2, "failed", "ValueError: boom"),
+    assert read == [(0, "completed", None), (1, "refused", "needs 60 MFLOPs per image"),
+                    (2, "failed", "ValueError: boom"),
                     *[(n, w, f"why {w}") for n, w in enumerate(words, start=3)]]
     assert project.finished() == 2  # Keras Tuner never prunes: its study counts completed trials
