@@ -33,10 +33,11 @@ def variant(study, settings, data, members: int, quick: bool) -> dict:
 
     from mnist_sweep.budget import choose, study_images
     from mnist_sweep.members import train_members
+    from mnist_sweep.outcomes import Outcome
     from mnist_sweep.training import evaluate
 
     record = study.record()
-    completed = [o for o in study.outcomes() if o.outcome == "completed"]
+    completed = [o for o in study.outcomes() if o.outcome == Outcome.COMPLETED]
     images = study_images(record.settings, len(data.y_train) + len(data.y_val), len(data.y_train))
     choice = choose(completed, settings.final_minutes, images, os.cpu_count() or 1, members,
                     record.settings.trial_epochs)

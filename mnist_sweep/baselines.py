@@ -16,6 +16,7 @@ import pandas as pd
 
 from mnist_sweep.seeds import repeat
 from mnist_sweep.data import MNIST, SearchData, scale
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import Preset
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.training import evaluate, fit
@@ -55,7 +56,7 @@ def run_baselines(presets: list[Preset], mnist: MNIST, data: SearchData, tracker
     with tracker.ended_on_error(parent):
         rows = [summarise(preset, [_train(preset, mnist, data, tracker, parent, s, max_epochs)
                                    for s in (repeat(seed, k) for k in range(seeds))]) for preset in presets]
-    tracker.end_run(parent, "completed")
+    tracker.end_run(parent, Outcome.COMPLETED)
     return rows
 
 
@@ -73,7 +74,7 @@ def _train(preset: Preset, mnist: MNIST, data: SearchData, tracker: Tracker, par
         test = evaluate(result.model, scale(mnist.x_test), mnist.y_test)
     tracker.log_metrics(run_id, {"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                                  "duration_s": result.seconds}, step=result.epochs_run)
-    tracker.end_run(run_id, "completed")
+    tracker.end_run(run_id, Outcome.COMPLETED)
     print(f"{preset.name} seed {seed}: val_accuracy {result.history['val_accuracy'][-1]:.4f}, "
           f"test_accuracy {test['accuracy']:.4f} ({result.seconds:.0f} s)", file=sys.stderr, flush=True)
     return Run(preset.name, seed, result.history["val_accuracy"][-1], test["accuracy"], result.epochs_run,

@@ -21,6 +21,7 @@ from mnist_sweep.engines import SweepJob
 from mnist_sweep.errors import UserError
 from mnist_sweep.export import FILES, export_complete, write_export
 from mnist_sweep.final import FinalResult, run_final
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import load_presets, select
 from mnist_sweep.space import SearchSpace, load_space
 from mnist_sweep.studies import Study, check_digest
@@ -42,7 +43,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     parent = study.record().parent_run_id
     with study.exclusive(), tracker.ended_on_error(parent):  # another machine may have done it: then shown
         _finish(study, mnist, tracker, settings)
-    tracker.end_run(parent, "completed")
+    tracker.end_run(parent, Outcome.COMPLETED)
     return 0
 
 
@@ -189,7 +190,7 @@ def _final_trial(study: Study, settings: Settings, train_images: int) -> Choice:
     """What the final step retrains: the best distinct configurations, as many as final_models asks
     and final_minutes fits, each for its own epochs where they fit."""
     recorded = study.record().settings
-    completed = [o for o in study.outcomes() if o.outcome == "completed"]
+    completed = [o for o in study.outcomes() if o.outcome == Outcome.COMPLETED]
     if not completed:  # the engine's UserError that there is none yet, where it knows none
         return Choice.whole(study.best(), members=settings.final_models)
     images = study_images(recorded, train_images, min(settings.train_limit or train_images, train_images))

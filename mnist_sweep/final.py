@@ -30,6 +30,7 @@ import numpy as np
 from mnist_sweep.budget import Choice
 from mnist_sweep.data import MNIST, final_slices, scale
 from mnist_sweep.members import train_members
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.studies import GRID_IMAGES, TEST_RESULTS, FinalRecord, Study, StudyRecord
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.training import evaluate_with_predictions
@@ -109,7 +110,7 @@ def _log(study: Study, tracker: Tracker, mnist: MNIST, final: FinalRecord, model
                       "evaluation": final.evaluations})
     final = replace(final, model_uri=model_uri)
     study.save(_replace_final(study.record(), final))
-    tracker.end_run(run_id, "completed")
+    tracker.end_run(run_id, Outcome.COMPLETED)
     return final
 
 
@@ -134,7 +135,7 @@ def _close_killed_runs(tracker: Tracker, study: str, resumed: str | None) -> Non
     """Final runs a killed process left RUNNING (the study's lock is held: none is alive)."""
     for run_id in tracker.running_finals(study):
         if run_id != resumed:
-            tracker.end_run(run_id, "killed", "process stopped during the final step")
+            tracker.end_run(run_id, Outcome.KILLED, "process stopped during the final step")
 
 
 def _start_run(name: str, recorded: StudyRecord, tracker: Tracker, choice: Choice, train_size: int,

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from mnist_sweep.config import Settings
 from mnist_sweep.errors import UserError
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.runtime.workers import WORKER
 
@@ -29,15 +30,12 @@ TEST_RESULTS = "test_results.npz"
 GRID_IMAGES = 32
 
 
-COUNTED = ("completed", "pruned")  # the outcomes that count towards a study's --trials
-
-
 @dataclass
 class TrialOutcome:
     """How one trial ended: completed, pruned, refused (over the cost limit, untrained) or failed."""
 
     number: int
-    outcome: str
+    outcome: Outcome
     params: dict[str, Any]
     value: float | None = None      # its last validation accuracy (a pruned trial's where it stopped)
     epochs: int = 0                 # the epochs its model trained, a Hyperband parent's included
@@ -51,12 +49,16 @@ class TrialOutcome:
     mflops: float | None = None     # a refused model's cost per image
     run_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # Whatever a store or a caller hands in, one of the closed set (a stray word fails here).
+        self.outcome = Outcome(self.outcome)
+
     @property
     def counts(self) -> bool:
-        return self.outcome in COUNTED
+        return self.outcome.counts
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "outcome": self.outcome.value}  # plain values only, as stored
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrialOutcome:

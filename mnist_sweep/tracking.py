@@ -29,6 +29,7 @@ from mnist_sweep.config import sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
 from mnist_sweep.errors import Recycle
+from mnist_sweep.outcomes import Outcome
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # the report's reads are tiny
 # MLflow announces on stderr each time it creates or checks its SQLite tables: noise here.
@@ -36,12 +37,26 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 CHAMPION = "champion"  # the registry alias of a study's newest final model (stages are deprecated)
 # A trial's outcome is both a tag and the run's status, so the UI can filter on either.
-STATUS = {"completed": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "killed": "KILLED"}
+STATUS = {Outcome.COMPLETED: "FINISHED", Outcome.PRUNED: "KILLED", Outcome.REFUSED: "KILLED",
+          Outcome.FAILED: "FAILED", Outcome.KILLED: "KILLED"}
 
 
-def failure(err: BaseException) -> tuple[str, str]:
+def failure(err: BaseException) -> tuple[Outcome, str]:
     """The outcome and reason to record for a run that `err` stopped."""
-    return ("failed" if isinstance(err, Exception) else "killed"), f"{type(err).__name__}: {err}"
+    return (Outcome.FAILED if isinstance(err, Exception) else Outcome.KILLED), f"{type(err).__name__}: {err}"
+
+
+def run_outcome(run: Any) -> Outcome:
+    """How a trial's run ended, as its `outcome` tag says.
+
+    Runs of 0.1.0 and of main before issue 34 tag a refused trial pruned; it never trained, where
+    a pruned trial is judged on an epoch at least, so its `epochs_run` of 0 tells it apart."""
+    tag = run.data.tags.get("outcome")
+    if tag is None:  # the tag is written as the run ends
+        return Outcome.RUNNING
+    if tag == Outcome.PRUNED and run.data.metrics.get("epochs_run", 1) == 0:
+        return Outcome.REFUSED
+    return Outcome(tag)
 
 
 def _reason(message: str) -> str:
@@ -130,9 +145,11 @@ class Tracker:
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def end_run(self, run_id: str, outcome: str, reason: str | None = None) -> None:
-        key = "prune_reason" if outcome == "pruned" else "fail_reason"
-        tags = {"outcome": outcome, **({key: reason[:5000]} if reason else {})}
+    def end_run(self, run_id: str, outcome: Outcome, reason: str | None = None) -> None:
+        outcome = Outcome(outcome)  # a stray word fails here, before any tag is written
+        # A refused trial's reason keeps the key it had when such runs were tagged pruned.
+        key = "prune_reason" if outcome in (Outcome.PRUNED, Outcome.REFUSED) else "fail_reason"
+        tags = {"outcome": outcome.value, **({key: reason[:5000]} if reason else {})}
         self.set_tags(run_id, tags)
         self.client.set_terminated(run_id, status=STATUS[outcome])
 

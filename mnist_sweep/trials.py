@@ -18,6 +18,7 @@ from mnist_sweep import seeds
 from mnist_sweep.data import SearchData
 from mnist_sweep.costs import CostBound, mflops, unbuildable
 from mnist_sweep.models import forward_mflops
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.runtime.memory import resident_mb
 from mnist_sweep.runtime.workers import WORKER, current_threads
 from mnist_sweep.space import SearchSpace
@@ -83,7 +84,8 @@ class TrialRunner:
         if on_run is not None:
             on_run(run_id)
         seen = _Seen(resume.epoch if resume else 0)
-        outcome = TrialOutcome(number, "completed", params, preset=preset, run_id=run_id, threads=current_threads())
+        outcome = TrialOutcome(number, Outcome.COMPLETED, params, preset=preset, run_id=run_id,
+                               threads=current_threads())
         try:
             self.tracker.log_datasets(run_id, self.data.slices)
             limited = sampled if sampled is not None else preset is None
@@ -112,14 +114,14 @@ class TrialRunner:
                    on_built=lambda model: self._check_cost(run_id, model, limited), resume=resume).model
 
     def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:
-        """Close the trial's run as its outcome says (a refused model is a pruned run, as ever)."""
+        """Close the trial's run as its outcome says: tagged refused, a refused model's run is KILLED
+        as a pruned one's is (the status MLflow's UI filters on is as it always was)."""
         # The process's memory after each trial, so growth over a long sweep shows in MLflow.
         metrics = {"epochs_run": outcome.epochs, "duration_s": outcome.seconds, "rss_mb": resident_mb()}
         if n_params is not None:
             metrics["parameter_count"] = n_params
         self.tracker.log_metrics(outcome.run_id, metrics, step=outcome.epochs)
-        status = "pruned" if outcome.outcome == "refused" else outcome.outcome
-        self.tracker.end_run(outcome.run_id, status, outcome.reason)
+        self.tracker.end_run(outcome.run_id, outcome.outcome, outcome.reason)
         return outcome
 
     def cost_bound(self) -> CostBound | None:
@@ -167,9 +169,9 @@ class _Seen:
         outcome.value, outcome.epochs, outcome.seconds = self.value, self.epoch, round(seconds, 2)
         outcome.learning_rates, outcome.trained = list(self.learning_rates), len(self.learning_rates)
         if isinstance(err, Refused):
-            outcome.outcome, outcome.reason, outcome.mflops = "refused", str(err), err.mflops
+            outcome.outcome, outcome.reason, outcome.mflops = Outcome.REFUSED, str(err), err.mflops
         elif isinstance(err, Stopped):
-            outcome.outcome, outcome.reason = "pruned", str(err)
+            outcome.outcome, outcome.reason = Outcome.PRUNED, str(err)
         elif err is not None:
             outcome.outcome, outcome.reason = failure(err)
         return outcome

@@ -3,6 +3,7 @@ trials leave exactly the MLflow record an Optuna trial leaves."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -18,6 +19,7 @@ from mnist_sweep.engines import kerastuner_space as kt_space
 from mnist_sweep.engines.optuna import Objective
 from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.space import load_space
+from mnist_sweep.studies import TrialOutcome
 from mnist_sweep.tracking import Tracker
 from mnist_sweep.trials import TrialRunner
 
@@ -180,3 +182,24 @@ def test_max_epochs_caps_the_presets_so_the_cnn_notebooks_still_open_the_search(
     assert [p.name for p in presets] == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]
     assert all(p.params["epochs"] == 1 for p in presets)
     assert [p.name for p in kt_engine._warm_start(runner, replace(settings, trials=1))] == [presets[0].name]
+
+
+def test_each_outcome_reads_back_from_a_project_and_0_1_0s_trials_too(tmp_path):
+    project = kt_engine.Project(tmp_path, "p")
+    # 0.1.0 kept the trials in study.json, a reason under "note".
+    legacy = {"0": {"params": {"epochs": 1}, "preset": None, "outcome": "completed", "value": 0.9, "epochs": 1,
+                    "learning_rates": [1e-3], "seconds": 1.2},
+              "1": {"params": {"epochs": 1}, "preset": None, "outcome": "refused", "value": None, "epochs": 0,
+                    "seconds": 0.1, "note": "needs 60 MFLOPs per image"},
+              "2": {"params": {"epochs": 1}, "preset": None, "outcome": "failed", "value": None, "epochs": 0,
+                    "seconds": 0.1, "note": "ValueError: boom"}}
+    project.folder.mkdir()
+    project.file.write_text(json.dumps({"trials": legacy}))
+    words = ["completed", "pruned", "refused", "failed"]
+    for number, word in enumerate(words, start=3):
+        project.note(TrialOutcome(number, word, {"epochs": 1}, reason=f"why {word}"))
+    read = [(o.number, o.outcome, o.reason) for o in project.outcomes()]
+    assert read == [(0, "completed", None), (1, "refused", "needs 60 MFLOPs per image"),
+                    (2, "failed", "ValueError: boom"),
+                    *[(n, w, f"why {w}") for n, w in enumerate(words, start=3)]]
+    assert project.finished() == 2  # Keras Tuner never prunes: its study counts completed trials

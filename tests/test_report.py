@@ -5,12 +5,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
+from mnist_sweep.data import search_data
 from mnist_sweep.reporting.analysis import as_study, importances
 from mnist_sweep.reporting.plots import confusion_matrix
-from mnist_sweep.reporting.report import Baseline, Predictions, edge_warnings, markdown, table, write
+from mnist_sweep.reporting.report import (Baseline, Predictions, edge_warnings, markdown, table, trial_from_run,
+                                          write)
 from mnist_sweep.space import load_space
 from mnist_sweep.studies import TrialOutcome
+from mnist_sweep.tracking import Tracker
+from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner
+from tests.test_trials import FIXED
 
 
 def Trial(number, outcome, value, epochs, seconds, params, run_id, preset=None):  # noqa: N802
@@ -123,3 +129,55 @@ def test_the_gain_over_the_notebooks_names_the_trials_an_ensemble_averages(tmp_p
     written = write(tmp_path, _trials(20), {}, load_space("mlp"), presets, final.test_accuracy, None, final.model_name())
     assert "on the test set the final model (trials 7, 3 retrained and averaged) scored 0.9857" in written.gain
     assert FinalRecord.from_dict(final.to_dict()) == final  # the record keeps its members through the store
+
+
+def _read_back(tracker: Tracker, parent: str) -> list[str]:
+    """The outcome of each trial run under `parent`, in trial order, as the report reads it."""
+    trials = sorted((trial_from_run(run) for run in tracker.trial_runs(parent)), key=lambda t: t.number)
+    return [t.outcome for t in trials]
+
+
+def test_a_refused_trial_is_reported_as_refused_and_a_pruned_one_as_pruned(tiny_mnist, tracking_uri, tmp_path):
+    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
+    parent = tracker.parent_run("s", {"engine": "optuna"})
+    runner = TrialRunner(load_space("mlp"), search_data(tiny_mnist, val_size=60, seed=0), tracker, parent,
+                         {"engine": "optuna", "study": "s"}, seed=0, max_mflops=0.01)
+    with pytest.raises(TrialEnded):
+        runner.run(0, FIXED)  # 0.05 MFLOPs per image, over 0.01: refused untrained
+
+    def prune(epoch, metrics):
+        raise Stopped(f"stopped at epoch {epoch}")
+
+    with pytest.raises(TrialEnded):
+        runner.run(1, FIXED, preset="p", report=prune)  # a preset runs whatever it costs; the pruner stops it
+    text = markdown(table([trial_from_run(run) for run in tracker.trial_runs(parent)]))
+    assert "| 1 | 1 | pruned |" in text and "| 2 | 0 | refused |" in text
+    assert {run.info.status for run in tracker.trial_runs(parent)} == {"KILLED"}  # MLflow's filters as before
+
+
+def test_every_outcome_a_run_is_ended_with_reads_back_as_it_was(tracking_uri, tmp_path):
+    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
+    parent = tracker.parent_run("s", {})
+    words = ["completed", "pruned", "refused", "failed", "killed"]
+    for number, word in enumerate(words):
+        run_id = tracker.start_child(parent, f"trial-{number:03d}", {}, {"trial": str(number), "run_kind": "trial"})
+        tracker.log_metrics(run_id, {"epochs_run": 1})
+        tracker.end_run(run_id, word, "why")
+    tracker.start_child(parent, "trial-005", {}, {"trial": "5", "run_kind": "trial"})  # not ended yet
+    assert _read_back(tracker, parent) == [*words, "running"]
+
+
+def test_trial_runs_as_earlier_versions_tagged_them_read_as_those_trials_ended(tracking_uri, tmp_path):
+    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
+    parent = tracker.parent_run("s", {})
+    # As 0.1.0 and main before issue 34 ended them: the tag, the status and the epochs trained.
+    # A refused trial was tagged pruned, and never trained.
+    written = {"completed": ("completed", "FINISHED", 3), "pruned": ("pruned", "KILLED", 2),
+               "refused": ("pruned", "KILLED", 0), "failed": ("failed", "FAILED", 1),
+               "killed": ("killed", "KILLED", 1)}
+    for number, (tag, status, epochs) in enumerate(written.values()):
+        run = tracker.client.create_run(tracker.experiment_id, tags={
+            "mlflow.parentRunId": parent, "trial": str(number), "run_kind": "trial", "outcome": tag})
+        tracker.client.log_metric(run.info.run_id, "epochs_run", epochs)
+        tracker.client.set_terminated(run.info.run_id, status)
+    assert _read_back(tracker, parent) == list(written)

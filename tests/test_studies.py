@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mnist_sweep.config import Settings
@@ -59,3 +61,12 @@ def test_resuming_checks_the_protocol_and_the_data_but_not_the_sampler():
     begin_or_resume(kt, kt.stored, space, Settings(engine="kerastuner", tuner="random"), None)
     with pytest.raises(UserError, match="tuner=random, not bayesian"):
         begin_or_resume(kt, kt.stored, space, Settings(engine="kerastuner", tuner="bayesian"), None)
+
+
+def test_an_outcome_is_one_of_the_closed_set_and_stored_as_its_word():
+    from mnist_sweep.studies import TrialOutcome
+
+    with pytest.raises(ValueError):
+        TrialOutcome(0, "finished", {})  # a misspelt outcome fails where it is made, not in the report
+    stored = json.loads(json.dumps(TrialOutcome(0, "refused", {}).to_dict()))
+    assert stored["outcome"] == "refused" and TrialOutcome.from_dict(stored).outcome == "refused"

@@ -36,6 +36,7 @@ from mnist_sweep.engines.kerastuner_space import Chosen, check_stopped, make_ora
 from mnist_sweep.engines.kerastuner_spec import KerasTunerSpec
 from mnist_sweep.errors import SweepCannotGoOn, UserError
 from mnist_sweep.files import make_folder
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
 from mnist_sweep.runtime import signals
 from mnist_sweep.runtime.locks import exclusive
@@ -111,7 +112,8 @@ class Project:
         """Every ended trial: study.json's `trials` (the first versions kept them there), then the files."""
         found = {int(n): _legacy_outcome(int(n), t) for n, t in self.stored().get("trials", {}).items()}
         for path in sorted(self.outcome_folder.glob("*.json")):
-            outcome = TrialOutcome.from_dict(json.loads(path.read_text()))
+            stored = json.loads(path.read_text())
+            outcome = TrialOutcome.from_dict({**stored, "outcome": read_outcome(stored)})
             found[outcome.number] = outcome
         return [found[n] for n in sorted(found)]
 
@@ -124,14 +126,14 @@ class Project:
         return next(o for o in self.outcomes() if o.number == number)
 
     def finished(self) -> int:
-        return sum(o.outcome == "completed" for o in self.outcomes())
+        return sum(o.outcome == Outcome.COMPLETED for o in self.outcomes())
 
     def best_value(self) -> float | None:
-        values = [o.value for o in self.outcomes() if o.outcome == "completed"]
+        values = [o.value for o in self.outcomes() if o.outcome == Outcome.COMPLETED]
         return max(values) if values else None
 
     def best(self) -> TrialOutcome:
-        done = [o for o in self.outcomes() if o.outcome == "completed"]
+        done = [o for o in self.outcomes() if o.outcome == Outcome.COMPLETED]
         if not done:
             raise UserError(f"study '{self.name}' has no completed trial yet; give it more --trials")
         return max(done, key=lambda o: (o.value, -o.number))  # the earliest of equal scores
@@ -149,8 +151,16 @@ def _write_json(path: Path, values: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
+def read_outcome(stored: dict[str, Any]) -> Outcome:
+    """How a trial ended, as the project keeps it: an outcome file, or 0.1.0's entry in study.json's
+    `trials`, both under `outcome` in the same words. Keras Tuner's own trial status cannot say it:
+    every trial that did not complete raised FailedTrialError, so pruned, refused and failed trials
+    are all FAILED there; the outcome file is written before Keras Tuner saves the trial's end."""
+    return Outcome(stored["outcome"])
+
+
 def _legacy_outcome(number: int, trial: dict[str, Any]) -> TrialOutcome:
-    return TrialOutcome(number, trial["outcome"], trial["params"], trial.get("value"), trial.get("epochs", 0),
+    return TrialOutcome(number, read_outcome(trial), trial["params"], trial.get("value"), trial.get("epochs", 0),
                         trial.get("seconds", 0.0), trial.get("learning_rates") or [], trial.get("note"),
                         trial.get("preset"), worker="")
 
@@ -390,9 +400,9 @@ def _comparable(params: dict[str, Any], hyperband: bool) -> dict[str, Any]:
 
 def _check_failures(project: Project) -> None:
     """Stop a sweep whose trials keep failing rather than let it spin."""
-    ended = [o for o in project.outcomes() if o.outcome != "refused"]
+    ended = [o for o in project.outcomes() if o.outcome != Outcome.REFUSED]
     last = ended[-FAILURES_IN_A_ROW:]
-    if len(last) == FAILURES_IN_A_ROW and all(o.outcome == "failed" for o in last):
+    if len(last) == FAILURES_IN_A_ROW and all(o.outcome == Outcome.FAILED for o in last):
         raise SweepCannotGoOn(f"study '{project.name}': the last {FAILURES_IN_A_ROW} trials all failed "
                               f"({(last[-1].reason or '')[:120]}); see their fail_reason in MLflow")
 
@@ -424,6 +434,6 @@ def close_dead_runs(oracle: kt.Oracle, tracker: Tracker, parent_id: str, again: 
         status, number = run.info.status, int(run.data.tags["trial"])
         pid = run.data.tags.get("worker", ":").partition(":")[2]
         if status == "RUNNING" and not (pid.isdigit() and alive(int(pid))):
-            tracker.end_run(run.info.run_id, "failed", "process stopped during the trial")
+            tracker.end_run(run.info.run_id, Outcome.FAILED, "process stopped during the trial")
         elif status == "FINISHED" and number in again:
-            tracker.end_run(run.info.run_id, "failed", "process stopped before Keras Tuner saved the trial's end")
+            tracker.end_run(run.info.run_id, Outcome.FAILED, "process stopped before Keras Tuner saved the trial's end")

@@ -25,6 +25,7 @@ from mnist_sweep.engines.optuna_store import (OptunaStudy, best_value, close_dea
                                               make_pruner, make_sampler, note_outcome, open_study, outcome_of,
                                               recover_stale)
 from mnist_sweep.errors import SweepCannotGoOn
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
 from mnist_sweep.runtime import signals
 from mnist_sweep.runtime.locks import exclusive
@@ -95,7 +96,7 @@ class Objective(TrialRunner):
                                on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
         except TrialEnded as ended:
             note_outcome(trial, ended.outcome)
-            if ended.outcome.outcome in ("pruned", "refused"):
+            if ended.outcome.outcome in (Outcome.PRUNED, Outcome.REFUSED):
                 raise optuna.TrialPruned(ended.outcome.reason) from None
             raise
         note_outcome(trial, outcome)

@@ -24,6 +24,7 @@ from mnist_sweep.engines.optuna_spec import OptunaSpec, check_journal
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.runtime.locks import exclusive
 from mnist_sweep.runtime.workers import alive
 from mnist_sweep.space import SearchSpace
@@ -37,6 +38,7 @@ from mnist_sweep.studies import TrialOutcome
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+REFUSED_REASON = Outcome.REFUSED.value  # the user attribute that says why a trial was refused: its outcome's word
 # A trial whose process died stops beating; after the grace period it is failed and retried.
 HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
@@ -182,25 +184,30 @@ def note_outcome(trial: optuna.Trial, outcome: TrialOutcome) -> None:
     trial.set_user_attr("seconds", outcome.seconds)
     trial.set_user_attr("threads", outcome.threads)
     trial.set_user_attr("trained", outcome.trained)
-    if outcome.outcome == "completed":
+    if outcome.outcome == Outcome.COMPLETED:
         trial.set_user_attr("learning_rates", outcome.learning_rates)  # replayed by the retrain
-    elif outcome.outcome == "refused":  # "over_budget" marks it (None: refused as unbuildable)
+    elif outcome.outcome == Outcome.REFUSED:  # "over_budget" marks it (None: refused as unbuildable)
         trial.set_user_attr("over_budget", outcome.mflops)
-        trial.set_user_attr("refused", outcome.reason)
-    elif outcome.outcome == "failed":
+        trial.set_user_attr(REFUSED_REASON, outcome.reason)
+    elif outcome.outcome == Outcome.FAILED:
         trial.set_user_attr("fail_reason", outcome.reason)
+
+
+def read_outcome(trial: FrozenTrial) -> Outcome:
+    """How a finished trial ended, as Optuna keeps it: its state, and for a refused trial (pruned
+    in Optuna's terms, so the sampler learns from it) the `over_budget` attribute every version wrote."""
+    if "over_budget" in trial.user_attrs:
+        return Outcome.REFUSED
+    return {TrialState.COMPLETE: Outcome.COMPLETED, TrialState.PRUNED: Outcome.PRUNED}.get(trial.state, Outcome.FAILED)
 
 
 def outcome_of(trial: FrozenTrial) -> TrialOutcome:
     """A stored trial as the outcome its objective noted."""
-    attrs = trial.user_attrs
-    outcome = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned"}.get(trial.state, "failed")
-    if "over_budget" in attrs:
-        outcome = "refused"
+    attrs, outcome = trial.user_attrs, read_outcome(trial)
     value = trial.value if trial.value is not None else _last(trial.intermediate_values)
-    reason = attrs.get("fail_reason", "see log") if outcome == "failed" else None
-    if outcome == "refused":
-        reason = attrs.get("refused") or f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
+    reason = attrs.get("fail_reason", "see log") if outcome == Outcome.FAILED else None
+    if outcome == Outcome.REFUSED:
+        reason = attrs.get(REFUSED_REASON) or f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
     return TrialOutcome(trial.number, outcome, attrs.get("params", trial.params), value,
                         int(attrs.get("epochs_run", 0)), attrs.get("seconds", 0.0), attrs.get("learning_rates") or [],
                         reason=reason, preset=attrs.get("preset"), worker=attrs.get("worker", ""),
@@ -222,7 +229,7 @@ def best_value(study: optuna.Study) -> float | None:
 
 def finished_count(study: optuna.Study) -> int:
     """Trials that count towards --trials: completed or pruned, not refused as over budget."""
-    return sum("over_budget" not in t.user_attrs for t in study.get_trials(deepcopy=False, states=FINISHED))
+    return sum(read_outcome(t).counts for t in study.get_trials(deepcopy=False, states=FINISHED))
 
 
 class OptunaStudy:
@@ -327,4 +334,4 @@ def close_dead_runs(study: optuna.Study, tracker: Tracker, parent_id: str) -> No
         return
     for number, run_id in tracker.running_children(parent_id).items():
         if number in failed:
-            tracker.end_run(run_id, "failed", "process stopped during the trial")
+            tracker.end_run(run_id, Outcome.FAILED, "process stopped during the trial")

@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.space import Param, SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # "A new study created in memory" is no news here
@@ -23,7 +24,7 @@ def as_study(trials: list[Any], space: SearchSpace) -> optuna.Study:
     """An in-memory study holding the completed trials, with the space's distributions."""
     study = optuna.create_study(direction="maximize")
     for trial in trials:
-        if trial.outcome != "completed" or trial.value is None:
+        if trial.outcome != Outcome.COMPLETED or trial.value is None:
             continue
         distributions = _distributions(trial.params, space)
         params = {name: trial.params[name] for name in distributions}

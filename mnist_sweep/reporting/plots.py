@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from mnist_sweep.outcomes import Outcome
+
 GRID = (4, 8)  # rows and columns of the misclassified-digit grid
 
 
@@ -30,13 +32,13 @@ def pyplot() -> Iterator[Any]:
 def history(plt: Any, scored: list[Any], path: Path) -> Path:
     """Each trial's validation accuracy in trial order, pruned ones grey, and the best so far."""
     figure, axis = plt.subplots(figsize=(8, 4.5))
-    colours = {"completed": "tab:blue", "pruned": "tab:gray"}
+    colours = {Outcome.COMPLETED: "tab:blue", Outcome.PRUNED: "tab:gray"}
     for outcome, colour in colours.items():
         chosen = [t for t in scored if t.outcome == outcome]
-        axis.scatter([t.number for t in chosen], [t.value for t in chosen], c=colour, s=18, label=outcome)
+        axis.scatter([t.number for t in chosen], [t.value for t in chosen], c=colour, s=18, label=outcome.value)
     best, so_far = [], -1.0
     for t in scored:
-        so_far = max(so_far, t.value) if t.outcome == "completed" else so_far
+        so_far = max(so_far, t.value) if t.outcome == Outcome.COMPLETED else so_far
         best.append(so_far if so_far >= 0 else None)
     axis.plot([t.number for t in scored], best, c="tab:red", label="best completed so far")
     axis.set(xlabel="trial", ylabel="validation accuracy", title="Optimization history")

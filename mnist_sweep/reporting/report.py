@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import load_presets
 from mnist_sweep.space import SearchSpace, parse_space
 from mnist_sweep.studies import TEST_RESULTS, Study, TrialOutcome
+from mnist_sweep.tracking import run_outcome
 
 TOP_CURVES = 5
 EDGE = 0.05  # within 5% of a range's span (on its own scale) counts as its edge
@@ -59,7 +61,7 @@ def trial_from_run(run: Any) -> TrialOutcome:
     """A trial as its MLflow run records it (either engine writes the same)."""
     metrics, tags = run.data.metrics, run.data.tags
     params = {k: _parsed(v) for k, v in run.data.params.items()}
-    return TrialOutcome(int(tags["trial"]), tags.get("outcome", "?"), params, metrics.get("val_accuracy"),
+    return TrialOutcome(int(tags["trial"]), run_outcome(run), params, metrics.get("val_accuracy"),
                         int(metrics.get("epochs_run", 0)), metrics.get("duration_s", 0.0),
                         preset=tags.get("preset"), worker=tags.get("worker", ""), run_id=run.info.run_id)
 
@@ -101,7 +103,7 @@ def build(study: Study, tracker: Any, folder: Path) -> Written:
     """The report of `study` from its MLflow record, written to `folder` and logged on its parent run."""
     record = study.record()
     trials = [trial_from_run(run) for run in tracker.trial_runs(record.parent_run_id)]
-    trials = [t for t in trials if t.outcome != "failed"] or trials  # a retried failure has a finished twin
+    trials = [t for t in trials if t.outcome != Outcome.FAILED] or trials  # a retried failure has a finished twin
     curves = {t.number: tracker.history(t.run_id, "val_accuracy") for t in top(trials)}
     space = parse_space(record.space)
     final = record.final
@@ -199,7 +201,7 @@ def table(trials: list[TrialOutcome]) -> Any:
     `epochs_run`, not `epochs`: the space's `epochs` parameter (the planned count) is a column too."""
     import pandas as pd
 
-    rows = [{"trial": t.number, "outcome": t.outcome, "val_accuracy": t.value, "epochs_run": t.epochs,
+    rows = [{"trial": t.number, "outcome": t.outcome.value, "val_accuracy": t.value, "epochs_run": t.epochs,
              "seconds": round(t.seconds, 1), **t.params} for t in trials]
     frame = pd.DataFrame(rows).sort_values("val_accuracy", ascending=False, na_position="last")
     frame.insert(0, "rank", range(1, len(frame) + 1))

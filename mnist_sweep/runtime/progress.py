@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm import tqdm
 
+from mnist_sweep.outcomes import Outcome
+
 if TYPE_CHECKING:
     from mnist_sweep.studies import TrialOutcome
 
@@ -49,7 +51,7 @@ class Progress:
 
     def show(self, trial: TrialOutcome, best: float | None = None) -> None:
         """One line per trial; `best` is the study's best where other processes add to it."""
-        if trial.outcome == "completed" and trial.value is not None:
+        if trial.outcome == Outcome.COMPLETED and trial.value is not None:
             self.best = trial.value if self.best is None else max(self.best, trial.value)
         if best is not None:
             self.best = best
@@ -57,7 +59,7 @@ class Progress:
         so_far = "   -  " if self.best is None else f"{self.best:.4f}"
         line = (f"trial {trial.number:3d}  {trial.outcome:9s}  val_acc {shown}  epochs {trial.epochs:2d}  "
                 f"{trial.seconds:6.1f}s  best {so_far}")
-        if trial.outcome in ("failed", "refused") and trial.reason:
+        if trial.outcome in (Outcome.FAILED, Outcome.REFUSED) and trial.reason:
             line += f"  ({trial.reason[:80]})"
         if trial.preset:
             line += f"  [{trial.preset}]"
