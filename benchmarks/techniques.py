@@ -68,22 +68,6 @@ def _shift(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def evaluate_with_predictions(model: Any, x: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
-    """One pass over `x`: the loss and accuracy `evaluate` gives, and each image's predicted digit.
-
-    The final step needs both from its single look at the test set (the report draws the
-    confusion matrix and the misclassified digits from the predictions).
-    """
-    probabilities = model.predict(x, batch_size=1024, verbose=0)
-    predicted = probabilities.argmax(axis=1).astype(np.uint8)
-    likelihood = np.clip(probabilities[np.arange(len(y)), y], keras.config.epsilon(), 1.0)
-    return {"loss": float(-np.log(likelihood).mean()), "accuracy": float((predicted == y).mean())}, predicted
-
-
-def parameter_count(model: Any) -> int:
-    return int(model.count_params())
-
-
 def train(params: dict, data, epochs: int) -> dict:
     """Per epoch: validation accuracy and seconds so far; at the end, the accuracy with TTA."""
     from mnist_sweep.training import fit
