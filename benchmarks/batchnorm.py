@@ -1,11 +1,11 @@
 """What batch normalisation costs a CNN epoch: none, Keras's own layer, and this project's fused one.
 
 The field's network (sweeps/cnn-optuna.yaml's field-strided-24-48) on one TensorFlow thread,
-as a final-step member trains, over the 50,000 search images: epochs timed in turns (none, Keras,
+as a final-step member trains, over 10,000 search images: epochs timed in turns (none, Keras,
 fused, again and again) so that a drift of the machine falls on all three, each model built and
 traced before it is timed, with its validation accuracy beside it.
 
-    python benchmarks/batchnorm.py --data ../shared/data/mnist.npz            # ~14 min
+    python benchmarks/batchnorm.py --data ../shared/data/mnist.npz            # ~4 min
     python benchmarks/batchnorm.py --data ../shared/data/mnist.npz --quick    # CI smoke, ~30 s
 """
 
