@@ -28,7 +28,9 @@ import optuna
 
 from mnist_sweep.data import load_mnist, search_data
 from mnist_sweep.engines.optuna import Objective, optimize
-from mnist_sweep.engines.optuna_store import finished_count, make_pruner, open_storage
+from mnist_sweep.engines.optuna_samplers import make_pruner
+from mnist_sweep.engines.optuna_storage import open_storage
+from mnist_sweep.engines.optuna_study import finished_count
 from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.models import build_model
 from mnist_sweep.presets import load_presets

@@ -49,7 +49,7 @@ class Trials:
         import optuna
 
         from mnist_sweep.engines.optuna import Objective
-        from mnist_sweep.engines.optuna_store import open_storage
+        from mnist_sweep.engines.optuna_storage import open_storage
         from mnist_sweep.models import build_model, fresh_session
         from mnist_sweep.space import load_space
         from mnist_sweep.tracking import Tracker

@@ -20,7 +20,9 @@ from machine import cpu
 from mnist_sweep.config import Settings, load_settings
 from mnist_sweep.data import load_mnist, search_data
 from mnist_sweep.engines.optuna import Objective, optimize
-from mnist_sweep.engines.optuna_store import FINISHED, make_pruner, make_sampler, open_storage
+from mnist_sweep.engines.optuna_samplers import make_pruner, make_sampler
+from mnist_sweep.engines.optuna_storage import open_storage
+from mnist_sweep.engines.optuna_study import FINISHED
 from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.space import load_space

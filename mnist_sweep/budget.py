@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, replace
 
-from mnist_sweep.studies import StudySettings, TrialOutcome
+from mnist_sweep.config import Settings
+from mnist_sweep.outcomes import Outcome
+from mnist_sweep.studies import Study, StudySettings, TrialOutcome
 
 # Two TensorFlow threads against one on a CNN epoch (benchmarks/throughput.py, threads): 1.6x on
 # the Intel Xeon of 2026-12-01, 1.13x on the AMD EPYC of 2026-12-02. The larger errs towards
@@ -222,3 +225,18 @@ def study_images(recorded: StudySettings, train_images: int, final_images: int) 
     images less the validation split, and validated on that split."""
     limits = [n for n in (recorded.trial_images, recorded.train_limit) if n is not None]
     return Images(min([*limits, train_images - recorded.validation_size]), final_images, recorded.validation_size)
+
+
+def choose_for_study(study: Study, settings: Settings, train_images: int) -> Choice:
+    """What the final step retrains: the best distinct configurations, as many as final_models asks
+    and final_minutes fits, each for its own epochs where they fit."""
+    recorded = study.record().settings
+    completed = [o for o in study.outcomes() if o.outcome == Outcome.COMPLETED]
+    if not completed:  # the engine's UserError that there is none yet, where it knows none
+        return Choice.whole(study.best(), members=settings.final_models)
+    images = study_images(recorded, train_images, min(settings.train_limit or train_images, train_images))
+    choice = choose(completed, settings.final_minutes, images, os.cpu_count() or 1, settings.final_models,
+                    recorded.trial_epochs)
+    if choice.note():
+        print(choice.note())
+    return choice

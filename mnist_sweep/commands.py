@@ -7,14 +7,13 @@ the steps after it the same way for both.
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.budget import Choice, choose, study_images
+from mnist_sweep.budget import choose_for_study
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
@@ -60,7 +59,7 @@ def _finish(study: Study, mnist: MNIST, tracker: Tracker, settings: Settings) ->
     record, best = study.record(), study.best()
     tracker.record_best(record.parent_run_id, best.number, best.value, best.params, study.finished())
     result = run_final(study, mnist, tracker, _keep(study), settings.train_limit,
-                       choose=lambda: _final_trial(study, settings, len(mnist.y_train)))
+                       choose=lambda: choose_for_study(study, settings, len(mnist.y_train)))
     _export_final(study, result, settings, tracker)
     _show_final(result)
     _write_report(study, tracker, Path("reports") / study.name)
@@ -77,7 +76,7 @@ def final(settings: Settings, args: argparse.Namespace) -> int:
                        final_models=args.final_models or record.settings.final_models or 1)  # as the sweep had them
     with study.exclusive():  # one process at a time in a study's final step
         result = run_final(study, mnist, tracker, _keep(study), settings.train_limit, force=args.force,
-                           choose=lambda: _final_trial(study, settings, len(mnist.y_train)))
+                           choose=lambda: choose_for_study(study, settings, len(mnist.y_train)))
         _export_final(study, result, settings, tracker)
     _show_final(result)
     return 0
@@ -184,21 +183,6 @@ def _tracker(settings: Settings, experiment: str) -> Tracker:
     """MLflow's store; a SQLite file's artifacts go beside it (mlruns/artifacts for the default one)."""
     database = sqlite_file(settings.tracking)
     return Tracker(settings.tracking, experiment, database.parent.resolve() / "artifacts" if database else None)
-
-
-def _final_trial(study: Study, settings: Settings, train_images: int) -> Choice:
-    """What the final step retrains: the best distinct configurations, as many as final_models asks
-    and final_minutes fits, each for its own epochs where they fit."""
-    recorded = study.record().settings
-    completed = [o for o in study.outcomes() if o.outcome == Outcome.COMPLETED]
-    if not completed:  # the engine's UserError that there is none yet, where it knows none
-        return Choice.whole(study.best(), members=settings.final_models)
-    images = study_images(recorded, train_images, min(settings.train_limit or train_images, train_images))
-    choice = choose(completed, settings.final_minutes, images, os.cpu_count() or 1, settings.final_models,
-                    recorded.trial_epochs)
-    if choice.note():
-        print(choice.note())
-    return choice
 
 
 def _keep(study: Study) -> Path:

@@ -1,8 +1,8 @@
 """How a trial ended: the closed set of outcomes, and the only place their names are spelt.
 
 Each store keeps an outcome its own way and has its own reader, in the module of its adapter:
-Optuna's trial state and user attributes (`engines/optuna_store.py`), the Keras Tuner project's
-outcome records (`engines/kerastuner.py`), MLflow's `outcome` tag (`tracking.py`). The values
+Optuna's trial state and user attributes (`engines/optuna_study.py`), the Keras Tuner project's
+outcome records (`engines/kerastuner_project.py`), MLflow's `outcome` tag (`tracking.py`). The values
 are the words the first versions stored, so a study of 0.1.0 reads back as it was written.
 """
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from mnist_sweep.cli import main
-from mnist_sweep.errors import UserError
 
 SPACE = Path(__file__).parents[1] / "search_spaces" / "mlp.yaml"
 
@@ -157,17 +156,6 @@ def test_a_bad_space_is_refused_before_tensorflow_is_imported(workdir):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=workdir)
     assert done.returncode == 2 and done.stdout.split() == ["False", "False", "False"]
     assert done.stderr.count("\n") == 1 and "n_layers" in done.stderr
-
-
-@pytest.mark.parametrize("content", [b"not a folder\n", bytes(range(256)), b'{"a": 1}\n'])
-def test_a_storage_file_that_is_no_journal_is_left_as_it_was(workdir, content):
-    """It was "repaired" before: moved aside to a-file.torn-<time> and replaced by a new journal."""
-    from mnist_sweep.engines.optuna_store import open_storage
-
-    (workdir / "a-file").write_bytes(content)
-    with pytest.raises(UserError, match="a-file is not an Optuna journal"):
-        open_storage(str(workdir / "a-file"))
-    assert (workdir / "a-file").read_bytes() == content and not list(workdir.glob("a-file.*"))
 
 
 @pytest.fixture

@@ -1,15 +1,13 @@
 """The Optuna objective and its MLflow record, on tiny synthetic data and a temporary store."""
 
-from dataclasses import replace
-
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
 from mnist_sweep.data import search_data
 from mnist_sweep.config import Settings
-from mnist_sweep.engines.optuna import Objective, close_dead_runs, open_study, start_search
-from mnist_sweep.errors import UserError
+from mnist_sweep.engines.optuna import Objective, start_search
+from mnist_sweep.engines.optuna_study import open_study
 from mnist_sweep.space import load_space, parse_space
 from mnist_sweep.tracking import Tracker
 
@@ -134,33 +132,6 @@ def test_a_warm_start_preset_is_never_pruned_and_the_start_ups_wait_for_the_samp
     assert study.sampler._n_startup_trials == 10 + 1  # TPE's ten random trials come after the presets
 
 
-def test_resuming_with_another_space_or_split_is_refused(tmp_path):
-    settings = Settings(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study_name="r")
-    space = load_space("mlp")
-    open_study(settings, space)
-    with pytest.raises(UserError, match="another search space"):
-        open_study(settings, space.with_max_epochs(5))
-    with pytest.raises(UserError, match="seed=0, not 1"):
-        open_study(replace(settings, seed=1), space)
-    with pytest.raises(UserError, match="validation_size=10000, not 5000"):
-        open_study(replace(settings, validation_size=5000), space)
-    with pytest.raises(UserError, match="trial_epochs=None, not 9"):  # trials judged on other epochs
-        open_study(replace(settings, trial_epochs=9), space)
-    assert open_study(settings, space).study_name == "r"  # the same command resumes
-
-
-def test_a_trial_stopped_before_its_run_was_closed_gets_its_run_failed(objective):
-    study = optuna.create_study()
-    trial = study.ask()
-    run_id = objective.tracker.start_child(objective.parent_id, "trial-000", {}, {"trial": "0", "run_kind": "trial"})
-    close_dead_runs(study, objective.tracker, objective.parent_id)
-    assert objective.tracker.client.get_run(run_id).info.status == "RUNNING"  # its trial is still running
-    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    close_dead_runs(study, objective.tracker, objective.parent_id)
-    run = objective.tracker.client.get_run(run_id)
-    assert run.info.status == "FAILED" and run.data.tags["outcome"] == "failed"
-
-
 def _presets():
     from mnist_sweep.presets import load_presets
     return load_presets()
@@ -184,7 +155,7 @@ def test_warm_start_puts_the_fitting_presets_first_with_their_tag(objective, tmp
 
 
 def test_a_model_over_max_mflops_is_refused_untrained_and_not_counted(objective):
-    from mnist_sweep.engines.optuna import finished_count
+    from mnist_sweep.engines.optuna_study import finished_count
     objective.max_mflops = 0.1  # FIXED needs 2 * (784*64 + 64*32 + 32*10) = 0.105 MFLOPs
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(FIXED)
@@ -196,16 +167,6 @@ def test_a_model_over_max_mflops_is_refused_untrained_and_not_counted(objective)
     assert run.data.tags["outcome"] == "refused" and "over max_mflops 0.1" in run.data.tags["prune_reason"]
     assert run.info.status == "KILLED"  # as a pruned run's: MLflow's status filters are as they were
     assert run.data.metrics["mflops"] == pytest.approx(0.105088)
-
-
-
-def test_a_study_left_in_the_old_sqlite_default_is_not_silently_started_again(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "mlruns").mkdir()
-    optuna.create_study(study_name="mlp-optuna", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
-    with pytest.raises(UserError, match="study 'mlp-optuna' is in .*optuna.db, from before the journal storage"):
-        open_study(Settings(), load_space("mlp"))
-    assert open_study(Settings(study_name="other"), load_space("mlp")).study_name == "other"  # a new name is fine
 
 
 def test_max_epochs_caps_the_presets_and_the_enqueued_configurations_so_they_still_run():

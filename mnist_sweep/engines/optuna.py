@@ -21,9 +21,10 @@ from mnist_sweep import seeds
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob
 from mnist_sweep.engines.optuna_spec import OptunaSpec
-from mnist_sweep.engines.optuna_store import (OptunaStudy, best_value, close_dead_runs, finished_count, load_study,
-                                              make_pruner, make_sampler, note_outcome, open_study, outcome_of,
-                                              recover_stale)
+from mnist_sweep.engines.optuna_recovery import fail_runs_of_failed_trials, recover_stale
+from mnist_sweep.engines.optuna_samplers import make_pruner, make_sampler
+from mnist_sweep.engines.optuna_study import (OptunaStudy, best_value, finished_count, load_study, note_outcome,
+                                              open_study, outcome_of)
 from mnist_sweep.errors import SweepCannotGoOn
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
@@ -233,7 +234,7 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
     def show(s: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
         progress.show(outcome_of(t), best_value(s))  # every worker's best, not only ours
 
-    callbacks = [show, lambda s, t: close_dead_runs(s, objective.tracker, objective.parent_id),
+    callbacks = [show, lambda s, t: fail_runs_of_failed_trials(s, objective.tracker, objective.parent_id),
                  lambda s, t: signals.check(),  # between trials: a stop swallowed during one is not lost
                  lambda s, t: budget.after_trial(), enough]
     while (missing := trials_missing(study, target)) > 0:
