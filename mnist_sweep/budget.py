@@ -12,9 +12,11 @@ may set `final_minutes`. Members are then added only while they fit: side by sid
 each for its own epochs or as many as fit, never fewer than its trial trained (the search judged
 it on those); more members than cores only as whole retrains. A single model that does not fit
 retrains for as many epochs as fit, but never for fewer gradient steps than its trial took; a
-trial that cannot fit even that is passed over. A cut retrain's schedule is fitted to the epochs
-it trains (a cosine ends at its last epoch, a recorded annealing is replayed over them). The
-note says what was cut and why. Estimates scale what each trial measured: its seconds per epoch
+trial that cannot fit even that is passed over. A retrain's rate is fitted to the epochs it
+trains (`Rate`): a cosine ends at its last epoch, an annealing its trial recorded whole is
+replayed over them, and a cut flat rate, or an annealing on plateaus that a short trial never
+reached, falls along a cosine to nearly nothing (a retrain has no validation set to anneal on,
+and a flat rate to the end leaves the weights noisy). The note says what was cut and why. Estimates scale what each trial measured: its seconds per epoch
 (validation included, so they err high), by the images the retrain trains on and the threads
 each model gets against the trial's.
 """
@@ -25,6 +27,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, replace
+from enum import Enum
 
 from mnist_sweep.config import Settings
 from mnist_sweep.outcomes import Outcome
@@ -53,6 +56,14 @@ class Images:
         return self.final / (self.trial + VALIDATION_COST * self.validation)
 
 
+class Rate(Enum):
+    """How a member's learning rate runs over the epochs it trains."""
+
+    OWN = "own"            # its configuration's: a cosine over the member's epochs, or a flat rate trained whole
+    REPLAYED = "replayed"  # the annealing its trial recorded, over all its epochs, fitted to the member's
+    ANNEALED = "annealed"  # a cosine to nearly nothing: cut flat, or an annealing its short trial never reached
+
+
 @dataclass(frozen=True)
 class Member:
     """One model of the final step: a trial's configuration, retrained once with its own seed."""
@@ -65,6 +76,15 @@ class Member:
     @property
     def cut(self) -> bool:
         return self.epochs < self.own_epochs
+
+    @property
+    def rate(self) -> Rate:
+        params, recorded = self.trial.params, self.trial.learning_rates or []
+        if params.get("schedule") == "cosine":
+            return Rate.OWN
+        if params.get("anneal") and len(recorded) >= self.own_epochs:
+            return Rate.REPLAYED
+        return Rate.ANNEALED if self.cut or params.get("anneal") else Rate.OWN
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,10 @@ class Choice:
         for m in filter(lambda m: m.cut, self.members):
             notes.append(f"the final step retrains trial {m.trial.number} for {m.epochs} of its {m.own_epochs} "
                          f"epochs, as many as fit final_minutes, its learning-rate schedule fitted to the {m.epochs}")
+        for m in filter(lambda m: m.rate is Rate.ANNEALED and not m.cut, self.members):
+            notes.append(f"the final step anneals trial {m.trial.number}'s rate along a cosine over its {m.epochs} "
+                         f"epochs: its trial trained {len(m.trial.learning_rates)}, too few to reach its annealing "
+                         "on plateaus, which a retrain without validation images cannot do")
         if self.overrun:
             notes.append(f"no retrain is estimated to fit final_minutes: the final step retrains trial "
                          f"{self.trial.number} for its {self.epochs} epochs anyway")

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from mnist_sweep import seeds
-from mnist_sweep.budget import Choice, Member
+from mnist_sweep.budget import Choice, Member, Rate
 from mnist_sweep.data import scale
 from mnist_sweep.models import ensemble
 from mnist_sweep.runtime.parallel import run_each
@@ -62,10 +62,12 @@ class _Job:
 
 
 def _job(kind: str, member: Member, seed: int, x: np.ndarray, y: np.ndarray, model_file: Path) -> _Job:
-    trial = member.trial
-    rates = stretched(trial.learning_rates, member.epochs) if trial.learning_rates else None
-    return _Job(kind, {**trial.params, "epochs": member.epochs}, member.epochs,
-                seeds.member(seed, trial.number, member.retrain), rates, x, y, model_file)
+    trial, params = member.trial, {**member.trial.params, "epochs": member.epochs}
+    rates = stretched(trial.learning_rates, member.epochs) if member.rate is Rate.REPLAYED else None
+    if member.rate is Rate.ANNEALED:
+        params.update(schedule="cosine", warmup_epochs=0)
+    return _Job(kind, params, member.epochs, seeds.member(seed, trial.number, member.retrain), rates, x, y,
+                model_file)
 
 
 def _fit(job: _Job, hook: EpochHook | None = None) -> FitResult:
