@@ -75,7 +75,8 @@ def main() -> None:
             row[name] = {"val_accuracy": result.history["val_accuracy"][-1], "seconds": time.perf_counter() - began}
         rows.append(row)
         print(f"configuration {number}: {few} images {row['few']['val_accuracy']:.4f} ({row['few']['seconds']:.0f} s), "
-              f"{len(data.y_train)} images {row['all']['val_accuracy']:.4f} ({row['all']['seconds']:.0f} s)", flush=True)
+              f"{len(data.y_train)} images {row['all']['val_accuracy']:.4f} ({row['all']['seconds']:.0f} s)",
+              flush=True)
     rho = spearman([r["few"]["val_accuracy"] for r in rows], [r["all"]["val_accuracy"] for r in rows])
     saved = sum(r["all"]["seconds"] for r in rows) / sum(r["few"]["seconds"] for r in rows)
     print(f"Spearman rank correlation, {few} against {len(data.y_train)} images after {epochs} epochs: {rho:.2f}; "

@@ -82,7 +82,8 @@ def main() -> None:
     budgets = ([None] if args.compare else []) + [args.recycle_mb]
     results = [sweep(args.data, args.trials, budget) for budget in budgets]
     print(headline())
-    print("RSS in MB after trial 1, after the last trial, the most after any trial, and the peak sampled twice a second")
+    print("RSS in MB after trial 1, after the last trial, the most after any trial, "
+          "and the peak sampled twice a second")
     print(f"{'budget':>10s}{'trials':>8s}{'trial 1':>9s}{'last':>7s}{'max':>7s}{'growth':>8s}{'peak':>7s}"
           f"{'recycles':>10s}{'time':>8s}")
     for r in results:

@@ -85,7 +85,8 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="the MNIST .npz")
     parser.add_argument("--trials", type=int, default=10, help="configurations per run (default: 10)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs per configuration (default: 2)")
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: 2 trials of 1 epoch on 2,000 images, each mode once")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI smoke run: 2 trials of 1 epoch on 2,000 images, each mode once")
     parser.add_argument("--out", default="benchmarks/results/parallel.json")
     args = parser.parse_args()
     count, epochs, limit = (2, 1, 2000) if args.quick else (args.trials, args.epochs, None)

@@ -39,7 +39,8 @@ def create_model(trial, keras):
     layers = [keras.Input((28, 28))]
     if trial.suggest_categorical("augment", [False, True]):
         shift = trial.suggest_float("shift", 0.02, 0.12)
-        layers += [keras.layers.Reshape((28, 28, 1)), keras.layers.RandomTranslation(shift, shift, fill_mode="constant")]
+        layers += [keras.layers.Reshape((28, 28, 1)),
+                   keras.layers.RandomTranslation(shift, shift, fill_mode="constant")]
     layers.append(keras.layers.Flatten())
     for i in range(trial.suggest_int("n_layers", 1, 3)):
         layers.append(keras.layers.Dense(trial.suggest_int(f"n_units_l{i}", 16, 1024, log=True), activation="relu"))
@@ -133,7 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--trials", type=int, default=50)
-    parser.add_argument("--quick", action="store_true", help="CI smoke run: 3 trials of at most 1 epoch on 2,000 images")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI smoke run: 3 trials of at most 1 epoch on 2,000 images")
     parser.add_argument("--out", default="benchmarks/results/peer.json")
     args = parser.parse_args()
     _require_peer(parser)

@@ -27,7 +27,8 @@ ACCURACY_POINTS = 0.15
 
 
 def main() -> None:
-    parser = sweep_parser(__doc__, "pruning", 10000, 10, "4 trials of up to 2 epochs on 1,000 images, 2,000 validation images")
+    parser = sweep_parser(__doc__, "pruning", 10000, 10,
+                          "4 trials of up to 2 epochs on 1,000 images, 2,000 validation images")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--pruners", default="none,hyperband,halving", help="compared, the first as the reference")
     parser.add_argument("--sampler", choices=SAMPLERS, help="default: the default sweep's")
@@ -50,7 +51,8 @@ def main() -> None:
         print(f"{run['pruner']}: {run['epoch_share']:.0%} of the epochs (target <= {EPOCH_SHARE:.0%}), "
               f"{run['points_below']:.2f} points below (target <= {ACCURACY_POINTS}): "
               f"{'met' if run['met'] else 'NOT met'}")
-    write_json(args.out, {"trials": trials, "sampler": sampler, "train_images": limit, "max_epochs": epochs, "runs": runs})
+    write_json(args.out, {"trials": trials, "sampler": sampler, "train_images": limit, "max_epochs": epochs,
+                          "runs": runs})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ CHECKPOINTS = (10, 20, 50)
 
 
 def main() -> None:
-    parser = sweep_parser(__doc__, "samplers", 5000, 3, "1 seed, 4 trials of 1 epoch on 1,000 images, 2,000 validation images")
+    parser = sweep_parser(__doc__, "samplers", 5000, 3,
+                          "1 seed, 4 trials of 1 epoch on 1,000 images, 2,000 validation images")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     seeds, limit, epochs, checkpoints = ((1, 1000, 1, (2, 4)) if args.quick

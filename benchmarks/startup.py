@@ -57,7 +57,8 @@ class Trials:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         tracker = Tracker(f"sqlite:///{folder / 'mlflow.db'}", "startup", folder / "artifacts")
         self.study = optuna.create_study(storage=open_storage(str(folder / "optuna.journal")), direction="maximize")
-        self.objective = Objective(load_space("mlp"), data, tracker, tracker.parent_run("s", {}), {"engine": "optuna"}, 0)
+        self.objective = Objective(load_space("mlp"), data, tracker, tracker.parent_run("s", {}),
+                                   {"engine": "optuna"}, 0)
         self.found: dict[str, list[float]] = {"trial_s": [], "runner_s": [], "build_s": []}
         self.build = lambda: (fresh_session(), build_model("mlp", PARAMS, steps_per_epoch=391))
         self.run()  # the process's first trial, its warm-up: not counted
@@ -111,7 +112,8 @@ def main() -> None:
           f"fastest {fastest:.2f}x")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"cpu": cpu(), "steady_epoch_s": steady, **found, "ratio": ratio,
-                                          "fastest_ratio": fastest, "target": TARGET, "met": bool(ratio <= TARGET)}, indent=2))
+                                          "fastest_ratio": fastest, "target": TARGET, "met": bool(ratio <= TARGET)},
+                                         indent=2))
 
 
 if __name__ == "__main__":

@@ -125,7 +125,8 @@ def main() -> None:
     bound = max(v for k, v in found.items() if "float32" in k)
     print(headline())
     print(f"Keras backend: {keras.backend.backend()}; " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in found.items()))
-    result = {"cpu": cpu(), "backend": keras.backend.backend(), "bounds_gflops": {k: round(v, 1) for k, v in found.items()},
+    result = {"cpu": cpu(), "backend": keras.backend.backend(),
+              "bounds_gflops": {k: round(v, 1) for k, v in found.items()},
               "peak_gflops": round(bound, 1), "epochs": epochs, "models": {}}
     data = _data(args.data, args.quick)
     for name in MODELS:

@@ -16,7 +16,8 @@ trial that cannot fit even that is passed over. A retrain's rate is fitted to th
 trains (`Rate`): a cosine ends at its last epoch, an annealing its trial recorded whole is
 replayed over them, and a cut flat rate, or an annealing on plateaus that a short trial never
 reached, falls along a cosine to nearly nothing (a retrain has no validation set to anneal on,
-and a flat rate to the end leaves the weights noisy). The note says what was cut and why. Estimates scale what each trial measured: its seconds per epoch
+and a flat rate to the end leaves the weights noisy). The note says what was cut and why.
+Estimates scale what each trial measured: its seconds per epoch
 (validation included, so they err high), by the images the retrain trains on and the threads
 each model gets against the trial's.
 """

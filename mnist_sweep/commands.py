@@ -91,7 +91,8 @@ def export(settings: Settings, args: argparse.Namespace) -> int:
                         f"`python -m mnist_sweep final --study-name {study.name}` first")
     if record.final.model_uri is None:
         raise UserError(f"study '{study.name}': its final model is not logged yet (the final step was stopped "
-                        f"after its evaluation); run `python -m mnist_sweep final --study-name {study.name}` to finish it")
+                        f"after its evaluation); run `python -m mnist_sweep final --study-name {study.name}` "
+                        "to finish it")
     tracker = _tracker(settings, record.settings.experiment)
     model = tracker.load_keras_model(record.final.model_uri)
     folder = write_export(settings.export_path, model, record.final.params, record.space,

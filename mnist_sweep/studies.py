@@ -148,8 +148,8 @@ class FinalRecord:
 
     def metrics(self, study: str, data_digest: str | None) -> dict[str, Any]:
         """What an export's metrics.json says of the model beside it."""
-        keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "members", "member_trials",
-                "member_epochs",
+        keys = ("test_accuracy", "test_loss", "val_accuracy", "trial", "epochs", "train_size", "members",
+                "member_trials", "member_epochs",
                 "evaluated_at", "evaluations", "run_id", "model_uri")
         values = asdict(self)
         return {k: values[k] for k in keys if values[k] is not None} | {"study": study, "data_digest": data_digest}

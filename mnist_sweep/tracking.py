@@ -209,8 +209,9 @@ class Tracker:
         # this, a progress bar ("1/1 ━━━ 0s 63ms/step") lands in the command's output.
         keras.config.disable_interactive_logging()
         with mlflow.start_run(run_id=run_id):
-            info = mlflow.models.Model.log(artifact_path=None, name="model", flavor=flavor, model=model, signature=signature,
-                                           input_example=example, pip_requirements=requirements)
+            info = mlflow.models.Model.log(artifact_path=None, name="model", flavor=flavor, model=model,
+                                           signature=signature, input_example=example,
+                                           pip_requirements=requirements)
         return info.model_uri
 
     def register(self, model_uri: str, name: str, run_id: str, tags: dict[str, Any]) -> str:
@@ -241,7 +242,8 @@ class Tracker:
 
         if name not in {f.path for f in self.client.list_artifacts(run_id)}:
             return None
-        with tempfile.TemporaryDirectory() as folder, np.load(self.client.download_artifacts(run_id, name, folder)) as f:
+        with tempfile.TemporaryDirectory() as folder, \
+                np.load(self.client.download_artifacts(run_id, name, folder)) as f:
             return dict(f)
 
     def runs(self, filter_string: str) -> list[Any]:

@@ -105,7 +105,8 @@ def test_both_engines_trials_sit_side_by_side_in_the_mlflow_compare_view(real_da
     browser.get(with_query(runs_page, workflowType="machine_learning", searchFilter="tags.run_kind = 'trial'"))
     # Each study's parent run folds its trials under it. The count of matching runs shows
     # before the rows do (a CI run failed on that race), so wait for both parents' expanders.
-    expanders = lambda d: d.find_elements(By.CSS_SELECTOR, ".ag-row button.du-bois-light-btn-link")
+    def expanders(d):
+        return d.find_elements(By.CSS_SELECTOR, ".ag-row button.du-bois-light-btn-link")
     WebDriverWait(browser, 90).until(lambda d: len(expanders(d)) >= 2, "the two parent runs never appeared")
     for i in range(2):
         expanders(browser)[i].click()  # found again: the grid re-renders after each click

@@ -1,4 +1,5 @@
-"""The final step's choice: the best distinct configurations that fit final_minutes, side by side or alone, and their epochs."""
+"""The final step's choice: the best distinct configurations that fit final_minutes, side by side or alone,
+and their epochs."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def test_a_configuration_cut_short_in_the_search_retrains_for_as_many_of_its_epo
     assert choose([cut], None, Images(10000, 60000), 2, trial_epochs=9).epochs == 30  # no budget: all its own
     chosen = choose([cut], 10, Images(10000, 60000), 2, trial_epochs=9)
     assert chosen.trial is cut and chosen.epochs == 8 and chosen.members[0].cut  # 600 s / 75 s
-    assert "for 8 of its 30 epochs, as many as fit final_minutes, its learning-rate schedule fitted to the 8" in chosen.note()
+    assert ("for 8 of its 30 epochs, as many as fit final_minutes, its learning-rate schedule fitted to the 8"
+            in chosen.note())
     alone = choose([cut], 10, Images(10000, 60000), 2, members=2, trial_epochs=9)  # no two whole retrains fit
     assert (alone.epochs, len(alone.members)) == (8, 1) and "trains 1 of the 2 models" in alone.note()
     # Fewer gradient steps than the trial took (9 epochs on 10,000 = 2 on 60,000) would not be a retrain.
@@ -51,7 +53,8 @@ def test_an_ensemble_gets_as_many_whole_retrains_as_fit_side_by_side_and_never_s
     assert "trains 2 of the 3 models final_models asks for" in two.note()
     three = choose([quick], 12, Images(10000, 60000), 2, members=3)
     assert (len(three.members), three.epochs, three.note()) == (3, 10, None)
-    one = choose([quick], 4, Images(10000, 60000), 2, members=3)  # 240 s: one whole retrain on both cores, not three cut
+    # 240 s: one whole retrain on both cores, not three cut
+    one = choose([quick], 4, Images(10000, 60000), 2, members=3)
     assert (len(one.members), one.epochs, one.threads) == (1, 10, 2)
     assert len(choose([quick], None, Images(10000, 60000), 2, members=3).members) == 3  # no budget: as many as asked
     assert wall_seconds(three.members, 2, Images(10000, 60000)) == 720
@@ -85,7 +88,8 @@ def test_members_side_by_side_are_cut_to_their_core_but_never_below_the_epochs_t
     second.params = {"epochs": 20, "units": 64}
     team = choose([first, second], 9, Images(10000, 60000), 2, members=2, trial_epochs=10)  # 540 s: 15 epochs each
     assert [(m.trial.number, m.epochs, m.own_epochs) for m in team.members] == [(1, 15, 20), (2, 15, 20)]
-    assert "trial 2 for 15 of its 20 epochs, as many as fit final_minutes, its learning-rate schedule fitted" in team.note()
+    assert ("trial 2 for 15 of its 20 epochs, as many as fit final_minutes, its learning-rate schedule fitted"
+            in team.note())
     short = choose([first, second], 5, Images(10000, 60000), 2, members=2, trial_epochs=10)  # 8 epochs < the 10 judged
     assert len(short.members) == 1 and short.threads == 2
 

@@ -29,8 +29,8 @@ def test_the_field_network_costs_what_its_layers_add_up_to():
 
 
 def test_a_network_with_no_pixel_left_is_named_unbuildable():
-    unpadded = {**CNN, "padding": "valid", "n_blocks": 3, "filters_l2": 8, "kernel_l0": 5, "kernel_l1": 5, "kernel_l2": 5,
-                "convs_l0": 2, "convs_l1": 2}  # 28 -> 20 -> 10 -> 2 -> 1 -> none
+    unpadded = {**CNN, "padding": "valid", "n_blocks": 3, "filters_l2": 8, "kernel_l0": 5, "kernel_l1": 5,
+                "kernel_l2": 5, "convs_l0": 2, "convs_l1": 2}  # 28 -> 20 -> 10 -> 2 -> 1 -> none
     assert unbuildable("cnn", unpadded) == "no pixel is left after block 3 (unpadded convolutions and pooling)"
     assert unbuildable("cnn", {**unpadded, "n_blocks": 2}) is None
     # A strided reduction rounds up (it pads), where pooling rounds down: with a 1x1 third block,
@@ -52,7 +52,8 @@ def test_the_cnn_sweep_draws_every_network_within_its_cost_limit(sampler):
     from mnist_sweep.space import load_space
 
     space, limit = load_space("cnn"), load_settings("cnn-optuna", {}).max_mflops
-    samplers = {"random": optuna.samplers.RandomSampler(seed=0), "tpe": optuna.samplers.TPESampler(seed=0, n_startup_trials=20)}
+    samplers = {"random": optuna.samplers.RandomSampler(seed=0),
+                "tpe": optuna.samplers.TPESampler(seed=0, n_startup_trials=20)}
     study = optuna.create_study(direction="maximize", sampler=samplers[sampler])
     costs = []
     for _ in range(200):

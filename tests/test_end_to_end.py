@@ -160,7 +160,8 @@ def test_an_ensemble_final_is_tested_once_logged_and_exported_as_one_model(real_
     assert record["member_trials"][0] == record["trial"] and len(set(record["member_trials"])) == 2
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     epochs = sum(len(trials[n].intermediate_values) for n in record["member_trials"])  # one member after the other
-    assert [m.step for m in client.get_metric_history(final.info.run_id, "train_accuracy")] == list(range(1, epochs + 1))
+    assert ([m.step for m in client.get_metric_history(final.info.run_id, "train_accuracy")]
+            == list(range(1, epochs + 1)))
     # The exported ensemble is one plain Keras model that reproduces the one recorded test accuracy.
     model = keras.saving.load_model(tmp_path / "models" / "ens" / "model.keras", safe_mode=True)
     mnist = load_mnist(str(real_data))

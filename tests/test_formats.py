@@ -65,7 +65,8 @@ def test_kaggle_csv_holds_out_a_fixed_stratified_sixth_as_its_test_set(tmp_path)
     mnist = load_mnist(str(path))
     assert mnist.x_train.shape == (500, 28, 28) and mnist.x_test.shape == (100, 28, 28)
     assert np.bincount(mnist.y_test, minlength=10).tolist() == [10] * 10  # each digit its share
-    ids = lambda x: set((x[:, 0, 0].astype(int) + 256 * x[:, 0, 1].astype(int)).tolist())
+    def ids(x):
+        return set((x[:, 0, 0].astype(int) + 256 * x[:, 0, 1].astype(int)).tolist())
     assert not ids(mnist.x_train) & ids(mnist.x_test) and len(ids(mnist.x_train) | ids(mnist.x_test)) == 600
     assert load_mnist(str(path)).digest == mnist.digest  # the same test set every time, whatever --seed
     assert "100 images held out of train.csv" in mnist.test_set

@@ -37,7 +37,8 @@ def test_both_engines_write_the_same_mlflow_schema_for_the_same_space(tiny_mnist
     schemas = {}
     for engine in ("optuna", "keras-tuner"):
         tracker = Tracker(f"sqlite:///{tmp_path / engine}.db", "test", tmp_path / engine)
-        tags = {"engine": engine, "study": "s", "sampler": "random", "pruner": "none", "data_digest": "d", "space": "mlp"}
+        tags = {"engine": engine, "study": "s", "sampler": "random", "pruner": "none", "data_digest": "d",
+                "space": "mlp"}
         parent = tracker.parent_run("s", tags)
         if engine == "optuna":
             study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
@@ -56,7 +57,8 @@ def test_both_engines_write_the_same_mlflow_schema_for_the_same_space(tiny_mnist
     params_opt, metrics_opt, tags_opt = schemas["optuna"]
     params_kt, metrics_kt, tags_kt = schemas["keras-tuner"]
     assert metrics_opt == metrics_kt and tags_opt == tags_kt
-    assert params_opt <= {*space.to_dict()["parameters"], *(f"{n}_l{i}" for n in ("units", "dropout") for i in range(3))}
+    assert params_opt <= {*space.to_dict()["parameters"],
+                          *(f"{n}_l{i}" for n in ("units", "dropout") for i in range(3))}
     assert {"n_layers", "units_l0", "learning_rate", "epochs"} <= params_opt & params_kt
 
 

@@ -83,7 +83,8 @@ def test_augmentation_moves_digits_but_never_flips_them():
         for dy in range(-3, 4):
             for dx in range(-3, 4):
                 moved = np.roll(b, (dy, dx), axis=(1, 2))
-                cos = (a * moved).sum(axis=(1, 2, 3)) / np.sqrt((a * a).sum(axis=(1, 2, 3)) * (moved * moved).sum(axis=(1, 2, 3)))
+                cos = (a * moved).sum(axis=(1, 2, 3)) / np.sqrt((a * a).sum(axis=(1, 2, 3))
+                                                                * (moved * moved).sum(axis=(1, 2, 3)))
                 best = np.maximum(best, cos)
         return best
 

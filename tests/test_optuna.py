@@ -12,7 +12,8 @@ from mnist_sweep.space import load_space, parse_space
 from mnist_sweep.tracking import Tracker
 
 FIXED = {"n_layers": 2, "units_l0": 64, "units_l1": 32, "dropout_l0": 0.1, "dropout_l1": 0.1,
-         "optimizer": "adam", "learning_rate": 3e-3, "batch_size": 32, "epochs": 3, "schedule": "constant", "anneal": False, "label_smoothing": 0.0, "ema": False, "augment": False,
+         "optimizer": "adam", "learning_rate": 3e-3, "batch_size": 32, "epochs": 3, "schedule": "constant",
+         "anneal": False, "label_smoothing": 0.0, "ema": False, "augment": False,
          "early_stopping": False}
 
 

@@ -107,7 +107,8 @@ def test_the_registered_model_answers_a_rest_request_from_mlflow_models_serve(re
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/mnist-sweep-p@champion",
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve",
+                               "-m", "models:/mnist-sweep-p@champion",
                                "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
                               env={**os.environ, "MLFLOW_TRACKING_URI": uri}, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

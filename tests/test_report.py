@@ -44,7 +44,8 @@ def test_the_table_ranks_trials_best_first_and_keeps_unscored_ones_last():
     assert frame["trial"].tolist() == [2, 0, 1] and frame["rank"].tolist() == [1, 2, 3]
     text = markdown(frame)
     # A pruned trial ran fewer epochs than it planned: both numbers stay in the table.
-    assert text.splitlines()[0] == "| rank | trial | outcome | val_accuracy | epochs_run | seconds | units_l0 | epochs |"
+    assert (text.splitlines()[0]
+            == "| rank | trial | outcome | val_accuracy | epochs_run | seconds | units_l0 | epochs |")
     assert "| 1 | 2 | pruned | 0.97 | 2 | 5 | 128 | 20 |" in text
 
 
@@ -80,7 +81,8 @@ def test_the_report_draws_every_figure_and_finds_the_parameter_that_matters(tmp_
     # The best trial has rate near 1e-2: 0.94 against the preset's 0.9786 is below it, and said so.
     assert written.gain.startswith(f"best trial {max(trials, key=lambda t: t.value).number} reached")
     assert "points against the best preset, nb004-mlp-300-300 (0.9786, baselines)" in written.gain
-    assert "the final model scored 0.9857, +1.44 points against nb004-mlp-300-300 (0.9713)" in written.gain  # no name given
+    # no name given
+    assert "the final model scored 0.9857, +1.44 points against nb004-mlp-300-300 (0.9713)" in written.gain
 
 
 def test_preset_trials_of_a_warm_started_sweep_count_as_presets(tmp_path):
@@ -126,7 +128,8 @@ def test_the_gain_over_the_notebooks_names_the_trials_an_ensemble_averages(tmp_p
     final = FinalRecord(trial=7, val_accuracy=0.98, params={}, epochs=5, train_size=60000, test_accuracy=0.9857,
                         test_loss=0.05, run_id="r", forced=False, evaluations=1, evaluated_at="now", members=2,
                         member_trials=(7, 3))
-    written = write(tmp_path, _trials(20), {}, load_space("mlp"), presets, final.test_accuracy, None, final.model_name())
+    written = write(tmp_path, _trials(20), {}, load_space("mlp"), presets, final.test_accuracy, None,
+                    final.model_name())
     assert "on the test set the final model (trials 7, 3 retrained and averaged) scored 0.9857" in written.gain
     assert FinalRecord.from_dict(final.to_dict()) == final  # the record keeps its members through the store
 

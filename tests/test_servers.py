@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -61,7 +60,8 @@ def check_study(storage: str, server: str, study_name: str, trials: int) -> optu
     assert len(numbers) == len(set(numbers))
     client = MlflowClient(server)
     experiment = client.get_experiment_by_name(study_name).experiment_id
-    kinds = {kind: client.search_runs([experiment], f"tags.run_kind = '{kind}'") for kind in ("study", "trial", "final")}
+    kinds = {kind: client.search_runs([experiment], f"tags.run_kind = '{kind}'")
+             for kind in ("study", "trial", "final")}
     finished = [int(r.data.tags["trial"]) for r in kinds["trial"] if r.info.status == "FINISHED"]
     assert sorted(finished) == sorted(t.number for t in complete)  # every trial logged, and once
     (parent,), (final,) = kinds["study"], kinds["final"]

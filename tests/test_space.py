@@ -38,7 +38,8 @@ def test_every_space_file_loads_and_samples(path):
 def test_per_layer_parameters_exist_only_for_layers_the_trial_has():
     space = load_space("mlp")
     fixed = {"n_layers": 1, "units_l0": 64, "dropout_l0": 0.1, "optimizer": "adam",
-             "learning_rate": 1e-3, "batch_size": 64, "epochs": 3, "schedule": "constant", "anneal": False, "label_smoothing": 0.0, "ema": False, "augment": False,
+             "learning_rate": 1e-3, "batch_size": 64, "epochs": 3, "schedule": "constant", "anneal": False,
+             "label_smoothing": 0.0, "ema": False, "augment": False,
              "early_stopping": False}
     values = space.sample(optuna.trial.FixedTrial(fixed))
     assert values == fixed  # no units_l1 / dropout_l1 for a one-layer trial
@@ -57,10 +58,12 @@ def test_sampled_values_stay_inside_the_declared_ranges():
 
 @pytest.mark.parametrize("changes, expected", [
     ({"n_layers": {"type": "int", "low": 4, "high": 2}}, "'n_layers': low (4) > high (2)"),
-    ({"learning_rate": {"type": "float", "low": 0.0, "high": 0.1, "log": True}}, "'learning_rate': log scale needs low > 0"),
+    ({"learning_rate": {"type": "float", "low": 0.0, "high": 0.1, "log": True}},
+     "'learning_rate': log scale needs low > 0"),
     ({"optimizer": {"type": "categorical", "choices": []}}, "'optimizer': 'choices' must be a non-empty list"),
     ({"optimizer": {"type": "categorical", "choices": ["adam", "adamm"]}}, "unknown optimizer 'adamm'"),
-    ({"reduction": {"type": "categorical", "choices": ["max", "avg"]}}, "unknown reduction 'avg'; use one of: max, strided"),
+    ({"reduction": {"type": "categorical", "choices": ["max", "avg"]}},
+     "unknown reduction 'avg'; use one of: max, strided"),
     ({"units": {"type": "int", "low": 16, "high": 64, "per_layr": "n_layers"}}, "'units': unknown key 'per_layr'"),
     ({"epochs": {"type": "integer", "low": 1, "high": 3}}, "'epochs': type 'integer' is not known"),
     ({"epochs": {"type": "int", "low": "three", "high": 5}}, "'epochs': 'low' must be a number"),

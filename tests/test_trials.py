@@ -14,7 +14,8 @@ from mnist_sweep.tracking import Tracker
 from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner
 
 FIXED = {"n_layers": 1, "units_l0": 32, "dropout_l0": 0.0, "optimizer": "adam", "learning_rate": 3e-3,
-         "batch_size": 32, "epochs": 2, "schedule": "constant", "anneal": False, "label_smoothing": 0.0, "ema": False, "augment": False, "early_stopping": False}
+         "batch_size": 32, "epochs": 2, "schedule": "constant", "anneal": False, "label_smoothing": 0.0, "ema": False,
+         "augment": False, "early_stopping": False}
 
 
 @pytest.fixture

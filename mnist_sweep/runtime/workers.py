@@ -94,7 +94,8 @@ class Workers:
     worker I's environment (the same for its replacements)."""
 
     def __init__(self, argv: list[str], count: int, recover: Callable[[int], None],
-                 env: Callable[[int], dict[str, str]] | None = None, gpus: Callable[[int], dict[str, str]] | None = None,
+                 env: Callable[[int], dict[str, str]] | None = None,
+                 gpus: Callable[[int], dict[str, str]] | None = None,
                  timeout: float | None = None):
         self.argv, self.count, self.recover = argv, count, recover
         # A --timeout counts from now for every worker, a replacement's included (argparse keeps the last).
@@ -126,7 +127,8 @@ class Workers:
 
     def _start(self, index: int) -> None:
         # --workers as well: a worker takes its share of the cores from it (argparse keeps the last).
-        command = [sys.executable, "-m", "mnist_sweep", *self.argv, "--workers", str(self.count), "--worker", str(index)]
+        command = [sys.executable, "-m", "mnist_sweep", *self.argv, "--workers", str(self.count),
+                   "--worker", str(index)]
         if self.deadline is not None:
             command += ["--timeout", str(max(1, math.ceil(self.deadline - time.monotonic())))]
         # Its own session: a Ctrl-C in the terminal reaches the sweep's process only, which
