@@ -122,8 +122,9 @@ class Settings:
         "hyperband", "Keras Tuner's search (default: hyperband); grid needs a space of choices and stepped ranges",
         "engines/kerastuner_space.py", engine="kerastuner", choices=TUNERS, recorded=CHECKED)
     # Each worker is a whole TensorFlow process; past 4 a core they only wait for one.
-    workers: int | None = setting(None, None, "runtime/workers.py", engine_help="workers_help", positive=True,
-                                  most=lambda: 4 * (os.cpu_count() or 1), why="4 per core, each one a TensorFlow process")
+    workers: int | None = setting(
+        None, None, "runtime/workers.py", engine_help="workers_help", positive=True,
+        most=lambda: 4 * (os.cpu_count() or 1), why="4 per core, each one a TensorFlow process")
     engine: str = setting("optuna", None, "engines/specs.py", flags_in=(), choices=_engine_names)
     # Configurations a new Optuna study tries right after the presets (Optuna's enqueue_trial),
     # never pruned, as the presets: {name: full parameters}, from a sweep file only.
