@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -16,7 +15,8 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from mnist_sweep import __version__  # noqa: E402
 from mnist_sweep.checks import before_data  # noqa: E402
-from mnist_sweep.config import ENVIRONMENT, PRECEDENCE, Settings, load_settings  # noqa: E402
+from mnist_sweep.config import ENVIRONMENT, PRECEDENCE, SETTINGS, Settings, load_settings  # noqa: E402
+from mnist_sweep.declare import positive_int  # noqa: E402
 from mnist_sweep.engines.specs import EngineSpec, names, spec, specs  # noqa: E402
 from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT,  # noqa: E402
                                 Recycle, SweepCannotGoOn, UserError)
@@ -36,27 +36,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    value = int(text) if text.lstrip("-").isdigit() else None
-    if value is None or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number greater than 0, not '{text}'")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number greater than 0, not '{text}'")
-    if not math.isfinite(value):  # no limit is the flag left out; inf broke what it limits, later
-        raise argparse.ArgumentTypeError(f"must be finite (leave the flag out for no limit), not '{text}'")
-    return value
-
-
 def _port(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if value > 65535:  # else the UI's server fails to bind, with a traceback and exit 0
         raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not '{text}'")
     return value
@@ -65,7 +46,7 @@ def _port(text: str) -> int:
 def _seeds(text: str) -> int:
     from mnist_sweep.seeds import SEED_ROOM
 
-    value = _positive_int(text)
+    value = positive_int(text)
     if value > SEED_ROOM:  # --seed+K-1 must stay a seed numpy takes (below 2**32)
         raise argparse.ArgumentTypeError(f"must be at most {SEED_ROOM}, not '{text}'")
     return value
@@ -95,72 +76,22 @@ def _formats(text: str) -> tuple[str, ...]:
     return names
 
 
-def _tracking_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the sweep "
-                                          "file's, else sqlite:///mlruns/mlflow.db)")
+def _settings_args(p: argparse.ArgumentParser, command: str, engine: EngineSpec | None) -> None:
+    """The flags of the settings (config.Settings) that `command` takes, as each declares it."""
+    for setting in SETTINGS:
+        if setting.offered_in(command, engine is not None):
+            help = setting.helps.get(command, setting.help)
+            setting.add_flag(p, help if setting.engine_help is None else _engine_help(setting.engine_help, engine))
 
 
-def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help="MNIST as a Keras .npz, a folder of LeCun's IDX files (.gz or not) or Kaggle's "
-                                  "train.csv (default: $MNIST_SWEEP_DATA, else the sweep file's, else Keras's "
-                                  "download)")
-    _tracking_arg(p)
-
-
-def _store_args(p: argparse.ArgumentParser, engine: EngineSpec | None = None) -> None:
-    """--study-name and --storage: of the sweep's `engine`, else of a study any engine holds."""
-    default = spec(Settings().engine)
-    p.add_argument("--study-name", help=(engine or default).study_help)
-    p.add_argument("--storage", help=engine.storage_help if engine else
-                   ", or ".join(e.found_storage_help for e in specs()))
-    _data_args(p)
-
-
-def _protocol_args(p: argparse.ArgumentParser) -> None:
-    """What decides the data and epochs a model trains on, shared by sweeps and baselines."""
-    p.add_argument("--experiment", help="MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else the sweep "
-                                        "file's, else mnist-sweep)")
-    p.add_argument("--seed", type=int, help="seeds the sampler, the validation split and the weights")
-    p.add_argument("--max-epochs", type=_positive_int, help="cap the epochs (quick runs)")
-    p.add_argument("--train-limit", type=_positive_int, help="train on the first N images only (quick runs)")
-    p.add_argument("--validation-size", type=_positive_int, help="images held out for validation (default: 10000)")
-
-
-def _sweep_args(p: argparse.ArgumentParser, default_sweep: str) -> None:
-    """What both engines' sweep commands take."""
-    p.add_argument("--sweep", help=f"sweep settings: a name in sweeps/ or a path (default: {default_sweep})")
-    p.add_argument("--space", help="search space: a name in search_spaces/ or a path (default: mlp)")
-    p.add_argument("--trials", type=_positive_int, help="finished trials the study should hold (default: 50)")
-    _protocol_args(p)
-    p.add_argument("--trial-images", type=_positive_int,
-                   help="trials train on the first N training images; the final retrain uses all")
-    p.add_argument("--trial-epochs", type=_positive_int,
-                   help="trials train at most N epochs, their schedules fitted to N; the final retrain trains "
-                        "the configuration's own epochs, as many as fit --final-minutes")
-    p.add_argument("--timeout", type=_positive_int, help="stop starting trials after this many seconds")
-    p.add_argument("--export-dir", help="where the final model goes (default: models/<study>/)")
-    p.add_argument("--no-warm-start", dest="warm_start", action="store_const", const=False,
-                   help="do not start a new study with the notebooks' presets that fit its space")
-    p.add_argument("--max-mflops", type=_positive_float,
-                   help="the most MFLOPs per image a sampled model may need: Optuna draws widths within it, "
-                        "and a model over it (Keras Tuner's, or a space whose widths come first) is refused "
-                        "untrained and uncounted")
-    p.add_argument("--final-minutes", type=_positive_float,
-                   help="the final step's budget: its models are chosen and their epochs cut (never below "
-                        "those their trials were judged on) to fit this many minutes, estimated from the "
-                        "trials' own times (default: the sweep file's; none: the best, whole)")
-    p.add_argument("--final-models", type=_positive_int,
-                   help="retrain the K best distinct configurations (the best again where fewer completed), "
-                        "side by side, one process per core, and average them into one model, an ensemble; with "
-                        "--final-minutes, only as many as fit (default: the sweep file's; 1)")
-    p.add_argument("--recycle-mb", type=_positive_float,
-                   help="after a trial, if memory grew by more than this since the first (default: 150), "
-                        "go on in a fresh process, same PID: Keras keeps ~7 MB of every model it built")
-
-
-def _workers_arg(p: argparse.ArgumentParser, text: str) -> None:
-    p.add_argument("--workers", type=_positive_int, help=text)
-    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the sweep for the processes it starts
+def _engine_help(attribute: str, engine: EngineSpec | None) -> str:
+    """--study-name's, --storage's and --workers' help: the sweep's engine says it; in final, export
+    and report, where no engine is chosen yet, the default engine does, or each engine for its store."""
+    if engine is not None:
+        return getattr(engine, attribute)
+    if attribute == "storage_help":
+        return ", or ".join(e.found_storage_help for e in specs())
+    return getattr(spec(Settings().engine), attribute)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,22 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for engine in specs():  # each engine's sweep command, named after it
         run = sub.add_parser(engine.name, help=engine.help, description=engine.description)
-        _sweep_args(run, engine.sweep_help)
-        _store_args(run, engine)
+        run.add_argument("--sweep", help=f"sweep settings: a name in sweeps/ or a path (default: {engine.sweep_help})")
+        _settings_args(run, engine.name, engine)
         engine.add_arguments(run)
-        _workers_arg(run, engine.workers_help)
+        run.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # set by the sweep for the processes it starts
     final = sub.add_parser("final", help="retrain a finished study's best on all training images, test once")
-    _store_args(final)
     final.add_argument("--force", action="store_true", help="evaluate on the test set again (recorded)")
-    final.add_argument("--train-limit", type=_positive_int, help="retrain on the first N images only")
-    final.add_argument("--final-minutes", type=_positive_float,
-                       help="fit the final step's models to this many minutes (default: as the sweep had it)")
-    final.add_argument("--final-models", type=_positive_int,
-                       help="average the K best distinct configurations' retrains (default: as the sweep had it)")
-    final.add_argument("--export-dir", help="default: models/<study>/")
     export = sub.add_parser("export", help="write a finished study's final model and its records again")
-    _store_args(export)
-    export.add_argument("--export-dir", help="default: models/<study>/")
     export.add_argument("--format", dest="formats", type=_formats, default=("keras",),
                         help="one or more of keras, savedmodel, tflite, onnx, comma-separated (default: keras); "
                              "onnx needs pip install -e '.[onnx]'")
@@ -194,11 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--seeds", type=_seeds, default=1,
                       help="train each preset with K seeds (--seed, --seed+1, ...) and print the mean and "
                            "standard deviation of its test accuracy beside what its notebook reported")
-    _data_args(base)
-    _protocol_args(base)
     rep = sub.add_parser("report", help="a study's trial table, gain over the presets, range warnings and "
                                         "plots (every sweep writes it at its end)")
-    _store_args(rep)
     rep.add_argument("--report-dir", help="default: reports/<study>/")
     predict = sub.add_parser("predict", help="classify PNG/JPEG images of digits with an exported or registered model")
     predict.add_argument("files", nargs="+", metavar="FILE", help="images of one digit each, any size; "
@@ -207,11 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="an exported model.keras or a registered model, models:/NAME@champion (a "
                               "study's newest final model) (default: models/mlp-optuna/model.keras, the "
                               "default sweep's export)")
-    _tracking_arg(predict)
     ui = sub.add_parser("ui", help="open the MLflow UI over the project's tracking store")
-    _tracking_arg(ui)
     ui.add_argument("--host", type=_host, default="127.0.0.1", help="default: 127.0.0.1 (this machine only)")
     ui.add_argument("--port", type=_port, default=5000)
+    for command in ("final", "export", "baselines", "report", "predict", "ui"):
+        _settings_args(sub.choices[command], command, None)
     for p in (parser, *sub.choices.values()):
         p.epilog = SETTINGS_ORDER
     return parser

@@ -1,17 +1,22 @@
-"""Sweep settings from sweeps/*.yaml, overridden by command-line flags: strict keys, checked types."""
+"""Sweep settings from sweeps/*.yaml, overridden by command-line flags: strict keys, checked types.
+
+`Settings` is the one table of settings: each field declares its type, default, bounds, help,
+flag, environment variable, owner and record (declare.py), and the CLI, these checks and a
+study's record read it from there.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mnist_sweep.declare import CHECKED, NOTED, NOTED_IF_SET, SWEEPS, declarations, positive_int, setting
 from mnist_sweep.errors import UserError
+from mnist_sweep.files import find_file, read_yaml
 from mnist_sweep.seeds import MAX_SEED
-from mnist_sweep.files import find_file, read_yaml, shown
 
 if TYPE_CHECKING:
     from mnist_sweep.engines.specs import EngineSpec
@@ -22,46 +27,108 @@ TUNERS = ("hyperband", "bayesian", "random", "grid")  # Keras Tuner's oracles
 # A user who exports MLflow's own variables (or the data's) means them for every command, so they
 # beat the sweep file, which serves many users; a flag is the most deliberate and beats them all.
 PRECEDENCE = "flag > environment variable > sweep file > default"
-ENVIRONMENT = {"tracking_uri": "MLFLOW_TRACKING_URI", "experiment": "MLFLOW_EXPERIMENT_NAME",
-               "data": "MNIST_SWEEP_DATA"}
+STUDY_COMMANDS = ("final", "export", "report")  # the commands that take a finished study
+MAX_EXPERIMENT = 500  # MLflow refuses a longer experiment name, after TensorFlow has loaded
 RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the command runs
 # A study's name is a folder name (models/, reports/, Keras Tuner's project), part of a registered
 # model's name and a quoted value in MLflow's filter strings: letters, digits, '.', '_', '-' only.
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 
+def _engine_names() -> tuple[str, ...]:
+    from mnist_sweep.engines.specs import names  # light: the registered engines' declarations
+
+    return names()
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything a sweep needs besides the search space itself."""
+    """Everything a sweep needs besides the search space itself: each field declares one setting
+    (declare.py), in the order their flags appear in a sweep command's --help."""
 
-    engine: str = "optuna"
-    space: str = "mlp"
-    trials: int = 50
-    seed: int = 0
-    sampler: str = "random"
-    pruner: str = "halving"
-    tuner: str = "hyperband"         # the kerastuner engine's search; Optuna's are sampler + pruner
-    validation_size: int = 10000
-    study_name: str | None = None
-    storage: str | None = None
-    experiment: str = "mnist-sweep"
-    tracking_uri: str | None = None
-    timeout: float | None = None
-    max_epochs: int | None = None
-    train_limit: int | None = None
-    trial_images: int | None = None  # trials train on fewer images; the final retrain on all
-    trial_epochs: int | None = None  # trials train at most this many epochs; the final retrain its own
-    export_dir: str | None = None
-    data: str | None = None
-    warm_start: bool = True          # enqueue the notebooks' presets that fit the space first
-    max_mflops: float | None = None  # sampled models' cost limit per image (costs.py)
-    recycle_mb: float = 150.0        # growth after which a sweep continues in a fresh process
-    final_minutes: float | None = None  # the final step's models and epochs fitted to this (budget.py)
-    final_models: int = 1            # the best distinct configurations' retrains averaged (budget.py)
+    space: str = setting("mlp", "search space: a name in search_spaces/ or a path (default: mlp)", "space.py")
+    trials: int = setting(50, "finished trials the study should hold (default: 50)", "engines/", positive=True)
+    experiment: str = setting(
+        "mnist-sweep", "MLflow experiment (default: $MLFLOW_EXPERIMENT_NAME, else the sweep file's, else "
+        "mnist-sweep)", "tracking.py", flags_in=(SWEEPS, "baselines"), env="MLFLOW_EXPERIMENT_NAME",
+        longest=MAX_EXPERIMENT, why="MLflow's limit", recorded=NOTED)
+    seed: int = setting(
+        0, "seeds the sampler, the validation split and the weights", "seeds.py", flags_in=(SWEEPS, "baselines"),
+        least=0, most=MAX_SEED, why="numpy takes seeds below 2**32, and trials add their number to it",
+        recorded=CHECKED)
+    max_epochs: int | None = setting(None, "cap the epochs (quick runs)", "space.py",
+                                     flags_in=(SWEEPS, "baselines"), positive=True)
+    train_limit: int | None = setting(
+        None, "train on the first N images only (quick runs)", "data.py", flags_in=(SWEEPS, "baselines", "final"),
+        helps={"final": "retrain on the first N images only"}, positive=True, recorded=CHECKED)
+    validation_size: int = setting(10000, "images held out for validation (default: 10000)", "data.py",
+                                   flags_in=(SWEEPS, "baselines"), positive=True, recorded=CHECKED)
+    trial_images: int | None = setting(  # trials train on fewer images; the final retrain on all
+        None, "trials train on the first N training images; the final retrain uses all", "trials.py",
+        positive=True, recorded=CHECKED)
+    trial_epochs: int | None = setting(  # trials train at most this many epochs; the final retrain its own
+        None, "trials train at most N epochs, their schedules fitted to N; the final retrain trains the "
+        "configuration's own epochs, as many as fit --final-minutes", "trials.py", positive=True, recorded=CHECKED)
+    # Whole seconds on the command line, as ever; a sweep file may give a fraction.
+    timeout: float | None = setting(None, "stop starting trials after this many seconds", "engines/",
+                                    positive=True, flag_type=positive_int)
+    export_dir: str | None = setting(
+        None, "where the final model goes (default: models/<study>/)", "export.py",
+        flags_in=(SWEEPS, "final", "export"), helps=dict.fromkeys(("final", "export"), "default: models/<study>/"))
+    warm_start: bool = setting(  # enqueue the notebooks' presets that fit the space first
+        True, "do not start a new study with the notebooks' presets that fit its space", "presets.py")
+    max_mflops: float | None = setting(  # sampled models' cost limit per image
+        None, "the most MFLOPs per image a sampled model may need: Optuna draws widths within it, and a model "
+        "over it (Keras Tuner's, or a space whose widths come first) is refused untrained and uncounted",
+        "costs.py", positive=True)
+    final_minutes: float | None = setting(
+        None, "the final step's budget: its models are chosen and their epochs cut (never below those their "
+        "trials were judged on) to fit this many minutes, estimated from the trials' own times (default: the "
+        "sweep file's; none: the best, whole)", "budget.py", flags_in=(SWEEPS, "final"),
+        helps={"final": "fit the final step's models to this many minutes (default: as the sweep had it)"},
+        positive=True, recorded=NOTED)
+    # The final step builds its list of members, each a whole retrain, before it trains the first.
+    final_models: int = setting(
+        1, "retrain the K best distinct configurations (the best again where fewer completed), side by side, "
+        "one process per core, and average them into one model, an ensemble; with --final-minutes, only as many "
+        "as fit (default: the sweep file's; 1)", "budget.py", flags_in=(SWEEPS, "final"),
+        helps={"final": "average the K best distinct configurations' retrains (default: as the sweep had it)"},
+        positive=True, most=100, why="each one a whole retrain on all training images", recorded=NOTED_IF_SET)
+    recycle_mb: float = setting(
+        150.0, "after a trial, if memory grew by more than this since the first (default: 150), go on in a fresh "
+        "process, same PID: Keras keeps ~7 MB of every model it built", "runtime/memory.py", positive=True)
+    study_name: str | None = setting(None, None, "engines/", flags_in=(SWEEPS, *STUDY_COMMANDS),
+                                     engine_help="study_help")
+    storage: str | None = setting(None, None, "engines/", flags_in=(SWEEPS, *STUDY_COMMANDS),
+                                  engine_help="storage_help")
+    data: str | None = setting(
+        None, "MNIST as a Keras .npz, a folder of LeCun's IDX files (.gz or not) or Kaggle's train.csv (default: "
+        "$MNIST_SWEEP_DATA, else the sweep file's, else Keras's download)", "data.py",
+        flags_in=(SWEEPS, *STUDY_COMMANDS, "baselines"), env="MNIST_SWEEP_DATA")
+    tracking_uri: str | None = setting(
+        None, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the sweep file's, else "
+        "sqlite:///mlruns/mlflow.db)", "tracking.py", flags_in=(SWEEPS, *STUDY_COMMANDS, "baselines", "predict", "ui"),
+        env="MLFLOW_TRACKING_URI")
+    # What the built-in sweeps set, as "<sweeps> use <value>" clauses (tests/test_cli.py reads them back).
+    sampler: str = setting(
+        "random", "default: the sweep file's, else random; mlp-optuna, cnn-optuna and mlp-quick use random "
+        "(ahead of TPE after 50 MLP trials in benchmarks/samplers.py)", "engines/optuna_store.py", engine="optuna",
+        choices=SAMPLERS, recorded=NOTED)  # noted only: they may change
+    pruner: str = setting(
+        "halving", "default: the sweep file's, else halving; mlp-optuna and cnn-optuna use halving (after epochs "
+        "1, 3, 9 and 27 only the best third of the trials go on); mlp-quick uses none", "engines/optuna_store.py",
+        engine="optuna", choices=PRUNERS, recorded=NOTED)
+    tuner: str = setting(  # checked on resume: another oracle would not resume this one
+        "hyperband", "Keras Tuner's search (default: hyperband); grid needs a space of choices and stepped ranges",
+        "engines/kerastuner_space.py", engine="kerastuner", choices=TUNERS, recorded=CHECKED)
+    # Each worker is a whole TensorFlow process; past 4 a core they only wait for one.
+    workers: int | None = setting(
+        None, None, "runtime/workers.py", engine_help="workers_help", positive=True,
+        most=lambda: 4 * (os.cpu_count() or 1), why="4 per core, each one a TensorFlow process")
+    engine: str = setting("optuna", None, "engines/specs.py", flags_in=(), choices=_engine_names)
     # Configurations a new Optuna study tries right after the presets (Optuna's enqueue_trial),
     # never pruned, as the presets: {name: full parameters}, from a sweep file only.
-    enqueue: dict[str, dict[str, Any]] | None = None
-    workers: int | None = None       # trials at once, each in its own process: see worker_processes
+    enqueue: dict[str, dict[str, Any]] | None = setting(None, None, "engines/optuna.py", flags_in=())
 
     @property
     def study(self) -> str:
@@ -102,29 +169,15 @@ class Settings:
         return Path(self.export_dir) if self.export_dir else Path("models") / self.study
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "engine": (str,), "tuner": (str,), "space": (str,), "trials": (int,), "seed": (int,), "sampler": (str,), "pruner": (str,),
-    "validation_size": (int,), "study_name": (str,), "storage": (str,), "experiment": (str,),
-    "tracking_uri": (str,), "timeout": (int, float), "max_epochs": (int,), "train_limit": (int,), "trial_images": (int,),
-    "trial_epochs": (int,),
-    "export_dir": (str,), "data": (str,), "warm_start": (bool,), "max_mflops": (int, float),
-    "recycle_mb": (int, float), "workers": (int,), "final_minutes": (int, float), "final_models": (int,),
-    "enqueue": (dict,),
-}
-# Bounds where a huge number does not just run long but takes the machine down: each worker is
-# a whole TensorFlow process (past 4 a core they only wait for one), and the final step builds
-# its list of members, each a whole retrain, before it trains the first.
-_MOST = {"workers": lambda: 4 * (os.cpu_count() or 1), "final_models": lambda: 100}
-_WHY_MOST = {"workers": "4 per core, each one a TensorFlow process",
-             "final_models": "each one a whole retrain on all training images"}
-MAX_EXPERIMENT = 500  # MLflow refuses a longer experiment name, after TensorFlow has loaded
-_POSITIVE = ("trials", "validation_size", "timeout", "max_epochs", "train_limit", "trial_images", "trial_epochs", "max_mflops",
-             "recycle_mb", "workers", "final_minutes", "final_models")
+SETTINGS = declarations(Settings)
+DECLARED = {s.name: s for s in SETTINGS}
+ENVIRONMENT = {s.name: s.env for s in SETTINGS if s.env}
 
 
 def from_environment() -> dict[str, Any]:
     """The settings ENVIRONMENT's variables give: a variable set but empty gives nothing."""
-    return {key: os.environ[name] for key, name in ENVIRONMENT.items() if os.environ.get(name)}
+    return {key: DECLARED[key].from_text(os.environ[name]) for key, name in ENVIRONMENT.items()
+            if os.environ.get(name)}
 
 
 def runs_dir() -> Path:
@@ -160,56 +213,8 @@ def check_name(name: str, option: str) -> None:
 
 
 def _check(values: dict[str, Any], source: str) -> None:
-    names = {f.name for f in fields(Settings)}
     for key, value in values.items():
-        if key not in names:
-            raise UserError(f"{source}: unknown setting '{key}'; allowed: {', '.join(sorted(names))}")
-        if value is None:
-            continue
-        if (isinstance(value, bool) and bool not in _TYPES[key]) or not isinstance(value, _TYPES[key]):
-            want = " or ".join(t.__name__ for t in _TYPES[key])
-            raise UserError(f"{source}: '{key}' must be {want}, not {value!r}")
-        _check_bounds(key, value, source)
-        if key in _POSITIVE and value <= 0:
-            raise UserError(f"{source}: '{key}' must be greater than 0 (got {value})")
-        if key == "seed" and not 0 <= value <= MAX_SEED:
-            raise UserError(f"{source}: 'seed' must be a whole number from 0 to {MAX_SEED} (numpy takes seeds "
-                            f"below 2**32, and trials add their number to it), not {value}")
-    _check_choice(values, "sampler", SAMPLERS, source)
-    _check_choice(values, "pruner", PRUNERS, source)
-    _check_choice(values, "engine", _engine_names(), source)
-    _check_choice(values, "tuner", TUNERS, source)
-
-
-def _engine_names() -> tuple[str, ...]:
-    from mnist_sweep.engines.specs import names  # light: the registered engines' declarations
-
-    return names()
-
-
-def _check_bounds(key: str, value: Any, source: str) -> None:
-    """What a type allows and nothing downstream takes: NaN, inf, NUL, machine-sized counts."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and not _finite(value):
-        # YAML's .nan passed every `<= 0` test; .inf or 10**400 seconds failed only in the workers' clock
-        raise UserError(f"{source}: '{key}' must be a finite number, not {shown(repr(value))}; "
-                        "leave it out for none")
-    if isinstance(value, str) and "\0" in value:  # a C string ends there: each store would read another name
-        raise UserError(f"{source}: '{key}' holds a NUL byte ({shown(value)})")
-    if key in _MOST and value > _MOST[key]():
-        raise UserError(f"{source}: '{key}' must be at most {_MOST[key]()}, not {shown(repr(value))}: "
-                        f"{_WHY_MOST[key]}")
-    if key == "experiment" and not 0 < len(value) <= MAX_EXPERIMENT:
-        raise UserError(f"{source}: 'experiment' must have 1 to {MAX_EXPERIMENT} characters (MLflow's limit), "
-                        f"not {len(value)}")
-
-
-def _finite(value: int | float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int no float can hold
-        return False
-
-
-def _check_choice(values: dict[str, Any], key: str, allowed: tuple[str, ...], source: str) -> None:
-    if values.get(key) is not None and values[key] not in allowed:
-        raise UserError(f"{source}: unknown {key} '{values[key]}'; use one of: {', '.join(allowed)}")
+        if key not in DECLARED:
+            raise UserError(f"{source}: unknown setting '{key}'; allowed: {', '.join(sorted(DECLARED))}")
+        if value is not None:
+            DECLARED[key].check(value, source)

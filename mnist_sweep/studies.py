@@ -18,7 +18,8 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
-from mnist_sweep.config import Settings
+from mnist_sweep.config import SETTINGS, Settings
+from mnist_sweep.declare import CHECKED, Setting
 from mnist_sweep.errors import UserError
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.space import SearchSpace
@@ -71,35 +72,39 @@ def _known(cls: type, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in names}
 
 
+def recorded(engine: str | None = None) -> tuple[Setting, ...]:
+    """The declared settings a study's record keeps: of every engine, or those `engine` runs with."""
+    return tuple(s for s in SETTINGS if s.recorded and (engine is None or s.engine in (None, engine)))
+
+
 @dataclass(frozen=True)
 class StudySettings:
-    """What a study's trials were made under. The protocol must match on resume; the sampler and
-    pruner are noted only (they may change: the trials stay comparable)."""
+    """What a study's trials were made under. Which settings it holds, and which must match on
+    resume, their declarations say (config.Settings, `recorded=`); these fields are how a record
+    stores them, 0.1.0's first, so every stored record still loads (tests/test_config.py holds the
+    two together). An engine's own settings are None in another engine's studies."""
 
     seed: int
     validation_size: int
     train_limit: int | None
     trial_images: int | None
     experiment: str
-    tuner: str | None = None      # Keras Tuner's oracle: checked like the protocol
-    sampler: str | None = None    # Optuna's: noted
+    tuner: str | None = None
+    sampler: str | None = None
     pruner: str | None = None
-    final_minutes: float | None = None  # the final step's budget and ensemble (noted): `final` uses them
+    final_minutes: float | None = None  # `final` uses them as the sweep had them
     final_models: int | None = None
-    trial_epochs: int | None = None    # checked like the protocol (None: a trial's own epochs)
+    trial_epochs: int | None = None    # None: a trial's own epochs
 
     @classmethod
     def of(cls, settings: Settings) -> StudySettings:
-        engine = settings.engine_spec.recorded(settings)  # its search's settings: Keras Tuner's oracle, ...
-        final = {"final_minutes": settings.final_minutes,
-                 "final_models": settings.final_models if settings.final_models != 1 else None}
-        return cls(settings.seed, settings.validation_size, settings.train_limit, settings.trial_images,
-                   settings.experiment, **engine, **final, trial_epochs=settings.trial_epochs)
+        """What the settings' declarations (config.Settings) say a study records, for its engine."""
+        return cls(**{s.name: s.kept(getattr(settings, s.name)) for s in recorded(settings.engine)})
 
     def protocol(self) -> dict[str, Any]:
-        checked = {"seed": self.seed, "validation_size": self.validation_size, "train_limit": self.train_limit,
-                   "trial_images": self.trial_images, "trial_epochs": self.trial_epochs}
-        return checked | ({"tuner": self.tuner} if self.tuner is not None else {})
+        """The settings a resumed study must be run with again; an engine's own only where recorded."""
+        return {s.name: getattr(self, s.name) for s in recorded()
+                if s.recorded == CHECKED and (s.engine is None or getattr(self, s.name) is not None)}
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("train_limit", "trial_images")}

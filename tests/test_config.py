@@ -94,3 +94,119 @@ def test_every_setting_takes_its_flag_then_its_environment_variable_then_the_swe
 def test_an_empty_environment_variable_is_no_setting(monkeypatch):
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "")
     assert load_settings("mlp-optuna", {}).experiment == "mnist-sweep"
+
+
+# Settings declared once (config.Settings, declare.py): each test below runs over every declaration,
+# so a setting declared and then missed by the CLI, the checks or a study's record fails here.
+
+from dataclasses import fields  # noqa: E402
+
+from mnist_sweep.cli import build_parser, main  # noqa: E402
+from mnist_sweep.config import ENVIRONMENT, SETTINGS  # noqa: E402
+from mnist_sweep.declare import CHECKED, NOTED_IF_SET  # noqa: E402
+from mnist_sweep.engines.specs import names  # noqa: E402
+from mnist_sweep.studies import StudySettings  # noqa: E402
+
+# The flags that are no setting: what a command does, not what a sweep runs with.
+NOT_SETTINGS = {"help", "sweep", "worker", "force", "formats", "list", "only", "seeds", "report_dir", "files",
+                "model", "host", "port"}
+
+
+def _flags(command):
+    parser = build_parser()._subparsers._group_actions[0].choices[command]
+    return {a.dest: a for a in parser._actions}
+
+
+@pytest.mark.parametrize("command", ["optuna", "kerastuner", "final", "export", "baselines", "report", "predict",
+                                     "ui"])
+def test_each_command_has_the_flag_of_every_setting_declared_for_it_and_no_other(command):
+    flags = _flags(command)
+    offered = {s.name for s in SETTINGS if s.offered_in(command, command in names())}
+    assert set(flags) - NOT_SETTINGS == offered  # a hand-made flag that no setting reads fails here too
+    for setting in SETTINGS:
+        if setting.name in offered:
+            assert flags[setting.name].option_strings == [setting.flag]
+            assert flags[setting.name].help, setting.name
+
+
+def test_every_sweep_command_takes_every_setting_but_the_engine_chosen_by_it_and_the_sweep_files_own():
+    for engine in names():
+        missing = {s.name for s in SETTINGS if s.engine in (None, engine)} - set(_flags(engine))
+        assert missing == {"engine", "enqueue"}, engine
+
+
+def _valid(setting):
+    """A value the setting takes that is not its default."""
+    if setting.allowed():
+        return [c for c in setting.allowed() if c != setting.default][0]
+    kinds = setting.accepted()
+    samples = {bool: not setting.default, int: 3, float: 2.5, str: "value", dict: {}}
+    return samples[kinds[-1]]
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_every_setting_is_taken_from_a_sweep_file(tmp_path, setting, monkeypatch):
+    monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)
+    import yaml
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({setting.name: _valid(setting)}))
+    assert getattr(load_settings(str(path), {}), setting.name) == _valid(setting)
+    assert getattr(Settings(), setting.name) == setting.default
+
+
+def _out_of_bounds(setting):
+    """(value, what the one-line refusal says) for each bound the setting declares, and a wrong type."""
+    key, most = setting.name, setting.upper()
+    cases = [([1], f"'{key}' must be ")]
+    if setting.positive:
+        cases.append((0, f"'{key}' must be greater than 0 (got 0)"))
+    if most is not None:
+        said = "a whole number from" if setting.least is not None else "at most"
+        cases.append((most + 1, f"'{key}' must be {said} "))
+    if setting.least is not None:
+        cases.append((setting.least - 1, f"'{key}' must be a whole number from {setting.least} to {most}"))
+    if setting.longest is not None:
+        cases += [("", f"'{key}' must have 1 to"), ("x" * (setting.longest + 1), f"'{key}' must have 1 to")]
+    if setting.allowed():
+        cases.append(("nonesuch", f"unknown {key} 'nonesuch'; use one of: {', '.join(setting.allowed())}"))
+    return cases
+
+
+@pytest.mark.parametrize("setting, value, expected", [(s, v, e) for s in SETTINGS for v, e in _out_of_bounds(s)],
+                         ids=lambda x: x.name if hasattr(x, "flag") else repr(x)[:20])
+def test_every_setting_out_of_its_bounds_is_refused_in_one_line_naming_file_and_setting(
+        tmp_path, monkeypatch, capsys, setting, value, expected):
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MNIST_SWEEP_DATA", raising=False)
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({setting.name: value}))
+    assert main(["optuna", "--sweep", "sweep.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert f"sweep.yaml: {expected}" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if s.positive], ids=lambda s: s.name)
+def test_every_positive_setting_refuses_zero_as_a_flag(capsys, setting):
+    command = setting.engine or "optuna"
+    assert main([command, setting.flag, "0"]) == 2
+    assert f"{setting.flag}: must be a " in capsys.readouterr().err
+
+
+def test_a_studys_record_holds_the_settings_declared_recorded_and_checks_those_declared_checked():
+    declared = {s.name for s in SETTINGS if s.recorded}
+    assert {f.name for f in fields(StudySettings)} == declared
+    for engine in names():
+        mine = StudySettings.of(Settings(engine=engine, final_models=2, final_minutes=9.0, trial_epochs=4))
+        own = {s.name for s in SETTINGS if s.recorded and s.engine in (None, engine)}
+        assert {k for k, v in vars(mine).items() if v is not None} == own - {"train_limit", "trial_images"}
+        checked = {s.name for s in SETTINGS if s.recorded == CHECKED and s.engine in (None, engine)}
+        assert set(mine.protocol()) == checked
+    assert StudySettings.of(Settings()).final_models is None  # a default it records as the first versions did
+    assert all(s.default is not None for s in SETTINGS if s.recorded == NOTED_IF_SET)
+
+
+def test_the_environment_variables_are_those_declared():
+    assert ENVIRONMENT == {"experiment": "MLFLOW_EXPERIMENT_NAME", "data": "MNIST_SWEEP_DATA",
+                           "tracking_uri": "MLFLOW_TRACKING_URI"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mnist_sweep.engines.specs import EngineSpec
 from mnist_sweep.errors import UserError
@@ -37,12 +37,6 @@ class KerasTunerSpec(EngineSpec):
                     "workers wait for the round's slowest trial; bayesian fits its model on the chief between "
                     "trials; a killed worker's trial runs again in its replacement")
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from mnist_sweep.config import TUNERS
-
-        parser.add_argument("--tuner", choices=TUNERS, help="Keras Tuner's search (default: hyperband); grid "
-                                                            "needs a space of choices and stepped ranges")
-
     def project_root(self, settings: Settings) -> Path:
         """Where its projects are, one folder per study."""
         return Path(self.storage(settings))
@@ -55,9 +49,6 @@ class KerasTunerSpec(EngineSpec):
 
     def tags(self, settings: Settings) -> dict[str, str]:
         return {"sampler": settings.tuner, "pruner": "hyperband" if settings.tuner == "hyperband" else "none"}
-
-    def recorded(self, settings: Settings) -> dict[str, Any]:
-        return {"tuner": settings.tuner}  # checked on resume: another oracle would not resume this one
 
     def check_sweep(self, settings: Settings, space: SearchSpace) -> None:
         if settings.tuner == "grid":

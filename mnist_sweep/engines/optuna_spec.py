@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mnist_sweep.engines.specs import EngineSpec
 from mnist_sweep.errors import UserError
@@ -37,22 +36,8 @@ class OptunaSpec(EngineSpec):
     workers_help = ("trials at once, each in its own process with cores/N threads (default: 2; on two cores two "
                     "processes of one thread train MLP trials 2x faster than one of two, benchmarks/parallel.py)")
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from mnist_sweep.config import PRUNERS, SAMPLERS
-
-        # What the built-in sweeps set, as "<sweeps> use <value>" clauses (tests/test_cli.py reads them back).
-        parser.add_argument("--sampler", choices=SAMPLERS, help="default: the sweep file's, else random; "
-                            "mlp-optuna, cnn-optuna and mlp-quick use random (ahead of TPE after 50 MLP trials in "
-                            "benchmarks/samplers.py)")
-        parser.add_argument("--pruner", choices=PRUNERS, help="default: the sweep file's, else halving; mlp-optuna "
-                            "and cnn-optuna use halving (after epochs 1, 3, 9 and 27 only the best third of the "
-                            "trials go on); mlp-quick uses none")
-
     def tags(self, settings: Settings) -> dict[str, str]:
         return {"sampler": settings.sampler, "pruner": settings.pruner}
-
-    def recorded(self, settings: Settings) -> dict[str, Any]:
-        return {"sampler": settings.sampler, "pruner": settings.pruner}  # noted only: they may change
 
     def check_sweep(self, settings: Settings, space: SearchSpace) -> None:
         storage = self.storage(settings)

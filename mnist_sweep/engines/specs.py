@@ -1,9 +1,10 @@
 """What the rest of the project knows of an engine before loading it: its declaration.
 
 An `EngineSpec` says, as data and a few small methods, everything in which the engines differ
-outside their search: the name (the subcommand, the `engine` setting), its flags, its default
-workers and storage, how its storage and its refusals are checked, its run tags and what a
-study's record notes of its settings. The CLI, the checks, the settings and the commands ask
+outside their search: the name (the subcommand, the `engine` setting), its flags' help, its
+default workers and storage, how its storage and its refusals are checked and its run tags. Its
+own settings (flag, bounds, what a study records of them) are declared with the others in
+config.Settings, marked with its name. The CLI, the checks, the settings and the commands ask
 the spec; none of them names an engine. A spec imports no TensorFlow, Optuna, Keras Tuner or
 MLflow (the checks run, and `--help` answers, before any of them loads); `load()` brings the
 engine itself.
@@ -17,7 +18,7 @@ import argparse
 import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mnist_sweep.config import Settings
@@ -55,7 +56,8 @@ class EngineSpec(ABC):
         return settings.storage or str(runs_dir() / self.default_storage)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Its own flags, beside those every sweep command takes."""
+        """Flags of its command that are no setting. Its settings (Optuna's sampler, Keras Tuner's
+        tuner) are declared in config.Settings with `engine=` its name, which gives their flags."""
 
     def study_suffix(self, settings: Settings) -> str:
         """The default study name's part after `<space>-`."""
@@ -68,10 +70,6 @@ class EngineSpec(ABC):
     @abstractmethod
     def tags(self, settings: Settings) -> dict[str, str]:
         """Its runs' `sampler` and `pruner` tags: the same keys for every engine."""
-
-    @abstractmethod
-    def recorded(self, settings: Settings) -> dict[str, Any]:
-        """What a study's record notes of its search settings (fields of StudySettings)."""
 
     def check_sweep(self, settings: Settings, space: SearchSpace) -> None:
         """Refuse, before TensorFlow loads, a sweep this engine cannot run."""
