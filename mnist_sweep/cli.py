@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,10 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
+# RFC 1123: labels of letters, digits and inner hyphens, 1-63 characters, 253 in all.
+HOST_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+
 
 def _port(text: str) -> int:
     value = positive_int(text)
@@ -54,13 +59,12 @@ def _seeds(text: str) -> int:
 
 def _host(text: str) -> str:
     import ipaddress
-    import re
 
     try:
         ipaddress.ip_address(text)
         return text
     except ValueError:
-        if re.fullmatch(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*", text):
+        if HOST_NAME.fullmatch(text):
             return text  # a host name; whether it resolves, the server says
     raise argparse.ArgumentTypeError(f"'{text[:100]}' is not an address or host name (say 127.0.0.1 or 0.0.0.0)")
 
