@@ -254,7 +254,9 @@ def test_an_interrupted_sweep_resumes_without_losing_a_trial(real_data, tmp_path
     for trial in stopped if how == signal.SIGKILL else []:  # failed as its process is gone, and tried again
         assert study.trials[trial.number].state == optuna.trial.TrialState.FAIL
         retries = [t for t in study.trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == trial.number]
-        assert retries and (not trial.params or retries[0].params == trial.params)  # one killed before sampling: any
+        # Tried again with what was drawn for it; a trial killed while its values were still being
+        # drawn is completed by new draws (Optuna's retry fixes the values it has, samples the rest).
+        assert retries and trial.params.items() <= retries[0].params.items()
 
 
 def test_a_killed_worker_is_replaced_and_its_trial_runs_again(real_data, tmp_path):
