@@ -15,6 +15,7 @@ import math
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
+from enum import Enum
 from types import NoneType, UnionType
 from typing import Any
 
@@ -22,10 +23,17 @@ from mnist_sweep.errors import UserError
 from mnist_sweep.files import shown
 
 SWEEPS = "sweeps"  # in `flags_in`: every engine's sweep command (each engine's name is its command)
-# What a study's record keeps of a setting (studies.StudySettings).
-CHECKED = "checked"            # a resumed study must be run with the same value: its trials stay comparable
-NOTED = "noted"                # kept, and free to change on resume
-NOTED_IF_SET = "noted if set"  # kept only when not its default, as the first versions stored it
+
+
+class Recorded(Enum):
+    """What a study's record keeps of a setting (studies.StudySettings)."""
+
+    CHECKED = "checked"            # a resumed study must be run with the same value: its trials stay comparable
+    NOTED = "noted"                # kept, and free to change on resume
+    NOTED_IF_SET = "noted if set"  # kept only when not its default, as the first versions stored it
+
+
+CHECKED, NOTED, NOTED_IF_SET = Recorded.CHECKED, Recorded.NOTED, Recorded.NOTED_IF_SET  # the declarations' words
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class Setting:
     why: str = ""               # the reason for `most` or `longest`, said when a value is refused
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
     flag_type: Callable[[str], Any] | None = None  # else one follows from the type and `positive`
-    recorded: str | None = None  # CHECKED, NOTED, NOTED_IF_SET, or None: not in a study's record
+    recorded: Recorded | None = None  # None: not in a study's record
     name: str = ""
     type: Any = None
     default: Any = None
