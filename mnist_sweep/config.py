@@ -112,11 +112,11 @@ class Settings:
     # What the built-in sweeps set, as "<sweeps> use <value>" clauses (tests/test_cli.py reads them back).
     sampler: str = setting(
         "random", "default: the sweep file's, else random; mlp-optuna, cnn-optuna and mlp-quick use random "
-        "(ahead of TPE after 50 MLP trials in benchmarks/samplers.py)", "engines/optuna_store.py", engine="optuna",
+        "(ahead of TPE after 50 MLP trials in benchmarks/samplers.py)", "engines/optuna_samplers.py", engine="optuna",
         choices=SAMPLERS, recorded=NOTED)  # noted only: they may change
     pruner: str = setting(
         "halving", "default: the sweep file's, else halving; mlp-optuna and cnn-optuna use halving (after epochs "
-        "1, 3, 9 and 27 only the best third of the trials go on); mlp-quick uses none", "engines/optuna_store.py",
+        "1, 3, 9 and 27 only the best third of the trials go on); mlp-quick uses none", "engines/optuna_samplers.py",
         engine="optuna", choices=PRUNERS, recorded=NOTED)
     tuner: str = setting(  # checked on resume: another oracle would not resume this one
         "hyperband", "Keras Tuner's search (default: hyperband); grid needs a space of choices and stepped ranges",

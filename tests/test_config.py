@@ -210,3 +210,9 @@ def test_a_studys_record_holds_the_settings_declared_recorded_and_checks_those_d
 def test_the_environment_variables_are_those_declared():
     assert ENVIRONMENT == {"experiment": "MLFLOW_EXPERIMENT_NAME", "data": "MNIST_SWEEP_DATA",
                            "tracking_uri": "MLFLOW_TRACKING_URI"}
+
+
+def test_every_setting_names_an_owner_that_exists():
+    # The owner is where a newcomer reads what a setting does: a module or folder of the package.
+    package = REPO / "mnist_sweep"
+    assert [s.name for s in SETTINGS if not (package / s.owner).exists()] == []
