@@ -12,6 +12,7 @@ traced before it is timed, with its validation accuracy beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -32,10 +33,11 @@ def network(variant: str, steps_per_epoch: int):
     from mnist_sweep import models
 
     params = {**yaml.safe_load(SWEEP.read_text())["enqueue"]["field-strided-24-48"], "batch_norm": variant != "none"}
-    if variant == "keras":  # Keras's own layer where the project builds its fused one
-        with mock.patch.object(models, "FusedBatchNormalization", keras.layers.BatchNormalization):
-            return models.build_model("cnn", params, steps_per_epoch), params["batch_size"]
-    return models.build_model("cnn", params, steps_per_epoch), params["batch_size"]
+    # Keras's own layer where the project builds its fused one.
+    swap = (mock.patch.object(models, "FusedBatchNormalization", keras.layers.BatchNormalization)
+            if variant == "keras" else contextlib.nullcontext())
+    with swap:
+        return models.build_model("cnn", params, steps_per_epoch), params["batch_size"]
 
 
 def epoch(variant: str, data, found: dict) -> float:

@@ -62,9 +62,9 @@ class _Job:
 
 
 def _job(kind: str, member: Member, seed: int, x: np.ndarray, y: np.ndarray, model_file: Path) -> _Job:
-    trial, params = member.trial, {**member.trial.params, "epochs": member.epochs}
-    rates = stretched(trial.learning_rates, member.epochs) if member.rate is Rate.REPLAYED else None
-    if member.rate is Rate.ANNEALED:
+    trial, params, rate = member.trial, {**member.trial.params, "epochs": member.epochs}, member.rate
+    rates = stretched(trial.learning_rates, member.epochs) if rate is Rate.REPLAYED else None
+    if rate is Rate.ANNEALED:
         params.update(schedule="cosine", warmup_epochs=0)
     return _Job(kind, params, member.epochs, seeds.member(seed, trial.number, member.retrain), rates, x, y,
                 model_file)
