@@ -8,18 +8,23 @@ on all training images, side by side, a process per core, and averages their cla
 probabilities into one model. `benchmarks/finals.py` measured which K pays.
 
 A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two cores, so a sweep
-may set `final_minutes`. Members are then added only while they fit: side by side, a core each,
-each for its own epochs or as many as fit, never fewer than its trial trained (the search judged
-it on those); more members than cores only as whole retrains. A single model that does not fit
-retrains for as many epochs as fit, but never for fewer gradient steps than its trial took; a
-trial that cannot fit even that is passed over. A retrain's rate is fitted to the epochs it
-trains (`Rate`): a cosine ends at its last epoch, an annealing its trial recorded whole is
-replayed over them, and a cut flat rate, or an annealing on plateaus that a short trial never
-reached, falls along a cosine to nearly nothing (a retrain has no validation set to anneal on,
-and a flat rate to the end leaves the weights noisy). The note says what was cut and why.
-Estimates scale what each trial measured: its seconds per epoch
-(validation included, so they err high), by the images the retrain trains on and the threads
-each model gets against the trial's.
+may set `final_minutes`, or `minutes` for the whole command: the final step then gets what the
+search left of it, less RESERVE_SECONDS for the evaluation, the export and the report. Members
+are added only while they fit: side by side, a core each, each for its own epochs or as many as
+fit, never fewer than its trial trained (the search judged it on those); more members than cores
+only as whole retrains. A single model that does not fit retrains for as many epochs as fit, but
+never for fewer gradient steps than its trial took; a trial that cannot fit even that is passed
+over. Where trials were cut at `trial_epochs`, the search judged every configuration on the same
+first epochs, not on its own number: a member then trains as many as fit the budget (at most
+MOST_FILLED_EPOCHS), not that untested number.
+
+A retrain's rate is fitted to the epochs it trains (`Rate`): a cosine ends at its last epoch, an
+annealing its trial recorded whole is replayed over them, and any other flat rate trained for
+other epochs than its own, or an annealing on plateaus that a short trial never reached, falls
+along a cosine to nearly nothing (a retrain has no validation set to anneal on, and a flat rate
+to the end leaves the weights noisy). The note says what was cut or filled, and why.
+Estimates scale what each trial measured: its seconds per epoch (validation included, so they
+err high), by the images the retrain trains on and the threads each model gets against the trial's.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass, replace
 from enum import Enum
 
@@ -42,6 +48,14 @@ TWO_THREAD_SPEEDUP = 1.6
 # forward pass, against a forward and two backward): leaving it in made the CNN sweep's estimates
 # 1.5x the real retrains (2026-12-06, Intel Xeon: 115 s an epoch estimated, at most 78 s measured).
 VALIDATION_COST = 1 / 3
+# Where trials are cut at trial_epochs, a configuration's own `epochs` was never tried, so the
+# budget sets a member's: as many as fit, at most notebook 001's 30 (the field's schedules reach
+# their accuracy in 10 to 35, shared/notes/cnn-recipes.md), never fewer than its own unless cut.
+MOST_FILLED_EPOCHS = 30
+# What a command under `minutes` leaves after the final step's training: the test evaluation, the
+# export (SavedModel, MLflow model, registry) and the report took under 30 s after a CNN ensemble's
+# training (2026-12-06, Intel Xeon); the rest is for estimates that run short.
+RESERVE_SECONDS = 90
 
 
 @dataclass(frozen=True)
@@ -79,13 +93,18 @@ class Member:
         return self.epochs < self.own_epochs
 
     @property
+    def filled(self) -> bool:
+        """Trains more than its configuration's epochs: the budget set them, where the search cut all trials."""
+        return self.epochs > self.own_epochs
+
+    @property
     def rate(self) -> Rate:
         params, recorded = self.trial.params, self.trial.learning_rates or []
         if params.get("schedule") == "cosine":
             return Rate.OWN
         if params.get("anneal") and len(recorded) >= self.own_epochs:
             return Rate.REPLAYED
-        return Rate.ANNEALED if self.cut or params.get("anneal") else Rate.OWN
+        return Rate.ANNEALED if self.epochs != self.own_epochs or params.get("anneal") else Rate.OWN
 
 
 @dataclass(frozen=True)
@@ -94,7 +113,8 @@ class Choice:
     cores: int = 1                 # the final step's processes share this many
     passed_over: tuple[tuple[TrialOutcome, float], ...] = ()  # better trials, with their estimates
     asked: int = 1                 # final_models
-    overrun: bool = False          # nothing fits final_minutes: the best is retrained whole anyway
+    overrun: bool = False          # nothing fits the budget: the best is retrained whole anyway
+    minutes: float | None = None   # the budget: final_minutes, or what `minutes` left
 
     @property
     def trial(self) -> TrialOutcome:
@@ -121,24 +141,29 @@ class Choice:
         return cls(tuple(Member(trial, own, own, k) for k in range(members)), asked=members)
 
     def note(self) -> str | None:
-        notes = []
+        notes, budget = [], f"the final step's {self.minutes:.1f} minutes" if self.minutes is not None else ""
         if self.passed_over:
             skipped = ", ".join(f"trial {t.number} ({s / 60:.0f} min)" for t, s in self.passed_over)
             notes.append(f"the final step retrains trial {self.trial.number}, the best whose retrain fits "
-                         f"final_minutes; better on validation but estimated too long to retrain: {skipped}")
+                         f"{budget}; better on validation but estimated too long to retrain: {skipped}")
         for m in filter(lambda m: m.cut, self.members):
             notes.append(f"the final step retrains trial {m.trial.number} for {m.epochs} of its {m.own_epochs} "
-                         f"epochs, as many as fit final_minutes, its learning-rate schedule fitted to the {m.epochs}")
-        for m in filter(lambda m: m.rate is Rate.ANNEALED and not m.cut, self.members):
+                         f"epochs, as many as fit {budget}, its learning-rate schedule fitted to the {m.epochs}")
+        for m in filter(lambda m: m.filled, self.members):
+            rate = "its rate falling along a cosine" if m.rate is Rate.ANNEALED else "its schedule fitted"
+            notes.append(f"the final step retrains trial {m.trial.number} for {m.epochs} epochs, as many as fit "
+                         f"{budget}, {rate} to them: the search judged every configuration on its first "
+                         f"{m.trial.epochs}, not on its own {m.own_epochs}")
+        for m in filter(lambda m: m.rate is Rate.ANNEALED and m.epochs == m.own_epochs, self.members):
             notes.append(f"the final step anneals trial {m.trial.number}'s rate along a cosine over its {m.epochs} "
                          f"epochs: its trial trained {len(m.trial.learning_rates)}, too few to reach its annealing "
                          "on plateaus, which a retrain without validation images cannot do")
         if self.overrun:
-            notes.append(f"no retrain is estimated to fit final_minutes: the final step retrains trial "
+            notes.append(f"no retrain is estimated to fit {budget}: the final step retrains trial "
                          f"{self.trial.number} for its {self.epochs} epochs anyway")
         if len(self.members) < self.asked:
             notes.append(f"the final step trains {len(self.members)} of the {self.asked} models final_models "
-                         f"asks for, as many whole retrains as fit final_minutes")
+                         f"asks for, as many whole retrains as fit {budget}")
         return "\n".join(notes) or None
 
 
@@ -195,8 +220,14 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
     for count in range(members, 1, -1):
         team = _team(ranked, count, 60 * limit_minutes, images, cores, trial_epochs)
         if team is not None:
-            return replace(team, asked=members)
-    return _single(ranked, limit_minutes, images, cores, members, trial_epochs)
+            return replace(team, asked=members, minutes=limit_minutes)
+    return replace(_single(ranked, limit_minutes, images, cores, members, trial_epochs), minutes=limit_minutes)
+
+
+def _epochs(fits: int, own: int, trial_epochs: int | None) -> int:
+    """A member's epochs under a budget: its own, cut to what fits; where every trial was cut at
+    trial_epochs (its own never tried), as many as fit, up to MOST_FILLED_EPOCHS."""
+    return min(fits, max(own, MOST_FILLED_EPOCHS)) if trial_epochs is not None else min(fits, own)
 
 
 def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images, cores: int,
@@ -212,7 +243,7 @@ def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images
         own = own_epochs(trial, trial_epochs)
         per_epoch = epoch_seconds(trial, images, threads)
         if (fits := _fitting(seconds, per_epoch, own)) >= min(own, max(1, trial.epochs)):
-            fitting.append(Member(trial, min(own, fits), own))
+            fitting.append(Member(trial, _epochs(fits, own, trial_epochs), own))
         elif not fitting:  # only the better ones passed over are worth a note
             passed.append((trial, per_epoch * own))
         if len(fitting) == count:
@@ -225,16 +256,14 @@ def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images
 
 def _single(ranked: list[TrialOutcome], limit_minutes: float, images: Images, cores: int, members: int,
             trial_epochs: int | None) -> Choice:
-    """The best configuration whose retrain fits, on all cores: whole, else cut to what fits."""
+    """The best configuration whose retrain fits, on all cores: whole (or filled), else cut to what fits."""
     passed = []
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
         per_epoch = epoch_seconds(trial, images, cores)
         fits = _fitting(60 * limit_minutes, per_epoch, own)
-        if fits >= own:
-            return Choice((Member(trial, own, own),), cores, tuple(passed), members)
-        if fits >= max(1, math.ceil(trial.epochs * images.trial / images.final)):  # the trial's own steps
-            return Choice((Member(trial, fits, own),), cores, tuple(passed), members)
+        if fits >= own or fits >= max(1, math.ceil(trial.epochs * images.trial / images.final)):  # its trial's steps
+            return Choice((Member(trial, _epochs(fits, own, trial_epochs), own),), cores, tuple(passed), members)
         passed.append((trial, per_epoch * own))
     own = own_epochs(ranked[0], trial_epochs)  # none fits: the best, whole, and the note names the overrun
     return Choice((Member(ranked[0], own, own),), cores, asked=members, overrun=True)
@@ -252,16 +281,25 @@ def study_images(recorded: StudySettings, train_images: int, final_images: int) 
     return Images(min([*limits, train_images - recorded.validation_size]), final_images, recorded.validation_size)
 
 
-def choose_for_study(study: Study, settings: Settings, train_images: int) -> Choice:
+def final_minutes(settings: Settings, started: float) -> float | None:
+    """The final step's budget: final_minutes, or what the command's `minutes` leaves after the
+    search (begun at `started`, seconds since the epoch) and the reserve, whichever is less."""
+    limits = [] if settings.final_minutes is None else [settings.final_minutes]
+    if settings.minutes is not None:
+        limits.append(max(0.0, settings.minutes - (time.time() - started + RESERVE_SECONDS) / 60))
+    return min(limits, default=None)
+
+
+def choose_for_study(study: Study, settings: Settings, train_images: int, started: float) -> Choice:
     """What the final step retrains: the best distinct configurations, as many as final_models asks
-    and final_minutes fits, each for its own epochs where they fit."""
+    and the budget fits, each for its own epochs where they fit (filled where never tried)."""
     recorded = study.record().settings
     completed = [o for o in study.outcomes() if o.outcome == Outcome.COMPLETED]
     if not completed:  # the engine's UserError that there is none yet, where it knows none
         return Choice.whole(study.best(), members=settings.final_models)
     images = study_images(recorded, train_images, min(settings.train_limit or train_images, train_images))
-    choice = choose(completed, settings.final_minutes, images, os.cpu_count() or 1, settings.final_models,
-                    recorded.trial_epochs)
+    choice = choose(completed, final_minutes(settings, started), images, os.cpu_count() or 1,
+                    settings.final_models, recorded.trial_epochs)
     if choice.note():
         print(choice.note())
     return choice

@@ -140,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _started(program: bool) -> float:
+    """When this command began, in seconds since the epoch: a process that outgrew its memory goes on
+    with os.execv (runtime/memory.py), which keeps its PID and so its creation time; a caller's
+    main() begins now."""
+    if not program:
+        return time.time()
+    import psutil
+
+    return psutil.Process().create_time()
+
+
 def main(argv: list[str] | None = None) -> int:
     program = argv is None  # only the program itself may replace its process, never a caller's
     argv = sys.argv[1:] if argv is None else argv
@@ -161,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                    "predict": commands.predict, "report": commands.report}[args.command]
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
         args.argv = argv  # the command as given: worker processes run it again
+        args.started = _started(program)
         return handler(settings, args)
     except Recycle as grown:
         return _recycle(grown, restart_command(argv, settings.timeout, started), program)

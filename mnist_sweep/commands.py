@@ -41,7 +41,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     parent = study.record().parent_run_id
     with study.exclusive(), tracker.ended_on_error(parent):  # another machine may have done it: then shown
-        _finish(study, mnist, tracker, settings)
+        _finish(study, mnist, tracker, settings, args.started)
     tracker.end_run(parent, Outcome.COMPLETED)
     return 0
 
@@ -54,12 +54,13 @@ def _tags(settings: Settings, mnist: MNIST, space: SearchSpace) -> dict[str, str
             "data_digest": mnist.digest, "space": space.model, "test_set": mnist.test_set}
 
 
-def _finish(study: Study, mnist: MNIST, tracker: Tracker, settings: Settings) -> None:
-    """Record the best trial on the parent run, run the final step, export, report."""
+def _finish(study: Study, mnist: MNIST, tracker: Tracker, settings: Settings, started: float) -> None:
+    """Record the best trial on the parent run, run the final step (within what the command's
+    `minutes`, counted from `started`, leave), export, report."""
     record, best = study.record(), study.best()
     tracker.record_best(record.parent_run_id, best.number, best.value, best.params, study.finished())
     result = run_final(study, mnist, tracker, _keep(study), settings.train_limit,
-                       choose=lambda: choose_for_study(study, settings, len(mnist.y_train)))
+                       choose=lambda: choose_for_study(study, settings, len(mnist.y_train), started))
     _export_final(study, result, settings, tracker)
     _show_final(result)
     _write_report(study, tracker, Path("reports") / study.name)
@@ -76,7 +77,7 @@ def final(settings: Settings, args: argparse.Namespace) -> int:
                        final_models=args.final_models or record.settings.final_models or 1)  # as the sweep had them
     with study.exclusive():  # one process at a time in a study's final step
         result = run_final(study, mnist, tracker, _keep(study), settings.train_limit, force=args.force,
-                           choose=lambda: choose_for_study(study, settings, len(mnist.y_train)))
+                           choose=lambda: choose_for_study(study, settings, len(mnist.y_train), args.started))
         _export_final(study, result, settings, tracker)
     _show_final(result)
     return 0

@@ -87,6 +87,9 @@ class Settings:
         "sweep file's; none: the best, whole)", "budget.py", flags_in=(SWEEPS, "final"),
         helps={"final": "fit the final step's models to this many minutes (default: as the sweep had it)"},
         positive=True, recorded=NOTED)
+    minutes: float | None = setting(  # counted from the command's start; a recycled process keeps it
+        None, "the whole command's wall time: the final step's models are fitted to what the search leaves of "
+        "it (with --final-minutes too, to the less of the two)", "budget.py", positive=True)
     # The final step builds its list of members, each a whole retrain, before it trains the first.
     final_models: int = setting(
         1, "retrain the K best distinct configurations (the best again where fewer completed), side by side, "

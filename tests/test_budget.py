@@ -3,7 +3,13 @@ and their epochs."""
 
 from __future__ import annotations
 
-from mnist_sweep.budget import Images, choose, epoch_seconds, wall_seconds
+import time
+
+import pytest
+
+from mnist_sweep.budget import (MOST_FILLED_EPOCHS, RESERVE_SECONDS, Images, Rate, choose, epoch_seconds,
+                                final_minutes, wall_seconds)
+from mnist_sweep.config import Settings
 from mnist_sweep.studies import TrialOutcome
 
 
@@ -33,8 +39,8 @@ def test_a_configuration_cut_short_in_the_search_retrains_for_as_many_of_its_epo
     assert choose([cut], None, Images(10000, 60000), 2, trial_epochs=9).epochs == 30  # no budget: all its own
     chosen = choose([cut], 10, Images(10000, 60000), 2, trial_epochs=9)
     assert chosen.trial is cut and chosen.epochs == 8 and chosen.members[0].cut  # 600 s / 75 s
-    assert ("for 8 of its 30 epochs, as many as fit final_minutes, its learning-rate schedule fitted to the 8"
-            in chosen.note())
+    assert ("for 8 of its 30 epochs, as many as fit the final step's 10.0 minutes, its learning-rate schedule "
+            "fitted to the 8" in chosen.note())
     alone = choose([cut], 10, Images(10000, 60000), 2, members=2, trial_epochs=9)  # no two whole retrains fit
     assert (alone.epochs, len(alone.members)) == (8, 1) and "trains 1 of the 2 models" in alone.note()
     # Fewer gradient steps than the trial took (9 epochs on 10,000 = 2 on 60,000) would not be a retrain.
@@ -88,8 +94,8 @@ def test_members_side_by_side_are_cut_to_their_core_but_never_below_the_epochs_t
     second.params = {"epochs": 20, "units": 64}
     team = choose([first, second], 9, Images(10000, 60000), 2, members=2, trial_epochs=10)  # 540 s: 15 epochs each
     assert [(m.trial.number, m.epochs, m.own_epochs) for m in team.members] == [(1, 15, 20), (2, 15, 20)]
-    assert ("trial 2 for 15 of its 20 epochs, as many as fit final_minutes, its learning-rate schedule fitted"
-            in team.note())
+    assert ("trial 2 for 15 of its 20 epochs, as many as fit the final step's 9.0 minutes, its learning-rate "
+            "schedule fitted" in team.note())
     short = choose([first, second], 5, Images(10000, 60000), 2, members=2, trial_epochs=10)  # 8 epochs < the 10 judged
     assert len(short.members) == 1 and short.threads == 2
 
@@ -119,10 +125,43 @@ def test_when_nothing_fits_the_best_is_retrained_whole_and_the_note_says_it_over
     slow = trial(1, 0.995, 6000, 10)  # 600 s an epoch on 10,000 images: hours on 60,000
     chosen = choose([slow], 5, Images(10000, 60000), 2, members=2)
     assert (len(chosen.members), chosen.epochs, chosen.passed_over) == (1, 10, ())
-    assert "no retrain is estimated to fit final_minutes" in chosen.note()
+    assert "no retrain is estimated to fit the final step's 5.0 minutes" in chosen.note()
 
 
 def test_a_trials_validation_pass_is_not_counted_as_training_in_the_estimate():
     # 10 epochs in 100 s, each over 10,000 training and 10,000 validation images (a third the cost
     # of training ones): 7.5 s of training an epoch, so 45 s an epoch on 60,000.
     assert epoch_seconds(trial(0, 0.99, 100, 10), Images(10000, 60000, 10000), 1) == 45
+
+
+def test_where_the_search_cut_every_trial_a_member_trains_as_many_epochs_as_fit_not_its_untried_own():
+    # Judged on the first 10 of its 12 epochs, 60 s on 10,000 images: 36 s an epoch on 60,000, one thread.
+    first, second = trial(1, 0.995, 60, 10, planned=12), trial(2, 0.994, 60, 10, planned=12)
+    second.params = {"epochs": 12, "units": 64}
+    team = choose([first, second], 9, Images(10000, 60000), 2, members=2, trial_epochs=10)  # 540 s: 15 epochs
+    assert [(m.epochs, m.own_epochs, m.rate) for m in team.members] == [(15, 12, Rate.ANNEALED)] * 2
+    assert ("retrains trial 1 for 15 epochs, as many as fit the final step's 9.0 minutes, its rate falling along a "
+            "cosine to them: the search judged every configuration on its first 10, not on its own 12") in team.note()
+    assert {m.epochs for m in choose([first, second], 60, Images(10000, 60000), 2, members=2,
+                                     trial_epochs=10).members} == {MOST_FILLED_EPOCHS}  # 100 fit
+    # The search judged their own epochs (no trial_epochs): they train those, the budget to spare.
+    whole = trial(1, 0.995, 60, 12), trial(2, 0.994, 60, 12)
+    whole[1].params = {"epochs": 12, "units": 64}
+    assert [m.epochs for m in choose(list(whole), 60, Images(10000, 60000), 2, members=2).members] == [12, 12]
+
+
+def test_a_filled_cosine_keeps_its_own_schedule_over_the_longer_retrain():
+    cosine = TrialOutcome(1, "completed", {"epochs": 12, "schedule": "cosine"}, 0.99, 2, 12.0)
+    alone = choose([cosine], 20, Images(10000, 60000), 2, trial_epochs=2)  # 36 s an epoch: 33 fit
+    assert (alone.members[0].epochs, alone.members[0].rate) == (MOST_FILLED_EPOCHS, Rate.OWN)
+    assert "its schedule fitted to them" in alone.note()
+
+
+def test_the_commands_minutes_leave_the_final_step_what_the_search_did_not_use():
+    twenty_ago = time.time() - 20 * 60
+    left = final_minutes(Settings(minutes=30), twenty_ago)  # 30 - 20 - the reserve
+    assert left == pytest.approx(10 - RESERVE_SECONDS / 60, abs=0.05)
+    assert final_minutes(Settings(minutes=30, final_minutes=5), twenty_ago) == 5  # the less of the two
+    assert final_minutes(Settings(minutes=30, final_minutes=50), twenty_ago) == pytest.approx(left, abs=0.05)
+    assert final_minutes(Settings(minutes=15), twenty_ago) == 0  # the search overran: nothing fits
+    assert final_minutes(Settings(), twenty_ago) is None  # no budget: each retrains whole

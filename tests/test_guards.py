@@ -44,6 +44,7 @@ def test_no_trial_reads_the_test_images(engine, tiny_mnist, tmp_path, monkeypatc
                         storage=str(tmp_path / "kt") if engine == "kerastuner" else f"sqlite:///{tmp_path}/o.db",
                         tracking_uri=f"sqlite:///{tmp_path}/m.db", export_dir=str(tmp_path / "export"))
     run = commands.sweep  # the engine is the settings'
-    assert run(settings, argparse.Namespace(worker=None, argv=[])) == 0  # one process: the tripwire is in this one
+    # One process: the tripwire is in this one.
+    assert run(settings, argparse.Namespace(worker=None, argv=[], started=0.0)) == 0
     assert Tripwire.reads, "the final step must read the test set, or this guard tests nothing"
     assert all(Tripwire.reads), "the test images were read outside the final step"
