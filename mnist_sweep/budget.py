@@ -44,9 +44,12 @@ from mnist_sweep.studies import Study, StudySettings, TrialOutcome
 # the Intel Xeon of 2026-12-01, 1.13x on the AMD EPYC of 2026-12-02. The larger errs towards
 # retrains that run over; the validation pass counted in the trial's seconds errs the other way.
 TWO_THREAD_SPEEDUP = 1.6
-# A trial's epoch also validated. A validation image costs about a third of a training image (one
-# forward pass, against a forward and two backward): leaving it in made the CNN sweep's estimates
-# 1.5x the real retrains (2026-12-06, Intel Xeon: 115 s an epoch estimated, at most 78 s measured).
+# For older studies, whose trials recorded only their whole time: a trial's epoch also validated,
+# and a validation image costs about a third of a training image (one forward pass, against a
+# forward and two backward). Estimated so, an augmented CNN's retrain took 62 s an epoch against
+# 51 s estimated (augmentation costs training only), an unaugmented one's at most 75 s against 106
+# (its trial's 2 epochs held its tracing): 2026-12-06, Intel Xeon, 12bc2d8. So trials now record
+# their last epoch's training alone (TrialOutcome.epoch_seconds), and estimates start from that.
 VALIDATION_COST = 1 / 3
 # Where trials are cut at trial_epochs, a configuration's own `epochs` was never tried, so the
 # budget sets a member's: as many as fit, at most notebook 001's 30 (the field's schedules reach
@@ -174,8 +177,12 @@ def own_epochs(trial: TrialOutcome, trial_epochs: int | None) -> int:
 
 
 def epoch_seconds(trial: TrialOutcome, images: Images, final_threads: int) -> float:
-    per_epoch = trial.seconds / max(1, trial.trained or trial.epochs)
+    """A retrain's epoch, estimated from its trial: from the trial's last epoch of training alone
+    where it recorded one; else (older studies) from its whole time, validation counted by cost."""
     faster = TWO_THREAD_SPEEDUP if trial.threads and final_threads > trial.threads else 1.0
+    if trial.epoch_seconds > 0:
+        return trial.epoch_seconds * images.final / images.trial / faster
+    per_epoch = trial.seconds / max(1, trial.trained or trial.epochs)
     return per_epoch * images.per_trial_epoch() / faster
 
 

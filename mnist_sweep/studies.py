@@ -49,6 +49,7 @@ class TrialOutcome:
     trained: int = 0                # epochs it trained itself: `epochs` less a Hyperband parent's (0: not recorded)
     mflops: float | None = None     # a refused model's cost per image
     run_id: str | None = None
+    epoch_seconds: float = 0.0      # its last epoch's training alone, a steady epoch's cost (0: not recorded)
 
     def __post_init__(self) -> None:
         # Whatever a store or a caller hands in, one of the closed set (a stray word fails here).

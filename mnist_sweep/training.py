@@ -41,6 +41,7 @@ class FitResult:
     history: dict[str, list[float]]
     epochs_run: int
     seconds: float
+    train_seconds: list[float]  # each epoch's training alone: no validation, no building
 
 
 class _Hook(keras.callbacks.Callback):
@@ -50,6 +51,8 @@ class _Hook(keras.callbacks.Callback):
         super().__init__()
         self.hook = hook
         self.history: dict[str, list[float]] = {}
+        self.train_seconds: list[float] = []
+        self.trained_at: float | None = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         signals.check()  # called once per steps_per_execution batches: cheap
@@ -57,10 +60,16 @@ class _Hook(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         # The rate this epoch trains with, so a retrain can replay an annealed schedule.
         self.learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.epoch_began, self.trained_at = time.perf_counter(), None
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        # Keras validates after the epoch's training: what an epoch without validation costs ends here.
+        self.trained_at = self.trained_at or time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         metrics = {METRIC_NAMES[k]: float(v) for k, v in (logs or {}).items() if k in METRIC_NAMES}
         metrics["learning_rate"] = self.learning_rate
+        self.train_seconds.append((self.trained_at or time.perf_counter()) - self.epoch_began)
         for name, value in metrics.items():
             self.history.setdefault(name, []).append(value)
         if not all(math.isfinite(v) for v in metrics.values()):
@@ -123,7 +132,8 @@ def fit(kind: str, params: dict[str, Any], x: np.ndarray, y: np.ndarray,
               validation_batch_size=EVAL_BATCH, callbacks=callbacks, verbose=0)
     seconds = time.perf_counter() - began
     epochs_run = len(recorder.history.get("train_loss", []))
-    return FitResult(model=model, history=recorder.history, epochs_run=epochs_run, seconds=seconds)
+    return FitResult(model=model, history=recorder.history, epochs_run=epochs_run, seconds=seconds,
+                     train_seconds=recorder.train_seconds)
 
 
 def schedule_callbacks(params: dict[str, Any], has_validation: bool,

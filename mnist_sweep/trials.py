@@ -24,7 +24,7 @@ from mnist_sweep.runtime.workers import WORKER, current_threads
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.studies import TrialOutcome
 from mnist_sweep.tracking import Tracker, failure
-from mnist_sweep.training import EpochHook, Resume, fit, parameter_count
+from mnist_sweep.training import EpochHook, FitResult, Resume, fit, parameter_count
 
 class Stopped(Exception):
     """The engine ended the trial early (pruning): its run is recorded as pruned, not failed."""
@@ -89,7 +89,8 @@ class TrialRunner:
         try:
             self.tracker.log_datasets(run_id, self.data.slices)
             limited = sampled if sampled is not None else preset is None
-            model = self._fit(run_id, number, params, seen, report, resume, limited)
+            trained = self._fit(run_id, number, params, seen, report, resume, limited)
+            model, outcome.epoch_seconds = trained.model, round((trained.train_seconds or [0.0])[-1], 3)
             if on_trained is not None:
                 on_trained(model)
         except BaseException as err:
@@ -100,7 +101,7 @@ class TrialRunner:
         return self._end(seen.fill(outcome, time.perf_counter() - began), parameter_count(model))
 
     def _fit(self, run_id: str, number: int, params: dict[str, Any], seen: _Seen, report: EpochHook | None,
-             resume: Resume | None, limited: bool) -> Any:
+             resume: Resume | None, limited: bool) -> FitResult:
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             seen.add(epoch, metrics)
             self.tracker.log_metrics(run_id, metrics, step=epoch)
@@ -111,7 +112,7 @@ class TrialRunner:
             raise Refused(why)
         return fit(self.space.model, searched(params, self.trial_epochs), self.data.x_train, self.data.y_train,
                    validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=seeds.trial(self.seed, number),
-                   on_built=lambda model: self._check_cost(run_id, model, limited), resume=resume).model
+                   on_built=lambda model: self._check_cost(run_id, model, limited), resume=resume)
 
     def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:
         """Close the trial's run as its outcome says: tagged refused, a refused model's run is KILLED

@@ -165,3 +165,11 @@ def test_the_commands_minutes_leave_the_final_step_what_the_search_did_not_use()
     assert final_minutes(Settings(minutes=30, final_minutes=50), twenty_ago) == pytest.approx(left, abs=0.05)
     assert final_minutes(Settings(minutes=15), twenty_ago) == 0  # the search overran: nothing fits
     assert final_minutes(Settings(), twenty_ago) is None  # no budget: each retrains whole
+
+
+def test_a_retrain_epoch_is_estimated_from_the_trials_last_epoch_of_training_alone_where_recorded():
+    # The trial took 100 s for 2 epochs, building, tracing and validation included; its last epoch
+    # trained in 20 s on 20,000 images: 60 s on 60,000, whatever the validation pass cost.
+    recorded = TrialOutcome(0, "completed", {"epochs": 2}, 0.99, 2, 100.0, threads=1, epoch_seconds=20.0)
+    assert epoch_seconds(recorded, Images(20000, 60000, 10000), 1) == 60
+    assert epoch_seconds(recorded, Images(20000, 60000, 10000), 2) == 60 / 1.6

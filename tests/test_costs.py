@@ -63,7 +63,7 @@ def test_the_cnn_sweep_draws_every_network_within_its_cost_limit(sampler):
             costs.append(mflops("cnn", values))
         study.tell(trial, mflops("cnn", values) if unbuildable("cnn", values) is None else 0.0)  # TPE chases the cost
     assert max(costs) <= limit and max(costs) > 0.8 * limit
-    assert len(costs) >= 180  # nearly all buildable too
+    assert len(costs) >= 160  # most buildable too: at most a fifth leave no pixel (unpadded, pooled twice or more)
 
 
 def test_without_the_bound_the_same_draws_go_over_the_limit():

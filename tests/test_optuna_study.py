@@ -24,7 +24,7 @@ def test_each_outcome_reads_back_from_optuna_as_noted_and_a_0_1_0_refusal_too():
         note_outcome(trial, outcome)
         study.tell(trial, value, state=state)
 
-    ended(TrialOutcome(0, "completed", {}, 0.9), TrialState.COMPLETE, 0.9)
+    ended(TrialOutcome(0, "completed", {}, 0.9, epoch_seconds=12.5), TrialState.COMPLETE, 0.9)
     ended(TrialOutcome(1, "pruned", {}, 0.5, reason="val accuracy 0.5 at epoch 1"), TrialState.PRUNED)
     ended(TrialOutcome(2, "refused", {}, reason="needs 60 MFLOPs per image", mflops=60.0), TrialState.PRUNED)
     ended(TrialOutcome(3, "refused", {}, reason="no room for 3 blocks"), TrialState.PRUNED)  # unbuildable
@@ -37,6 +37,7 @@ def test_each_outcome_reads_back_from_optuna_as_noted_and_a_0_1_0_refusal_too():
                     (3, "refused", "no room for 3 blocks"), (4, "failed", "ValueError: boom"),
                     (5, "refused", "60.0 MFLOPs per image, over max_mflops")]
     assert finished_count(study) == 2  # completed and pruned count towards --trials; refused and failed do not
+    assert OptunaStudy(study, "").outcomes()[0].epoch_seconds == 12.5  # the final step's estimates start there
 
 
 def test_resuming_with_another_space_or_split_is_refused(tmp_path):

@@ -140,4 +140,4 @@ def test_cnn_block_and_switch_parameters_exist_only_when_their_block_or_switch_d
         assert ("rotation" in values) == values["augment"] == ("shift" in values)
         seen_blocks.add(blocks)
         seen_switches.add((annealed, values["augment"]))
-    assert seen_blocks == {1, 2, 3} and len(seen_switches) == 4
+    assert seen_blocks == {2, 3} and len(seen_switches) == 4

@@ -76,6 +76,7 @@ def note_outcome(trial: optuna.Trial, outcome: TrialOutcome) -> None:
     trial.set_user_attr("trained", outcome.trained)
     if outcome.outcome == Outcome.COMPLETED:
         trial.set_user_attr("learning_rates", outcome.learning_rates)  # replayed by the retrain
+        trial.set_user_attr("epoch_seconds", outcome.epoch_seconds)    # the retrain's estimate
     elif outcome.outcome == Outcome.REFUSED:  # "over_budget" marks it (None: refused as unbuildable)
         trial.set_user_attr("over_budget", outcome.mflops)
         trial.set_user_attr(REFUSED_REASON, outcome.reason)
@@ -103,7 +104,7 @@ def outcome_of(trial: FrozenTrial) -> TrialOutcome:
                         reason=reason, preset=attrs.get("preset"), worker=attrs.get("worker", ""),
                         threads=attrs.get("threads", 0), trained=attrs.get("trained", 0),
                         mflops=attrs.get("over_budget"),
-                        run_id=attrs.get("mlflow_run_id"))
+                        run_id=attrs.get("mlflow_run_id"), epoch_seconds=attrs.get("epoch_seconds", 0.0))
 
 
 def _last(values: dict[int, float]) -> float | None:
