@@ -20,8 +20,9 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mnist_sweep.config import ENGINES, Settings, runs_dir
+
 if TYPE_CHECKING:
-    from mnist_sweep.config import Settings
     from mnist_sweep.engines import Engine
     from mnist_sweep.space import SearchSpace
 
@@ -51,8 +52,6 @@ class EngineSpec(ABC):
 
     def storage(self, settings: Settings) -> str:
         """Where its studies are: --storage, else its default under mlruns/."""
-        from mnist_sweep.config import runs_dir
-
         return settings.storage or str(runs_dir() / self.default_storage)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -94,6 +93,7 @@ _SPECS: dict[str, EngineSpec] = {}
 def register(spec: EngineSpec) -> None:
     """Offer an engine: to the CLI as a subcommand, to the checks and to `engines.get`."""
     _SPECS[spec.name] = spec
+    ENGINES[spec.name] = spec  # what the settings ask of it (default workers, study names)
 
 
 def names() -> tuple[str, ...]:
