@@ -61,14 +61,7 @@ class OptunaEngine:
         with exclusive(SPEC.storage(settings), settings.study):
             sweep = self.attach(job)
             sweep.runner.parent_id = base.open_parent(job, sweep.study)
-            new = not sweep.study.study.trials
-            presets: list[str] = []
-            if settings.warm_start:
-                presets = warm_start(sweep.study.study, load_presets(), sweep.runner, settings.max_epochs,
-                                     settings.trials)
-                announce_warm_start(presets)
-            if new:
-                enqueue(sweep.study.study, settings.enqueue or {}, settings.max_epochs, settings.trials - len(presets))
+            _queue_first_trials(sweep.study.study, sweep.runner, settings)
         return sweep
 
     def attach(self, job: SweepJob) -> OptunaSweep:
@@ -107,6 +100,17 @@ class Objective(TrialRunner):
             raise
         note_outcome(trial, outcome)
         return outcome.value
+
+
+def _queue_first_trials(study: optuna.Study, objective: Objective, settings: Settings) -> None:
+    """A new study's first trials: the presets that fit, then the sweep file's configurations."""
+    new = not study.trials
+    presets: list[str] = []
+    if settings.warm_start:
+        presets = warm_start(study, load_presets(), objective, settings.max_epochs, settings.trials)
+        announce_warm_start(presets)
+    if new:
+        enqueue(study, settings.enqueue or {}, settings.max_epochs, settings.trials - len(presets))
 
 
 def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective,
