@@ -40,8 +40,9 @@ class EngineDefaults(Protocol):
     def study_suffix(self, settings: Settings) -> str: ...
 
 
-# Each engine's declaration, put here by engines/specs.py's `register` as the engines package is
-# imported (the CLI imports it first): settings sit below the engines and import none of them.
+# Each engine's declaration, by name: engines/specs.py's table, filled by its `register` as the
+# engines package is imported (the CLI imports it first); settings sit below the engines and import
+# none of them.
 ENGINES: dict[str, EngineDefaults] = {}
 
 

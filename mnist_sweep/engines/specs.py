@@ -18,7 +18,7 @@ import argparse
 import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from mnist_sweep.config import ENGINES, Settings, runs_dir
 
@@ -87,13 +87,13 @@ class EngineSpec(ABC):
         return f"no study '{settings.study}' in {self.storage(settings)}; check --study-name or --storage"
 
 
-_SPECS: dict[str, EngineSpec] = {}
+# The one table of engines, config's own: the settings read it there (config imports no engine).
+_SPECS = cast("dict[str, EngineSpec]", ENGINES)
 
 
 def register(spec: EngineSpec) -> None:
     """Offer an engine: to the CLI as a subcommand, to the checks and to `engines.get`."""
     _SPECS[spec.name] = spec
-    ENGINES[spec.name] = spec  # what the settings ask of it (default workers, study names)
 
 
 def names() -> tuple[str, ...]:
