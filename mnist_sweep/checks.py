@@ -104,7 +104,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _sweep(settings: Settings) -> None:
     space = load_space(settings.space).with_max_epochs(settings.max_epochs)
-    settings.engine_spec.check_sweep(settings, space)  # what this engine refuses (its grid, its storage)
+    spec(settings.engine).check_sweep(settings, space)  # what this engine refuses (its grid, its storage)
     load_presets()  # the warm start reads them
     _enqueued(settings, space)
 

@@ -17,6 +17,7 @@ from mnist_sweep.budget import choose_for_study
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
+from mnist_sweep.engines.specs import spec
 from mnist_sweep.errors import UserError
 from mnist_sweep.export import FILES, export_complete, write_export
 from mnist_sweep.final import FinalResult, run_final
@@ -49,7 +50,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
 def _tags(settings: Settings, mnist: MNIST, space: SearchSpace) -> dict[str, str]:
     """The tags of the parent and of every trial run: the same keys for every engine, its spec
     giving its own values (`engine`, `sampler`, `pruner`)."""
-    engine = settings.engine_spec
+    engine = spec(settings.engine)
     return {"engine": engine.run_tag, "study": settings.study, **engine.tags(settings),
             "data_digest": mnist.digest, "space": space.model, "test_set": mnist.test_set}
 

@@ -11,15 +11,12 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mnist_sweep.declare import CHECKED, NOTED, NOTED_IF_SET, SWEEPS, declarations, positive_int, setting
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import find_file, read_yaml
 from mnist_sweep.seeds import MAX_SEED
-
-if TYPE_CHECKING:
-    from mnist_sweep.engines.specs import EngineSpec
 
 SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("median", "hyperband", "halving", "none")
@@ -35,10 +32,22 @@ RUNS_DIR = Path("mlruns")  # like MLflow's own default, relative to where the co
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 
-def _engine_names() -> tuple[str, ...]:
-    from mnist_sweep.engines.specs import names  # light: the registered engines' declarations
+class EngineDefaults(Protocol):
+    """What a setting asks of the sweep's engine; the engine's declaration (engines/specs.py) answers."""
 
-    return names()
+    default_workers: int
+
+    def study_suffix(self, settings: Settings) -> str: ...
+
+
+# Each engine's declaration, by name: engines/specs.py's table, filled by its `register` as the
+# engines package is imported (the CLI imports it first); settings sit below the engines and import
+# none of them.
+ENGINES: dict[str, EngineDefaults] = {}
+
+
+def _engine_names() -> tuple[str, ...]:
+    return tuple(ENGINES)
 
 
 @dataclass(frozen=True)
@@ -137,20 +146,13 @@ class Settings:
     def study(self) -> str:
         if self.study_name:
             return self.study_name
-        return f"{Path(self.space).stem}-{self.engine_spec.study_suffix(self)}"
-
-    @property
-    def engine_spec(self) -> EngineSpec:
-        """The engine's declaration: what differs between engines is asked of it, never by name."""
-        from mnist_sweep.engines.specs import spec  # light; above this module, so imported when asked
-
-        return spec(self.engine)
+        return f"{Path(self.space).stem}-{ENGINES[self.engine].study_suffix(self)}"
 
     @property
     def worker_processes(self) -> int:
         """Trials at once, each in its own process with cores/workers TensorFlow threads (the
         engine's default, with its measured reason, in its spec)."""
-        return self.workers if self.workers is not None else self.engine_spec.default_workers
+        return self.workers if self.workers is not None else ENGINES[self.engine].default_workers
 
     @property
     def tracking(self) -> str:

@@ -227,6 +227,9 @@ class Study(Protocol):
     def finished(self) -> int:
         """The trials that count towards --trials (the engine's rule)."""
 
+    def best_value(self) -> float | None:
+        """The best completed trial's value, None before one completes."""
+
     def exclusive(self) -> AbstractContextManager[None]:
         """One process at a time on the study's shared steps (the final one), wherever they run."""
 

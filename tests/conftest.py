@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import mnist_sweep.engines  # noqa: F401  registers the engines' declarations with the settings, as the CLI does
 from mnist_sweep.data import MNIST, digest
 
 REPO = Path(__file__).resolve().parent.parent

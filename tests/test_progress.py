@@ -97,7 +97,7 @@ def test_a_worker_shows_nothing_its_sweeps_process_shows_its_trials(monkeypatch)
 
 def test_an_optuna_study_is_followed_by_its_count_towards_trials(monkeypatch):
     terminal = on(Terminal(), monkeypatch)
-    from mnist_sweep.engines.optuna import following
+    from mnist_sweep.engines.base import following
     from mnist_sweep.engines.optuna_study import OptunaStudy
 
     study = OptunaStudy(optuna.create_study(direction="maximize"), "")

@@ -3,11 +3,11 @@
 Each engine is a small object with the same entry points, declared by a light spec
 (engines/specs.py: its name, flags, defaults, checks and tags), which the CLI, the checks and
 the commands ask instead of naming an engine; what an engine cannot run is refused through its
-spec before it is imported. `search(job)` runs (or resumes) a
-sweep to its end, whatever that takes (locks, worker processes, dead-trial recovery, the stop
-rule), and returns the study for the steps after it; `open(settings)` finds a study for those
-steps alone (final, export, report). Nothing here imports Optuna or Keras Tuner: `get` loads
-the engine a command asks for.
+spec before it is imported. `search(job)` runs (or resumes) a sweep to its end, whatever that
+takes (locks, worker processes, dead-trial recovery, the stop rule: the skeleton both engines
+run is base.py), and returns the study for the steps after it; `open(settings)` finds a study
+for those steps alone (final, export, report). Nothing here imports Optuna or Keras Tuner:
+`get` loads the engine a command asks for.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from mnist_sweep.config import Settings
-from mnist_sweep.engines import SweepJob
+from mnist_sweep.engines import SweepJob, base
 from mnist_sweep.engines.kerastuner_chief import serve_workers
 from mnist_sweep.engines.kerastuner_project import Project, open_project
 from mnist_sweep.engines.kerastuner_recovery import fail_runs_of_trials_run_again
@@ -22,7 +22,6 @@ from mnist_sweep.engines.kerastuner_spec import KerasTunerSpec
 from mnist_sweep.engines.kerastuner_tuner import SweepTuner, comparable
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
 from mnist_sweep.runtime.progress import Progress
-from mnist_sweep.runtime.workers import threads_per_worker, use_threads, worker_plan
 from mnist_sweep.trials import TrialRunner
 
 SPEC = KerasTunerSpec()  # its declaration: its name and where its projects are
@@ -38,50 +37,79 @@ class KerasTunerEngine:
         return Project(SPEC.project_root(settings), settings.study)
 
     def search(self, job: SweepJob) -> Project | None:
-        """Run (or resume) the Keras Tuner search until `settings.trials` trials have completed."""
+        """Run (or resume) the Keras Tuner search until `settings.trials` trials have completed
+        (engines/base.py)."""
+        return base.search(self, job)
+
+    def prepare(self, job: SweepJob) -> KerasTunerSweep:
+        """The project, its parent run and the presets the search can try first."""
         settings = job.settings
-        if job.worker is not None:
-            use_threads(threads_per_worker(settings.worker_processes))
-            _run_worker(job)
-            return None
-        project, runner, presets = _prepare(job)
-        count, gpus = worker_plan(settings.workers, settings.worker_processes)
-        progress = Progress(settings.trials, project.finished(), project.best_value(),
-                            shown=[o.number for o in project.outcomes()])  # with workers it follows them
-        with job.tracker.ended_on_error(runner.parent_id), progress:
-            run_search(settings, project, runner, progress, presets, job.argv, count, gpus)
-        return project
+        project = open_project(settings, job.space, job.digest)
+        runner = base.trial_runner(job, base.open_parent(job, project))
+        presets = _warm_start(runner, settings)
+        if settings.tuner != "grid" and not project.outcomes():
+            announce_warm_start([p.name for p in presets])
+        return KerasTunerSweep(settings, project, runner, presets)
+
+    def attach(self, job: SweepJob) -> KerasTunerSweep:
+        """A worker of a distributed search: trials only, from the chief's oracle."""
+        settings = job.settings
+        project = open_project(settings, job.space, job.digest)
+        runner = base.trial_runner(job, project.record().parent_run_id or "")
+        return KerasTunerSweep(settings, project, runner, _warm_start(runner, settings), chief=False)
+
+
+class KerasTunerSweep:
+    """Keras Tuner's part of the skeleton: the tuner owns the loop and its oracle proposes and stops,
+    in this process or as the chief of worker processes."""
+
+    def __init__(self, settings: Settings, project: Project, runner: TrialRunner, presets: list[Preset],
+                 chief: bool = True):
+        self.settings, self.study, self.runner, self.presets, self.chief = settings, project, runner, presets, chief
+        self._tuner: SweepTuner | None = None
+
+    def tuner(self, progress: Progress | None = None) -> SweepTuner:
+        """The tuner, made once: a chief's reloads its oracle (or starts one with the presets first)."""
+        if self._tuner is None:
+            fresh = not (self.study.folder / "tuner0.json").is_file()  # what BaseTuner reloads the oracle by
+            oracle = make_oracle(self.settings, self.runner.space)
+            self._tuner = SweepTuner(oracle, self.study, self.runner, progress, self.presets, self.settings)
+            if self.chief:  # a worker's oracle is the chief's, over gRPC
+                _queue_presets(self._tuner, self.presets if fresh else None, self.settings)
+                self._tuner.save()  # tuner0.json at once: a kill in the first trial resumes this oracle, not a new one
+        if progress is not None:
+            self._tuner.progress = progress
+        return self._tuner
+
+    def recover(self) -> None:
+        # The reloaded oracle knows the trials it will hand out again: their old runs are failed.
+        fail_runs_of_trials_run_again(self.tuner().oracle, self.runner.tracker, self.runner.parent_id)
+
+    def run_here(self, progress: Progress, worker: int = 0) -> None:
+        tuner = self.tuner(progress)
+        tuner.search_until_done()
+        if self.chief:
+            check_stopped(tuner.oracle)
+
+    def run_workers(self, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
+                    progress: Progress) -> None:
+        tuner = self.tuner(progress)
+        serve_workers(tuner, argv, count, gpus)
+        check_stopped(tuner.oracle)
+
+    def missing(self) -> int:
+        return 0  # Keras Tuner's search returns once its oracle has ended it: one round is the sweep
+
+    def wait_for_others(self) -> None:
+        pass  # nothing is left running: the chief has waited for its workers
 
 
 def run_search(settings: Settings, project: Project, runner: TrialRunner, progress: Progress,
-               presets: list[Preset], argv: list[str] | None = None, workers: int = 1,
-               gpus: Callable[[int], dict[str, str]] | None = None) -> None:
-    """Keras Tuner's search over `project`, in this process or (with workers) as their chief."""
-    fresh = not (project.folder / "tuner0.json").is_file()  # what BaseTuner reloads the oracle by
-    tuner = SweepTuner(make_oracle(settings, runner.space), project, runner, progress, presets, settings)
-    _queue_presets(tuner, presets if fresh else None, settings)
-    tuner.save()  # tuner0.json at once: a kill in the first trial resumes this oracle, not a new one
-    fail_runs_of_trials_run_again(tuner.oracle, runner.tracker, runner.parent_id)
-    if workers == 1:
-        tuner.search_until_done()
-    else:
-        serve_workers(tuner, argv or [], workers, gpus)
-    check_stopped(tuner.oracle)
-
-
-def _prepare(job: SweepJob) -> tuple[Project, TrialRunner, list[Preset]]:
-    """The project, its parent run and the presets the search can try first."""
-    settings = job.settings
-    project = open_project(settings, job.space, job.digest)
-    parent = job.tracker.parent_run(settings.study, job.tags)
-    job.tracker.log_datasets(parent, job.data.slices)  # before workers log them at once (MLflow would race)
-    project.save(replace(project.record(), parent_run_id=parent))
-    runner = TrialRunner(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
-                         settings.trial_epochs)
-    presets = _warm_start(runner, settings)
-    if settings.tuner != "grid" and not project.outcomes():
-        announce_warm_start([p.name for p in presets])
-    return project, runner, presets
+               presets: list[Preset]) -> None:
+    """Keras Tuner's whole search over `project` in this process, as the skeleton runs it."""
+    sweep = KerasTunerSweep(settings, project, runner, presets)
+    sweep.recover()
+    sweep.run_here(progress)
 
 
 def _queue_presets(tuner: SweepTuner, presets: list[Preset] | None, settings: Settings) -> None:
@@ -93,17 +121,6 @@ def _queue_presets(tuner: SweepTuner, presets: list[Preset] | None, settings: Se
         oracle.queue = [comparable(p.params, hyperband) for p in presets]
     runner = tuner.runner  # refused models (unbuildable, or over max_mflops) are skipped, not tried
     oracle.accept = lambda values: runner.affordable(runner.space.sample(Chosen({"epochs": 1, **values})))
-
-
-def _run_worker(job: SweepJob) -> None:
-    """A worker of a distributed search: trials only, from the chief's oracle, with its share of the cores."""
-    settings = job.settings
-    project = open_project(settings, job.space, job.digest)
-    runner = TrialRunner(job.space, job.data, job.tracker, project.record().parent_run_id or "", job.tags,
-                         settings.seed, settings.max_mflops, settings.trial_epochs)
-    presets = _warm_start(runner, settings)
-    with Progress(settings.trials, 0, bar=False, lines=False) as progress:  # the chief's process shows them
-        SweepTuner(make_oracle(settings, job.space), project, runner, progress, presets, settings).search_until_done()
 
 
 def _warm_start(runner: TrialRunner, settings: Settings) -> list[Preset]:

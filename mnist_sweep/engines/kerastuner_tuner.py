@@ -1,7 +1,7 @@
 """The tuner: each trial Keras Tuner's oracle chooses, run through the shared TrialRunner and its
 outcome noted in the project; Hyperband's promoted trials continued from their saved weights; the
-search's stop rules (time, failures in a row). The same tuner runs in a distributed search's chief
-and workers (Keras Tuner's BaseTuner takes its part from the environment)."""
+search stopped at its time or by the sweep's stop rule (engines/base.py). The same tuner runs in a
+distributed search's chief and workers (Keras Tuner's BaseTuner takes its part from the environment)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import kerastuner_patch  # noqa: F401  applied before a chief or worker calls gRPC
+from mnist_sweep.engines.base import check_going
 from mnist_sweep.engines.kerastuner_project import Project
 from mnist_sweep.engines.kerastuner_space import Chosen
-from mnist_sweep.errors import SweepCannotGoOn
-from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import Preset
 from mnist_sweep.runtime import signals
 from mnist_sweep.runtime.memory import MemoryBudget
@@ -28,7 +27,6 @@ from mnist_sweep.studies import TrialOutcome
 from mnist_sweep.trials import TrialEnded, TrialRunner
 from mnist_sweep.training import Resume
 
-FAILURES_IN_A_ROW = 3  # as Keras Tuner's own default: the space or the data is broken, not the trial
 WEIGHTS = "weights.weights.h5"  # a Hyperband trial's weights, continued by the trial it promotes
 IDLE_SECONDS = 0.5
 
@@ -56,11 +54,11 @@ class _TimeUp(Exception):
 class SweepTuner(kt.engine.base_tuner.BaseTuner):
     """Runs each trial Keras Tuner chooses through the shared TrialRunner."""
 
-    def __init__(self, oracle: kt.Oracle, project: Project, runner: TrialRunner, progress: Progress,
+    def __init__(self, oracle: kt.Oracle, project: Project, runner: TrialRunner, progress: Progress | None,
                  presets: list[Preset], settings: Settings):
         self.project, self.runner, self.progress, self.presets = project, runner, progress, presets
         self.deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
-        self.settings_timeout = settings.timeout
+        self.settings_timeout, self.target = settings.timeout, settings.trials
         self.budget = MemoryBudget(settings.recycle_mb)
         self.hyperband = isinstance(oracle, kt.oracles.HyperbandOracle)
         with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner" line; we say "resuming"
@@ -76,7 +74,7 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
         signals.check()  # between trials: a stop asked for during the last one is not lost
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise _TimeUp
-        _check_failures(self.project)
+        check_going(self.project.name, self.project.outcomes(), self.target)
 
     def on_trial_end(self, trial: Trial) -> None:
         super().on_trial_end(trial)  # the oracle has saved the trial's end
@@ -119,12 +117,3 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
 
 def comparable(params: dict[str, Any], hyperband: bool) -> dict[str, Any]:
     return {k: v for k, v in params.items() if not (hyperband and k == "epochs")}
-
-
-def _check_failures(project: Project) -> None:
-    """Stop a sweep whose trials keep failing rather than let it spin."""
-    ended = [o for o in project.outcomes() if o.outcome != Outcome.REFUSED]
-    last = ended[-FAILURES_IN_A_ROW:]
-    if len(last) == FAILURES_IN_A_ROW and all(o.outcome == Outcome.FAILED for o in last):
-        raise SweepCannotGoOn(f"study '{project.name}': the last {FAILURES_IN_A_ROW} trials all failed "
-                              f"({(last[-1].reason or '')[:120]}); see their fail_reason in MLflow")

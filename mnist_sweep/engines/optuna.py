@@ -1,9 +1,9 @@
 """The Optuna engine: a resumable study whose every trial is a nested MLflow run.
 
-`OptunaEngine.search` owns the whole sweep: it prepares the study under the study's lock (one
-process at a time, on any machine), runs trials in this process or in worker processes,
-fails and requeues the trials of processes that died, and stops when the study holds the
-requested number of finished trials, counting those that processes elsewhere run.
+The sweep's skeleton (engines/base.py) drives it; this engine supplies what is Optuna's: the
+study prepared under the study's lock (one process at a time, on any machine), Optuna's loop of
+trials with its sampler and pruner, the trials of processes that died failed and requeued, and
+its count of the trials still missing, those that processes elsewhere run included.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -19,30 +18,25 @@ from optuna.trial import TrialState
 
 from mnist_sweep import seeds
 from mnist_sweep.config import Settings
-from mnist_sweep.engines import SweepJob
+from mnist_sweep.engines import SweepJob, base
 from mnist_sweep.engines.optuna_spec import OptunaSpec
 from mnist_sweep.engines.optuna_recovery import fail_runs_of_failed_trials, recover_stale
 from mnist_sweep.engines.optuna_samplers import make_pruner, make_sampler
 from mnist_sweep.engines.optuna_study import (OptunaStudy, best_value, finished_count, load_study, note_outcome,
                                               open_study, outcome_of)
-from mnist_sweep.errors import SweepCannotGoOn
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import Preset, announce_warm_start, load_presets
 from mnist_sweep.runtime import signals
 from mnist_sweep.runtime.locks import exclusive
 from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.runtime.progress import Progress
-from mnist_sweep.runtime.workers import Workers, threads_per_worker, use_threads, worker_plan
+from mnist_sweep.runtime.workers import WORKER, Workers
 from mnist_sweep.space import SearchSpace, cap_epochs
-from mnist_sweep.runtime.workers import WORKER
 from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner, searched
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with any failure reason) replaces its logs
 
 WAIT_SECONDS = 2  # between looks at the trials other processes run
-# Models over max_mflops are refused untrained and not counted; this many refusals per
-# requested trial means the limit leaves almost nothing of the space.
-REFUSALS_PER_TRIAL = 10
 SPEC = OptunaSpec()  # its declaration: its name and where its studies are
 
 
@@ -56,21 +50,25 @@ class OptunaEngine:
         return OptunaStudy(load_study(settings), SPEC.storage(settings))
 
     def search(self, job: SweepJob) -> OptunaStudy | None:
-        """Search until the study has its trials, in this process or in `--workers` processes.
+        """Search until the study has its trials, in this process or in `--workers` processes
+        (engines/base.py). The same command on other machines with a shared --storage joins the
+        study: the study's lock lets one of them prepare it."""
+        return base.search(self, job)
 
-        With several workers this process prepares the study and starts them; each comes back
-        here with `--worker I` and only runs trials. The same command on other machines with a
-        shared --storage joins the study: the study's lock lets one of them prepare it."""
-        if job.worker is not None:
-            use_threads(threads_per_worker(job.settings.worker_processes))
-            study, objective = _attach(job)
-            _search(study, objective, job.settings, worker=job.worker + 1)
-            return None
-        study, objective = _prepare(job)
-        recover_stale(study, job.tracker, objective.parent_id)
-        with job.tracker.ended_on_error(objective.parent_id):  # the parent is closed whatever stops the sweep
-            _search_all(study, objective, job)
-        return study
+    def prepare(self, job: SweepJob) -> OptunaSweep:
+        """Create or resume the study, its parent run and its warm start, one process at a time."""
+        settings = job.settings
+        with exclusive(SPEC.storage(settings), settings.study):
+            sweep = self.attach(job)
+            sweep.runner.parent_id = base.open_parent(job, sweep.study)
+            _queue_first_trials(sweep.study.study, sweep.runner, settings)
+        return sweep
+
+    def attach(self, job: SweepJob) -> OptunaSweep:
+        """The study and this process's objective, for a study the sweep's own process prepared."""
+        settings = job.settings
+        study = OptunaStudy(open_study(settings, job.space, job.digest), SPEC.storage(settings))
+        return OptunaSweep(study, base.trial_runner(job, study.record().parent_run_id or "", Objective), settings)
 
 
 class Objective(TrialRunner):
@@ -104,33 +102,15 @@ class Objective(TrialRunner):
         return outcome.value
 
 
-def _attach(job: SweepJob) -> tuple[OptunaStudy, Objective]:
-    """The study and this process's objective, for a study the sweep's own process prepared."""
-    settings = job.settings
-    study = OptunaStudy(open_study(settings, job.space, job.digest), SPEC.storage(settings))
-    parent = study.record().parent_run_id or ""
-    objective = Objective(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
-                          settings.trial_epochs)
-    return study, objective
-
-
-def _prepare(job: SweepJob) -> tuple[OptunaStudy, Objective]:
-    """Create or resume the study, its parent run and its warm start, one process at a time."""
-    settings = job.settings
-    with exclusive(SPEC.storage(settings), settings.study):
-        study, objective = _attach(job)
-        objective.parent_id = job.tracker.parent_run(settings.study, job.tags)
-        # The datasets exist in the experiment before workers log them at once (MLflow would race).
-        job.tracker.log_datasets(objective.parent_id, job.data.slices)
-        study.save(replace(study.record(), parent_run_id=objective.parent_id))
-        new = not study.study.trials
-        presets: list[str] = []
-        if settings.warm_start:
-            presets = warm_start(study.study, load_presets(), objective, settings.max_epochs, settings.trials)
-            announce_warm_start(presets)
-        if new:
-            enqueue(study.study, settings.enqueue or {}, settings.max_epochs, settings.trials - len(presets))
-    return study, objective
+def _queue_first_trials(study: optuna.Study, objective: Objective, settings: Settings) -> None:
+    """A new study's first trials: the presets that fit, then the sweep file's configurations."""
+    new = not study.trials
+    presets: list[str] = []
+    if settings.warm_start:
+        presets = warm_start(study, load_presets(), objective, settings.max_epochs, settings.trials)
+        announce_warm_start(presets)
+    if new:
+        enqueue(study, settings.enqueue or {}, settings.max_epochs, settings.trials - len(presets))
 
 
 def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective,
@@ -158,39 +138,32 @@ def enqueue(study: optuna.Study, configurations: dict[str, dict[str, Any]], max_
         print(f"then {len(chosen)} configuration(s) the sweep file enqueues: {', '.join(n for n, _ in chosen)}")
 
 
-def _search_all(study: OptunaStudy, objective: Objective, job: SweepJob) -> None:
-    """Search until the study has its trials, counting those that processes elsewhere run."""
-    settings = job.settings
+class OptunaSweep:
+    """Optuna's part of the skeleton: Optuna's loop in this process or in workers sharing the study,
+    and the trials of dead processes failed and requeued."""
 
-    def recover(worker: int | None = None) -> None:  # any dead process's trial, whichever worker died
-        recover_stale(study, objective.tracker, objective.parent_id)
+    def __init__(self, study: OptunaStudy, runner: Objective, settings: Settings):
+        self.study, self.runner, self.settings = study, runner, settings
 
-    count, gpus = worker_plan(settings.workers, settings.worker_processes)
-    while True:
-        if count > 1:
-            with following(study, settings.trials) as progress:  # the workers show nothing: this process shows all
-                pool = Workers(job.argv, count, recover, gpus=gpus, timeout=settings.timeout)
-                pool.run(lambda: progress.follow(study))
-        else:
-            _search(study, objective, settings)
-        wait_for_others(study.study, recover)
-        if trials_missing(study.study, settings.trials) <= 0 or settings.timeout is not None:
-            return
+    def recover(self) -> None:  # any dead process's trial, whichever worker died
+        recover_stale(self.study, self.runner.tracker, self.runner.parent_id)
 
-
-def following(study: OptunaStudy, target: int) -> Progress:
-    """The bar and lines of a sweep whose workers run the trials, from the trials ended so far."""
-    return Progress(target, study.finished(), study.best_value(), shown=[o.number for o in study.outcomes()])
-
-
-def _search(study: OptunaStudy, objective: Objective, settings: Settings, worker: int = 0) -> None:
-    """Trials in this process; a worker (`worker` > 0) shows none: the sweep's process follows them."""
-    start_search(study.study, settings, objective.space, worker)
-    shows = worker == 0
-    with Progress(settings.trials, finished_count(study.study), study.best_value(), bar=shows,
-                  lines=shows) as progress:
-        optimize(study.study, objective, settings.trials, settings.timeout, progress,
+    def run_here(self, progress: Progress, worker: int = 0) -> None:
+        settings = self.settings
+        start_search(self.study.study, settings, self.runner.space, worker)
+        optimize(self.study.study, self.runner, settings.trials, settings.timeout, progress,
                  MemoryBudget(settings.recycle_mb))
+
+    def run_workers(self, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
+                    progress: Progress) -> None:
+        pool = Workers(argv, count, lambda index: self.recover(), gpus=gpus, timeout=self.settings.timeout)
+        pool.run(lambda: progress.follow(self.study))
+
+    def missing(self) -> int:
+        return trials_missing(self.study.study, self.settings.trials)
+
+    def wait_for_others(self) -> None:
+        wait_for_others(self.study.study, self.recover)
 
 
 def start_search(study: optuna.Study, settings: Settings, space: SearchSpace, worker: int = 0) -> None:
@@ -241,26 +214,13 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return
-        before = len(study.trials)
         # No gc_after_trial: each trial starts with models.fresh_session(), which collects
         # already; Optuna's full collection cost 0.5 s per trial (benchmarks/overhead.py).
         study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks, catch=(Exception,))
-        _check_round(study, study.get_trials(deepcopy=False)[before:], missing, target)
+        ended = [outcome_of(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        base.check_going(study.study_name, ended, target, in_a_row=missing)  # a round that only failed stops it
 
 
 def trials_missing(study: optuna.Study, target: int) -> int:
     """Trials still to start: other processes' running trials count as on their way."""
     return target - finished_count(study) - len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-
-
-def _check_round(study: optuna.Study, new: list[optuna.trial.FrozenTrial], missing: int, target: int) -> None:
-    """Stop a sweep that cannot progress rather than let it spin."""
-    if len(new) >= missing and all(t.state == TrialState.FAIL for t in new):
-        raise SweepCannotGoOn(f"study '{study.study_name}': the last {missing} trials all failed; "
-                              "see their fail_reason in MLflow")
-    refused = [t.user_attrs["over_budget"] for t in study.get_trials(deepcopy=False) if "over_budget" in t.user_attrs]
-    if len(refused) > REFUSALS_PER_TRIAL * target:
-        costs = [m for m in refused if m is not None]
-        smallest = f" (the smallest over max_mflops needed {min(costs)})" if costs else ""
-        raise SweepCannotGoOn(f"study '{study.study_name}': {len(refused)} sampled models were refused untrained"
-                              f"{smallest}; raise max_mflops or narrow the space")

@@ -12,7 +12,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from mnist_sweep.config import Settings, runs_dir
-from mnist_sweep.engines.optuna_samplers import make_pruner, make_sampler
+from mnist_sweep.engines.optuna_samplers import make_pruner
 from mnist_sweep.engines.optuna_spec import OptunaSpec
 from mnist_sweep.engines.optuna_storage import open_storage
 from mnist_sweep.errors import UserError
@@ -30,10 +30,11 @@ def open_study(settings: Settings, space: SearchSpace, digest: str | None = None
     """Create the study, or load it to resume; another space, split or data is refused."""
     if settings.storage is None:
         _refuse_study_left_in_sqlite(settings.study)
+    # No sampler: each process's own, seeded for it (seeds.sampler), is set by start_search before
+    # any trial is drawn (engines/optuna.py); a seeded one here drew nothing.
     study = optuna.create_study(
         study_name=settings.study, storage=open_storage(SPEC.storage(settings)), direction="maximize",
-        load_if_exists=True, sampler=make_sampler(settings.sampler, settings.seed),
-        pruner=make_pruner(settings.pruner, settings.most_epochs(space.max_epochs())))
+        load_if_exists=True, pruner=make_pruner(settings.pruner, settings.most_epochs(space.max_epochs())))
     begin_or_resume(OptunaStudy(study, SPEC.storage(settings)), study.user_attrs, space, settings, digest)
     if study.metric_names is None:  # named for optuna-dashboard and Optuna's plots
         study.set_metric_names(["val_accuracy"])

@@ -18,10 +18,11 @@ import argparse
 import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+from mnist_sweep.config import ENGINES, Settings, runs_dir
 
 if TYPE_CHECKING:
-    from mnist_sweep.config import Settings
     from mnist_sweep.engines import Engine
     from mnist_sweep.space import SearchSpace
 
@@ -51,8 +52,6 @@ class EngineSpec(ABC):
 
     def storage(self, settings: Settings) -> str:
         """Where its studies are: --storage, else its default under mlruns/."""
-        from mnist_sweep.config import runs_dir
-
         return settings.storage or str(runs_dir() / self.default_storage)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -88,7 +87,8 @@ class EngineSpec(ABC):
         return f"no study '{settings.study}' in {self.storage(settings)}; check --study-name or --storage"
 
 
-_SPECS: dict[str, EngineSpec] = {}
+# The one table of engines, config's own: the settings read it there (config imports no engine).
+_SPECS = cast("dict[str, EngineSpec]", ENGINES)
 
 
 def register(spec: EngineSpec) -> None:

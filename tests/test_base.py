@@ -1,0 +1,137 @@
+"""The sweep skeleton (engines/base.py), driven by a made-up engine: rounds, workers, the stop rule."""
+
+from __future__ import annotations
+
+import contextlib
+from types import SimpleNamespace
+
+import pytest
+
+from mnist_sweep.config import Settings
+from mnist_sweep.engines import base
+from mnist_sweep.errors import SweepCannotGoOn
+from mnist_sweep.outcomes import Outcome
+from mnist_sweep.studies import TrialOutcome
+
+
+def ended(number: int, outcome: Outcome, mflops: float | None = None) -> TrialOutcome:
+    return TrialOutcome(number, outcome, {}, None, 0, 0.0, [], reason="broken" if outcome == Outcome.FAILED else None,
+                        mflops=mflops)
+
+
+class Tracker:
+    def __init__(self) -> None:
+        self.closed_on_error: list[str] = []
+
+    @contextlib.contextmanager
+    def ended_on_error(self, run_id: str):
+        try:
+            yield
+        except BaseException:
+            self.closed_on_error.append(run_id)
+            raise
+
+
+class Study:
+    def finished(self) -> int:
+        return 0
+
+    def best_value(self) -> None:
+        return None
+
+    def outcomes(self) -> list[TrialOutcome]:
+        return []
+
+
+class Sweep:
+    """Runs nothing; notes what the skeleton asked of it, and is short of trials for `rounds` rounds."""
+
+    def __init__(self, rounds: int = 1):
+        self.study, self.runner, self.rounds, self.calls = Study(), SimpleNamespace(parent_id="parent"), rounds, []
+
+    def recover(self) -> None:
+        self.calls.append("recover")
+
+    def run_here(self, progress, worker: int = 0) -> None:
+        self.calls.append(f"here {worker}")
+
+    def run_workers(self, argv, count, gpus, progress) -> None:
+        self.calls.append(f"workers {count}")
+
+    def missing(self) -> int:
+        self.rounds -= 1
+        return self.rounds
+
+    def wait_for_others(self) -> None:
+        self.calls.append("wait")
+
+
+class Engine:
+    def __init__(self, sweep: Sweep):
+        self.sweep, self.prepared, self.attached = sweep, 0, 0
+
+    def prepare(self, job) -> Sweep:
+        self.prepared += 1
+        return self.sweep
+
+    def attach(self, job) -> Sweep:
+        self.attached += 1
+        return self.sweep
+
+
+def job(settings: Settings, worker: int | None = None) -> SimpleNamespace:
+    return SimpleNamespace(settings=settings, tracker=Tracker(), argv=["optuna"], worker=worker)
+
+
+def test_the_sweep_recovers_first_then_runs_rounds_until_nothing_is_missing(monkeypatch):
+    monkeypatch.setattr(base, "worker_plan", lambda requested, default: (1, lambda index: {}))
+    sweep = Sweep(rounds=2)
+    engine = Engine(sweep)
+    assert base.search(engine, job(Settings(trials=3))) is sweep.study
+    assert engine.prepared == 1 and engine.attached == 0
+    assert sweep.calls == ["recover", "here 0", "wait", "here 0", "wait"]
+
+
+def test_with_several_workers_the_sweep_starts_them_and_a_timeout_is_spent_in_one_round(monkeypatch):
+    monkeypatch.setattr(base, "worker_plan", lambda requested, default: (requested, lambda index: {}))
+    sweep = Sweep(rounds=5)
+    base.search(Engine(sweep), job(Settings(trials=3, workers=2, timeout=60)))
+    assert sweep.calls == ["recover", "workers 2", "wait"]
+
+
+def test_a_worker_process_attaches_and_runs_trials_only_with_its_share_of_the_cores(monkeypatch):
+    threads = []
+    monkeypatch.setattr(base, "use_threads", threads.append)
+    monkeypatch.setattr(base, "threads_per_worker", lambda workers: 10 * workers)
+    sweep = Sweep()
+    engine = Engine(sweep)
+    assert base.search(engine, job(Settings(trials=3, workers=2), worker=1)) is None
+    assert (engine.prepared, engine.attached, threads, sweep.calls) == (0, 1, [20], ["here 2"])
+
+
+def test_whatever_stops_the_sweep_closes_its_parent_run(monkeypatch):
+    monkeypatch.setattr(base, "worker_plan", lambda requested, default: (1, lambda index: {}))
+    sweep = Sweep()
+    sweep.run_here = lambda progress, worker=0: (_ for _ in ()).throw(SweepCannotGoOn("no"))
+    running = job(Settings(trials=3))
+    with pytest.raises(SweepCannotGoOn):
+        base.search(Engine(sweep), running)
+    assert running.tracker.closed_on_error == ["parent"]
+
+
+def test_trials_that_keep_failing_stop_the_sweep_and_refused_ones_do_not_break_the_run():
+    failing = [ended(0, Outcome.FAILED), ended(1, Outcome.REFUSED), ended(2, Outcome.FAILED), ended(3, Outcome.FAILED)]
+    with pytest.raises(SweepCannotGoOn, match="the last 3 trials all failed"):
+        base.check_going("s", failing, target=10)
+    base.check_going("s", [ended(0, Outcome.COMPLETED), *failing[1:]], target=10)  # one worked: go on
+    base.check_going("s", failing, target=10, in_a_row=4)  # fewer trained trials than the round's size
+    with pytest.raises(SweepCannotGoOn, match="the last 2 trials all failed"):
+        base.check_going("s", failing, target=10, in_a_row=2)
+
+
+def test_refusals_far_beyond_the_trials_asked_for_stop_the_sweep_and_name_the_smallest_cost():
+    refused = [ended(n, Outcome.REFUSED, mflops=100.0 + n) for n in range(21)]
+    base.check_going("s", refused[:20], target=2)
+    with pytest.raises(SweepCannotGoOn, match=r"21 sampled models were refused untrained \(the smallest over "
+                                              r"max_mflops needed 100.0\)"):
+        base.check_going("s", refused, target=2)
