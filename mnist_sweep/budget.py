@@ -51,6 +51,10 @@ TWO_THREAD_SPEEDUP = 1.6
 # (its trial's 2 epochs held its tracing): 2026-12-06, Intel Xeon, 12bc2d8. So trials now record
 # their last epoch's training alone (TrialOutcome.epoch_seconds), and estimates start from that.
 VALIDATION_COST = 1 / 3
+# Estimated so, from a trial's last epoch on 20,000 images, a retrain's epoch on 60,000 still took
+# longer: 1.08x (with its start-up) and 1.25x (2026-12-06, Intel Xeon, 4dc8e35: 56 s estimated,
+# 70 s taken), so the command overran its 29 minutes by 1.6. The larger is assumed.
+RETRAIN_SLOWDOWN = 1.25
 # Where trials are cut at trial_epochs, a configuration's own `epochs` was never tried, so the
 # budget sets a member's: as many as fit, at most notebook 001's 30 (the field's schedules reach
 # their accuracy in 10 to 35, shared/notes/cnn-recipes.md), never fewer than its own unless cut.
@@ -181,7 +185,7 @@ def epoch_seconds(trial: TrialOutcome, images: Images, final_threads: int) -> fl
     where it recorded one; else (older studies) from its whole time, validation counted by cost."""
     faster = TWO_THREAD_SPEEDUP if trial.threads and final_threads > trial.threads else 1.0
     if trial.epoch_seconds > 0:
-        return trial.epoch_seconds * images.final / images.trial / faster
+        return RETRAIN_SLOWDOWN * trial.epoch_seconds * images.final / images.trial / faster
     per_epoch = trial.seconds / max(1, trial.trained or trial.epochs)
     return per_epoch * images.per_trial_epoch() / faster
 

@@ -21,7 +21,7 @@ def test_the_cnn_space_becomes_conditional_keras_tuner_hyperparameters():
         seen_blocks.add(blocks)
         assert (f"filters_l{blocks}" not in values) and f"filters_l{blocks - 1}" in values
         assert ("rotation" in values) == params["augment"]
-    assert seen_blocks == {1, 2, 3}  # every block count of the CNN space
+    assert seen_blocks == {2, 3}  # every block count of the CNN space
     assert "filters_l2" in {p.name for p in hp.space}
 
 
