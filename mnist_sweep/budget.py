@@ -5,7 +5,9 @@ The search judges configurations on 10,000 validation images, where one standard
 does not bet on the single best number. With `final_models: K` it retrains the K best
 *distinct* configurations (the best again, with another seed, where fewer than K completed)
 on all training images, side by side, a process per core, and averages their class
-probabilities into one model. `benchmarks/finals.py` measured which K pays.
+probabilities into one model. `benchmarks/finals.py` measured which K pays. Among the trials
+tied with the best (TIE_STANDARD_ERRORS), augmented configurations come first: short trials
+rank them low, and augmentation pays over a long retrain.
 
 A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two cores, so a sweep
 may set `final_minutes`, or `minutes` for the whole command: the final step then gets what the
@@ -55,6 +57,14 @@ VALIDATION_COST = 1 / 3
 # longer: 1.08x (with its start-up) and 1.25x (2026-12-06, Intel Xeon, 4dc8e35: 56 s estimated,
 # 70 s taken), so the command overran its 29 minutes by 1.6. The larger is assumed.
 RETRAIN_SLOWDOWN = 1.25
+# Trials this short rank configurations only roughly (shared/notes/cnn-recipes.md), and they rank
+# augmented ones low: augmentation pays over long training on many images, as the final step's, not
+# over a short one. Judged on 2 epochs of 20,000 images, the CNN sweep's augmented networks trailed
+# by 0.2-0.5 points and were never members; its one final step of two augmented members tested
+# 99.57%, its three with an unaugmented one 99.37-99.48% (2026-12-06, Intel Xeon). So among the
+# trials tied with the best, within this many standard errors of its validation accuracy, augmented
+# configurations come first.
+TIE_STANDARD_ERRORS = 2.0
 # Where trials are cut at trial_epochs, a configuration's own `epochs` was never tried, so the
 # budget sets a member's: as many as fit, at most notebook 001's 30 (the field's schedules reach
 # their accuracy in 10 to 35, shared/notes/cnn-recipes.md), never fewer than its own unless cut.
@@ -190,8 +200,9 @@ def epoch_seconds(trial: TrialOutcome, images: Images, final_threads: int) -> fl
     return per_epoch * images.per_trial_epoch() / faster
 
 
-def distinct(completed: list[TrialOutcome]) -> list[TrialOutcome]:
-    """The completed trials best first, one per configuration (the earliest of equal ones)."""
+def distinct(completed: list[TrialOutcome], validation: int = 0) -> list[TrialOutcome]:
+    """The completed trials best first, one per configuration (the earliest of equal ones); among
+    those tied with the best on `validation` images, augmented configurations first."""
     ranked = sorted(completed, key=lambda t: (-(t.value or 0.0), t.number))
     seen: set[str] = set()
     unique = []
@@ -200,7 +211,16 @@ def distinct(completed: list[TrialOutcome]) -> list[TrialOutcome]:
         if key not in seen:
             seen.add(key)
             unique.append(trial)
-    return unique
+    tied = len([t for t in unique if _tied(t, unique[0], validation)]) if unique else 0
+    return sorted(unique[:tied], key=lambda t: not t.params.get("augment")) + unique[tied:]
+
+
+def _tied(trial: TrialOutcome, best: TrialOutcome, validation: int) -> bool:
+    """Within TIE_STANDARD_ERRORS of the best's accuracy on `validation` images (none: no ties)."""
+    if validation <= 0 or best.value is None:
+        return trial is best
+    error = math.sqrt(best.value * (1 - best.value) / validation)
+    return (trial.value or 0.0) >= best.value - TIE_STANDARD_ERRORS * error
 
 
 def ensemble_members(ranked: list[TrialOutcome], count: int, trial_epochs: int | None) -> tuple[Member, ...]:
@@ -225,7 +245,7 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
            members: int = 1, trial_epochs: int | None = None) -> Choice:
     """Up to `members` retrains of the best distinct configurations that fit `limit_minutes`;
     failing two, the best single configuration whose retrain fits, shortened to fit if need be."""
-    ranked = distinct(completed)
+    ranked = distinct(completed, images.validation)
     if limit_minutes is None:
         return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members)
     for count in range(members, 1, -1):

@@ -173,3 +173,20 @@ def test_a_retrain_epoch_is_estimated_from_the_trials_last_epoch_of_training_alo
     recorded = TrialOutcome(0, "completed", {"epochs": 2}, 0.99, 2, 100.0, threads=1, epoch_seconds=20.0)
     assert epoch_seconds(recorded, Images(20000, 60000, 10000), 1) == pytest.approx(60 * RETRAIN_SLOWDOWN)
     assert epoch_seconds(recorded, Images(20000, 60000, 10000), 2) == pytest.approx(60 * RETRAIN_SLOWDOWN / 1.6)
+
+
+def test_among_trials_tied_with_the_best_augmented_configurations_are_chosen_first():
+    # On 10,000 validation images two standard errors at 98.45% are 0.25 points: 98.45, 98.42 and
+    # 98.40 are tied, 98.00 is not.
+    best, second, augmented, behind = (trial(n, v, 60, 2, planned=12) for n, v in
+                                       ((1, 0.9845), (2, 0.9842), (3, 0.9840), (4, 0.9800)))
+    for t, units in ((second, 64), (augmented, 32), (behind, 16)):
+        t.params = {"epochs": 12, "units": units}
+    augmented.params["augment"] = behind.params["augment"] = True
+    team = choose([best, second, augmented, behind], None, Images(20000, 60000, 10000), 2, members=2)
+    assert [m.trial.number for m in team.members] == [3, 1]
+    # Not tied, a better unaugmented configuration keeps its place.
+    assert [m.trial.number for m in choose([best, behind], None, Images(20000, 60000, 10000), 2,
+                                           members=2).members] == [1, 4]
+    # Without a validation size (older callers) the order is the validation accuracy's alone.
+    assert choose([best, second, augmented], None, Images(20000, 60000), 2).trial is best
