@@ -25,8 +25,9 @@ annealing its trial recorded whole is replayed over them, and any other flat rat
 other epochs than its own, or an annealing on plateaus that a short trial never reached, falls
 along a cosine to nearly nothing (a retrain has no validation set to anneal on, and a flat rate
 to the end leaves the weights noisy). The note says what was cut or filled, and why.
-Estimates scale what each trial measured: its seconds per epoch (validation included, so they
-err high), by the images the retrain trains on and the threads each model gets against the trial's.
+Estimates scale what each trial measured, its last epoch of training alone (older studies: its
+seconds per epoch, validation counted by its cost), by the images the retrain trains on, the
+threads each model gets against the trial's, and the slowdown retrains showed (RETRAIN_SLOWDOWN).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from mnist_sweep.studies import Study, StudySettings, TrialOutcome
 
 # Two TensorFlow threads against one on a CNN epoch (benchmarks/throughput.py, threads): 1.6x on
 # the Intel Xeon of 2026-12-01, 1.13x on the AMD EPYC of 2026-12-02. The larger errs towards
-# retrains that run over; the validation pass counted in the trial's seconds errs the other way.
+# retrains that run over (RETRAIN_SLOWDOWN errs the other way).
 TWO_THREAD_SPEEDUP = 1.6
 # For older studies, whose trials recorded only their whole time: a trial's epoch also validated,
 # and a validation image costs about a third of a training image (one forward pass, against a
