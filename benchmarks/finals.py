@@ -3,7 +3,7 @@ and 3 members, one after the other, judged on validation images only.
 
 Each variant is what `final_models: K` does (budget.choose, then members.train_members: the K
 best distinct configurations side by side, one process per core, or the best alone on all
-cores), under the sweep's `final_minutes`. It retrains on the search's training images (50,000)
+cores), under the sweep's `final_minutes` or `minutes`. It retrains on the search's training images (50,000)
 and is scored on the search's 10,000 validation images: the test set is never read, so choosing
 K here spends none of it. The table gives each variant's members, wall seconds and validation
 accuracy and loss; a variant that does not pay for its seconds is not the sweep file's choice.
@@ -27,6 +27,14 @@ from pathlib import Path
 from machine import cpu, headline
 
 
+def budget_minutes(settings) -> float | None:
+    """The sweep's final_minutes, or its whole command's `minutes` less the final step's reserve:
+    a final step with no search before it (a sweep's had less, by its search's time)."""
+    from mnist_sweep.budget import final_minutes
+
+    return final_minutes(settings, time.time())
+
+
 def variant(study, settings, data, members: int, quick: bool) -> dict:
     """The final step with `members` models, on the search's images; its validation result."""
     import numpy as np
@@ -39,7 +47,7 @@ def variant(study, settings, data, members: int, quick: bool) -> dict:
     record = study.record()
     completed = [o for o in study.outcomes() if o.outcome == Outcome.COMPLETED]
     images = study_images(record.settings, len(data.y_train) + len(data.y_val), len(data.y_train))
-    choice = choose(completed, settings.final_minutes, images, os.cpu_count() or 1, members,
+    choice = choose(completed, budget_minutes(settings), images, os.cpu_count() or 1, members,
                     record.settings.trial_epochs)
     if quick:  # one epoch each: the smoke run checks the path, not the accuracy
         choice = replace(choice, members=tuple(replace(m, epochs=1) for m in choice.members))
@@ -77,7 +85,7 @@ def main() -> None:
     runs = [variant(study, settings, data, int(k), args.quick) for k in args.members.split(",")]
     print(headline())
     print(f"study '{args.study}': the final step on {len(data.y_train)} search images, judged on "
-          f"{len(data.y_val)} validation images (final_minutes {settings.final_minutes})")
+          f"{len(data.y_val)} validation images (budget {budget_minutes(settings)} minutes)")
     print(f"{'final_models':>12}  {'members (trial, epochs)':<34}{'seconds':>9}{'val acc':>9}{'val loss':>10}")
     for r in runs:
         members = ", ".join(f"{t}x{e}" for t, e in r["members"])

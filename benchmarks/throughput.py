@@ -87,42 +87,35 @@ def train_rate(name: str, data, batch: int, epochs: int) -> float:
     return len(data.y_train) / statistics.median(result.train_seconds[1:])
 
 
-TRAIN_IMAGES = {False: 50000, True: 2000}  # the search's training images; a CI smoke run's
-
-
 def _data(data_path: str, quick: bool):
     from mnist_sweep.data import load_mnist, search_data
 
     return search_data(load_mnist(data_path), 2000 if quick else 10000, 0, 2000 if quick else None)
 
 
-def threaded(intra: int, data_path: str, quick: bool, epochs: int, batches: dict[str, tuple[int, ...]],
-             out: mp.Queue) -> None:
-    """In a fresh process: set the threads first, then measure each model at each of its batches."""
+def threaded(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int, out: mp.Queue) -> None:
+    """In a fresh process: set the threads first, then measure one model at one batch size."""
     from mnist_sweep.runtime.workers import use_threads
 
     use_threads(intra)
     data = _data(data_path, quick)
-    out.put({name: {b: train_rate(name, data, b, epochs) for b in sizes} for name, sizes in batches.items()})
+    out.put((train_rate(name, data, batch, epochs), len(data.y_train)))
 
 
-def fresh_rates(intra: int, data_path: str, quick: bool, epochs: int,
-                batches: dict[str, tuple[int, ...]]) -> dict[str, dict[int, float]]:
-    """Samples per second of each model at each batch, measured in one fresh process of `intra` threads."""
+def fresh_rate(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int) -> tuple[float, int]:
+    """Samples per second of `name` at `batch`, and the images it trained on, in a fresh process."""
     context = mp.get_context("spawn")
     out = context.Queue()
-    process = context.Process(target=threaded, args=(intra, data_path, quick, epochs, batches, out))
+    process = context.Process(target=threaded, args=(intra, data_path, quick, epochs, name, batch, out))
     process.start()
-    rates = out.get()
+    rate = out.get(timeout=3600)  # a child that died would leave get() waiting for ever
     process.join()
-    return rates
+    return rate
 
 
 def thread_rates(data_path: str, quick: bool, epochs: int) -> dict[str, dict[str, float]]:
-    at_tune = dict.fromkeys(MODELS, (TUNE_BATCH,))
-    return {f"intra {intra} inter {intra}": {name: r[TUNE_BATCH] for name, r in
-                                             fresh_rates(intra, data_path, quick, epochs, at_tune).items()}
-            for intra in (1, 2)}
+    return {f"intra {intra} inter {intra}": {name: fresh_rate(intra, data_path, quick, epochs, name, TUNE_BATCH)[0]
+                                             for name in MODELS} for intra in (1, 2)}
 
 
 def main() -> None:
@@ -143,14 +136,14 @@ def main() -> None:
               "bounds_gflops": {k: round(v, 1) for k, v in found.items()},
               "peak_gflops": round(bound, 1), "epochs": epochs, "models": {}}
     cores = os.cpu_count() or 1
-    measured = fresh_rates(cores, args.data, args.quick, epochs, dict.fromkeys(MODELS, BATCHES))
     for name in MODELS:
         flops = train_flops(name)
-        rates = measured[name]
+        measured = {b: fresh_rate(cores, args.data, args.quick, epochs, name, b) for b in BATCHES}
+        rates, images = {b: r for b, (r, _) in measured.items()}, measured[BATCHES[0]][1]
         result["models"][name] = {"train_mflops_per_sample": round(flops / 1e6, 3),
                                   "samples_per_s": {b: round(r) for b, r in rates.items()},
                                   "share_of_peak": {b: round(r * flops / (bound * 1e9), 3) for b, r in rates.items()}}
-        print(f"\n{name}: {flops / 1e6:.2f} training MFLOPs per sample, {TRAIN_IMAGES[args.quick]} images, "
+        print(f"\n{name}: {flops / 1e6:.2f} training MFLOPs per sample, {images} images, "
               f"median of epochs 2 to {epochs}, a fresh process of {cores} threads")
         print(f"{'batch':>8s}{'samples/s':>12s}{'GFLOP/s':>10s}{'of the float32 bound':>22s}")
         for b, r in rates.items():

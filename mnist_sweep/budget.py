@@ -131,8 +131,9 @@ class Choice:
     cores: int = 1                 # the final step's processes share this many
     passed_over: tuple[tuple[TrialOutcome, float], ...] = ()  # better trials, with their estimates
     asked: int = 1                 # final_models
-    overrun: bool = False          # nothing fits the budget: the best is retrained whole anyway
+    overrun: bool = False          # nothing fits the budget: the best is retrained as briefly as judged
     minutes: float | None = None   # the budget: final_minutes, or what `minutes` left
+    best_value: TrialOutcome | None = None  # the best on validation, where tied augmented ones went first
 
     @property
     def trial(self) -> TrialOutcome:
@@ -160,10 +161,14 @@ class Choice:
 
     def note(self) -> str | None:
         notes, budget = [], f"the final step's {self.minutes:.1f} minutes" if self.minutes is not None else ""
+        if self.best_value is not None and self.best_value not in [m.trial for m in self.members]:
+            notes.append(f"the final step leaves out trial {self.best_value.number}, the best on validation: "
+                         "augmented configurations tied with it (within two standard errors) go first, as short "
+                         "trials rank augmentation low")
         if self.passed_over:
             skipped = ", ".join(f"trial {t.number} ({s / 60:.0f} min)" for t, s in self.passed_over)
             notes.append(f"the final step retrains trial {self.trial.number}, the best whose retrain fits "
-                         f"{budget}; better on validation but estimated too long to retrain: {skipped}")
+                         f"{budget}; ranked ahead of it but estimated too long to retrain: {skipped}")
         for m in filter(lambda m: m.cut, self.members):
             notes.append(f"the final step retrains trial {m.trial.number} for {m.epochs} of its {m.own_epochs} "
                          f"epochs, as many as fit {budget}, its learning-rate schedule fitted to the {m.epochs}")
@@ -178,7 +183,8 @@ class Choice:
                          "on plateaus, which a retrain without validation images cannot do")
         if self.overrun:
             notes.append(f"no retrain is estimated to fit {budget}: the final step retrains trial "
-                         f"{self.trial.number} for its {self.epochs} epochs anyway")
+                         f"{self.trial.number} for {self.epochs} epochs anyway, as many gradient steps as its trial "
+                         "took (fewer would not be the configuration the search judged)")
         if len(self.members) < self.asked:
             notes.append(f"the final step trains {len(self.members)} of the {self.asked} models final_models "
                          f"asks for, as many whole retrains as fit {budget}")
@@ -246,20 +252,24 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
            members: int = 1, trial_epochs: int | None = None) -> Choice:
     """Up to `members` retrains of the best distinct configurations that fit `limit_minutes`;
     failing two, the best single configuration whose retrain fits, shortened to fit if need be."""
-    ranked = distinct(completed, images.validation)
+    # Ties go to augmented configurations only where trials were cut short (the reason they rank low).
+    ranked = distinct(completed, images.validation if trial_epochs is not None else 0)
+    noted = {"best_value": distinct(completed)[0]}
     if limit_minutes is None:
-        return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members)
+        return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members, **noted)
     for count in range(members, 1, -1):
         team = _team(ranked, count, 60 * limit_minutes, images, cores, trial_epochs)
         if team is not None:
-            return replace(team, asked=members, minutes=limit_minutes)
-    return replace(_single(ranked, limit_minutes, images, cores, members, trial_epochs), minutes=limit_minutes)
+            return replace(team, asked=members, minutes=limit_minutes, **noted)
+    return replace(_single(ranked, limit_minutes, images, cores, members, trial_epochs), minutes=limit_minutes,
+                   **noted)
 
 
 def _epochs(fits: int, own: int, trial_epochs: int | None) -> int:
     """A member's epochs under a budget: its own, cut to what fits; where every trial was cut at
     trial_epochs (its own never tried), as many as fit, up to MOST_FILLED_EPOCHS."""
-    return min(fits, max(own, MOST_FILLED_EPOCHS)) if trial_epochs is not None else min(fits, own)
+    untried = trial_epochs is not None and own > trial_epochs
+    return min(fits, max(own, MOST_FILLED_EPOCHS)) if untried else min(fits, own)
 
 
 def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images, cores: int,
@@ -297,8 +307,11 @@ def _single(ranked: list[TrialOutcome], limit_minutes: float, images: Images, co
         if fits >= own or fits >= max(1, math.ceil(trial.epochs * images.trial / images.final)):  # its trial's steps
             return Choice((Member(trial, _epochs(fits, own, trial_epochs), own),), cores, tuple(passed), members)
         passed.append((trial, per_epoch * own))
-    own = own_epochs(ranked[0], trial_epochs)  # none fits: the best, whole, and the note names the overrun
-    return Choice((Member(ranked[0], own, own),), cores, asked=members, overrun=True)
+    # None fits: the best, for as few epochs as its trial's judgement allows (as many gradient steps
+    # as its trial took), and the note names the overrun.
+    best, own = ranked[0], own_epochs(ranked[0], trial_epochs)
+    least = min(own, max(1, math.ceil(best.epochs * images.trial / images.final)))
+    return Choice((Member(best, least, own),), cores, asked=members, overrun=True)
 
 
 def _fitting(seconds: float, per_epoch: float, own: int) -> int:

@@ -75,6 +75,7 @@ def final(settings: Settings, args: argparse.Namespace) -> int:
     mnist = load_mnist(settings.data)
     check_digest(study, record, mnist.digest)
     settings = replace(settings, final_minutes=settings.final_minutes or record.settings.final_minutes,
+                       minutes=settings.minutes or record.settings.minutes,
                        final_models=args.final_models or record.settings.final_models or 1)  # as the sweep had them
     with study.exclusive():  # one process at a time in a study's final step
         result = run_final(study, mnist, tracker, _keep(study), settings.train_limit, force=args.force,

@@ -50,6 +50,13 @@ def _engine_names() -> tuple[str, ...]:
     return tuple(ENGINES)
 
 
+def _engine(name: str) -> EngineDefaults:
+    if name not in ENGINES:  # a library caller that skipped the CLI
+        raise UserError(f"engine '{name}' is not registered: import mnist_sweep.engines first "
+                        f"(registered: {', '.join(ENGINES) or 'none'})")
+    return ENGINES[name]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a sweep needs besides the search space itself: each field declares one setting
@@ -77,7 +84,8 @@ class Settings:
         positive=True, recorded=CHECKED)
     trial_epochs: int | None = setting(  # trials train at most this many epochs; the final retrain its own
         None, "trials train at most N epochs, their schedules fitted to N; the final retrain trains the "
-        "configuration's own epochs, as many as fit --final-minutes", "trials.py", positive=True, recorded=CHECKED)
+        "configuration's own epochs, or under a budget as many as fit, up to 30", "trials.py", positive=True,
+        recorded=CHECKED)
     # Whole seconds on the command line, as ever; a sweep file may give a fraction.
     timeout: float | None = setting(None, "stop starting trials after this many seconds", "engines/",
                                     positive=True, flag_type=positive_int)
@@ -92,17 +100,20 @@ class Settings:
         "costs.py", positive=True)
     final_minutes: float | None = setting(
         None, "the final step's budget: its models are chosen and their epochs cut (never below those their "
-        "trials were judged on) to fit this many minutes, estimated from the trials' own times (default: the "
-        "sweep file's; none: the best, whole)", "budget.py", flags_in=(SWEEPS, "final"),
+        "trials were judged on) or filled to fit this many minutes, estimated from the trials' own times "
+        "(default: the sweep file's; none: the best, whole)", "budget.py", flags_in=(SWEEPS, "final"),
         helps={"final": "fit the final step's models to this many minutes (default: as the sweep had it)"},
         positive=True, recorded=NOTED)
     minutes: float | None = setting(  # counted from the command's start; a recycled process keeps it
         None, "the whole command's wall time: the final step's models are fitted to what the search leaves of "
-        "it (with --final-minutes too, to the less of the two)", "budget.py", positive=True)
+        "it (with --final-minutes too, to the less of the two); it does not stop the search (--timeout does)",
+        "budget.py", flags_in=(SWEEPS, "final"),
+        helps={"final": "fit the final step's models to this many minutes less this command's time so far "
+               "(default: as the sweep had it)"}, positive=True, recorded=NOTED)
     # The final step builds its list of members, each a whole retrain, before it trains the first.
     final_models: int = setting(
         1, "retrain the K best distinct configurations (the best again where fewer completed), side by side, "
-        "one process per core, and average them into one model, an ensemble; with --final-minutes, only as many "
+        "one process per core, and average them into one model, an ensemble; under a budget, only as many "
         "as fit (default: the sweep file's; 1)", "budget.py", flags_in=(SWEEPS, "final"),
         helps={"final": "average the K best distinct configurations' retrains (default: as the sweep had it)"},
         positive=True, most=100, why="each one a whole retrain on all training images", recorded=NOTED_IF_SET)
@@ -146,13 +157,13 @@ class Settings:
     def study(self) -> str:
         if self.study_name:
             return self.study_name
-        return f"{Path(self.space).stem}-{ENGINES[self.engine].study_suffix(self)}"
+        return f"{Path(self.space).stem}-{_engine(self.engine).study_suffix(self)}"
 
     @property
     def worker_processes(self) -> int:
         """Trials at once, each in its own process with cores/workers TensorFlow threads (the
         engine's default, with its measured reason, in its spec)."""
-        return self.workers if self.workers is not None else ENGINES[self.engine].default_workers
+        return self.workers if self.workers is not None else _engine(self.engine).default_workers
 
     @property
     def tracking(self) -> str:

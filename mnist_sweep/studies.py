@@ -96,6 +96,7 @@ class StudySettings:
     final_minutes: float | None = None  # `final` uses them as the sweep had them
     final_models: int | None = None
     trial_epochs: int | None = None    # None: a trial's own epochs
+    minutes: float | None = None       # the whole command's; `final` fits its budget to it as the sweep did
 
     @classmethod
     def of(cls, settings: Settings) -> StudySettings:

@@ -106,7 +106,7 @@ def test_a_team_passes_over_a_better_configuration_too_slow_for_one_core_and_nam
     # 180 s an epoch on 60,000 with one thread: 4 epochs in 12 minutes, fewer than the 10 it was judged on.
     team = choose([slow, second, third], 12, Images(10000, 60000), 2, members=2)
     assert [m.trial.number for m in team.members] == [2, 3] and [t.number for t, _ in team.passed_over] == [1]
-    assert "better on validation but estimated too long to retrain: trial 1 (30 min)" in team.note()
+    assert "ranked ahead of it but estimated too long to retrain: trial 1 (30 min)" in team.note()
 
 
 def test_a_worse_configuration_too_slow_to_join_leaves_the_best_with_a_second_seed():
@@ -121,10 +121,11 @@ def test_trials_of_older_studies_without_times_are_retrained_whole_not_divided_b
     assert [m.epochs for m in choose([timeless], 5, Images(10000, 60000), 2, members=2).members] == [10, 10]
 
 
-def test_when_nothing_fits_the_best_is_retrained_whole_and_the_note_says_it_overruns():
+def test_when_nothing_fits_the_best_is_retrained_as_briefly_as_it_was_judged_and_the_note_says_it_overruns():
     slow = trial(1, 0.995, 6000, 10)  # 600 s an epoch on 10,000 images: hours on 60,000
     chosen = choose([slow], 5, Images(10000, 60000), 2, members=2)
-    assert (len(chosen.members), chosen.epochs, chosen.passed_over) == (1, 10, ())
+    # As few epochs as its trial's steps (10 on 10,000 images: 2 on 60,000): the budget is spent already.
+    assert (len(chosen.members), chosen.epochs, chosen.passed_over) == (1, 2, ())
     assert "no retrain is estimated to fit the final step's 5.0 minutes" in chosen.note()
 
 
@@ -183,10 +184,15 @@ def test_among_trials_tied_with_the_best_augmented_configurations_are_chosen_fir
     for t, units in ((second, 64), (augmented, 32), (behind, 16)):
         t.params = {"epochs": 12, "units": units}
     augmented.params["augment"] = behind.params["augment"] = True
-    team = choose([best, second, augmented, behind], None, Images(20000, 60000, 10000), 2, members=2)
-    assert [m.trial.number for m in team.members] == [3, 1]
+    trials, images = [best, second, augmented, behind], Images(20000, 60000, 10000)
+    team = choose(trials, None, images, 2, members=2, trial_epochs=2)  # judged on 2 of their 12 epochs
+    assert [m.trial.number for m in team.members] == [3, 1] and team.note() is None  # trial 1 is in
+    alone = choose(trials, None, images, 2, members=1, trial_epochs=2)
+    assert alone.trial is augmented and "leaves out trial 1, the best on validation" in alone.note()
     # Not tied, a better unaugmented configuration keeps its place.
-    assert [m.trial.number for m in choose([best, behind], None, Images(20000, 60000, 10000), 2,
-                                           members=2).members] == [1, 4]
-    # Without a validation size (older callers) the order is the validation accuracy's alone.
-    assert choose([best, second, augmented], None, Images(20000, 60000), 2).trial is best
+    assert [m.trial.number for m in choose([best, behind], None, images, 2, members=2,
+                                           trial_epochs=2).members] == [1, 4]
+    # Trials that trained their own epochs (no trial_epochs), or no validation size (older callers):
+    # the order is the validation accuracy's alone.
+    assert choose(trials, None, images, 2).trial is best
+    assert choose(trials, None, Images(20000, 60000), 2, trial_epochs=2).trial is best

@@ -198,7 +198,8 @@ def test_a_studys_record_holds_the_settings_declared_recorded_and_checks_those_d
     declared = {s.name for s in SETTINGS if s.recorded}
     assert {f.name for f in fields(StudySettings)} == declared
     for engine in names():
-        mine = StudySettings.of(Settings(engine=engine, final_models=2, final_minutes=9.0, trial_epochs=4))
+        mine = StudySettings.of(Settings(engine=engine, final_models=2, final_minutes=9.0, trial_epochs=4,
+                                         minutes=29.0))
         own = {s.name for s in SETTINGS if s.recorded and s.engine in (None, engine)}
         assert {k for k, v in vars(mine).items() if v is not None} == own - {"train_limit", "trial_images"}
         checked = {s.name for s in SETTINGS if s.recorded == CHECKED and s.engine in (None, engine)}

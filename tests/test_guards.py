@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 import traceback
 from dataclasses import replace
 
@@ -45,6 +46,6 @@ def test_no_trial_reads_the_test_images(engine, tiny_mnist, tmp_path, monkeypatc
                         tracking_uri=f"sqlite:///{tmp_path}/m.db", export_dir=str(tmp_path / "export"))
     run = commands.sweep  # the engine is the settings'
     # One process: the tripwire is in this one.
-    assert run(settings, argparse.Namespace(worker=None, argv=[], started=0.0)) == 0
+    assert run(settings, argparse.Namespace(worker=None, argv=[], started=time.time())) == 0
     assert Tripwire.reads, "the final step must read the test set, or this guard tests nothing"
     assert all(Tripwire.reads), "the test images were read outside the final step"
