@@ -61,8 +61,9 @@ RETRAIN_SLOWDOWN = 1.25
 # Trials this short rank configurations only roughly (shared/notes/cnn-recipes.md), and they rank
 # augmented ones low: augmentation pays over long training on many images, as the final step's, not
 # over a short one. Judged on 2 epochs of 20,000 images, the CNN sweep's augmented networks trailed
-# by 0.2-0.5 points and were never members; its one final step of two augmented members tested
-# 99.57%, its three with an unaugmented one 99.37-99.48% (2026-12-06, Intel Xeon). So among the
+# by 0.2-0.5 points and were never members; its final steps of two augmented members tested
+# 99.57% and 99.48% (one cut to 6 epochs), its three with an unaugmented one 99.37-99.48%
+# (2026-12-06, Intel Xeon): a prior, not yet a measured gain. So among the
 # trials tied with the best, within this many standard errors of its validation accuracy, augmented
 # configurations come first.
 TIE_STANDARD_ERRORS = 2.0
