@@ -27,16 +27,9 @@ from pathlib import Path
 from machine import cpu, headline
 
 
-def budget_minutes(settings) -> float | None:
-    """The sweep's final_minutes, or its whole command's `minutes` less the final step's reserve:
-    a final step with no search before it (a sweep's had less, by its search's time)."""
-    from mnist_sweep.budget import final_minutes
-
-    return final_minutes(settings, time.time())
-
-
-def variant(study, settings, data, members: int, quick: bool) -> dict:
-    """The final step with `members` models, on the search's images; its validation result."""
+def variant(study, budget: float | None, data, members: int, quick: bool) -> dict:
+    """The final step with `members` models under `budget` minutes, on the search's images; its
+    validation result."""
     import numpy as np
 
     from mnist_sweep.budget import choose, study_images
@@ -47,7 +40,7 @@ def variant(study, settings, data, members: int, quick: bool) -> dict:
     record = study.record()
     completed = [o for o in study.outcomes() if o.outcome == Outcome.COMPLETED]
     images = study_images(record.settings, len(data.y_train) + len(data.y_val), len(data.y_train))
-    choice = choose(completed, budget_minutes(settings), images, os.cpu_count() or 1, members,
+    choice = choose(completed, budget, images, os.cpu_count() or 1, members,
                     record.settings.trial_epochs)
     if quick:  # one epoch each: the smoke run checks the path, not the accuracy
         choice = replace(choice, members=tuple(replace(m, epochs=1) for m in choice.members))
@@ -74,6 +67,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from mnist_sweep import engines
+    from mnist_sweep.budget import final_minutes
     from mnist_sweep.config import load_settings
     from mnist_sweep.data import load_mnist, search_data
 
@@ -82,10 +76,13 @@ def main() -> None:
     recorded = study.record().settings
     limit = 3000 if args.quick else recorded.train_limit
     data = search_data(load_mnist(args.data), 1000 if args.quick else recorded.validation_size, recorded.seed, limit)
-    runs = [variant(study, settings, data, int(k), args.quick) for k in args.members.split(",")]
+    # The sweep's final_minutes, or its whole command's `minutes` less the reserve, taken once for every
+    # variant (a final step with no search before it: a sweep's had less, by its search's time).
+    budget = final_minutes(settings, time.time())
+    runs = [variant(study, budget, data, int(k), args.quick) for k in args.members.split(",")]
     print(headline())
     print(f"study '{args.study}': the final step on {len(data.y_train)} search images, judged on "
-          f"{len(data.y_val)} validation images (budget {budget_minutes(settings)} minutes)")
+          f"{len(data.y_val)} validation images (budget {budget} minutes)")
     print(f"{'final_models':>12}  {'members (trial, epochs)':<34}{'seconds':>9}{'val acc':>9}{'val loss':>10}")
     for r in runs:
         members = ", ".join(f"{t}x{e}" for t, e in r["members"])

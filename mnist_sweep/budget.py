@@ -208,9 +208,8 @@ def epoch_seconds(trial: TrialOutcome, images: Images, final_threads: int) -> fl
     return per_epoch * images.per_trial_epoch() / faster
 
 
-def distinct(completed: list[TrialOutcome], validation: int = 0) -> list[TrialOutcome]:
-    """The completed trials best first, one per configuration (the earliest of equal ones); among
-    those tied with the best on `validation` images, augmented configurations first."""
+def distinct(completed: list[TrialOutcome]) -> list[TrialOutcome]:
+    """The completed trials best first, one per configuration (the earliest of equal ones)."""
     ranked = sorted(completed, key=lambda t: (-(t.value or 0.0), t.number))
     seen: set[str] = set()
     unique = []
@@ -219,8 +218,14 @@ def distinct(completed: list[TrialOutcome], validation: int = 0) -> list[TrialOu
         if key not in seen:
             seen.add(key)
             unique.append(trial)
-    tied = len([t for t in unique if _tied(t, unique[0], validation)]) if unique else 0
-    return sorted(unique[:tied], key=lambda t: not t.params.get("augment")) + unique[tied:]
+    return unique
+
+
+def augmented_first(ranked: list[TrialOutcome], validation: int) -> list[TrialOutcome]:
+    """`ranked` with the trials tied with its best on `validation` images reordered, augmented
+    configurations first (the sort is stable: otherwise as ranked)."""
+    tied = len([t for t in ranked if _tied(t, ranked[0], validation)]) if ranked else 0
+    return sorted(ranked[:tied], key=lambda t: not t.params.get("augment")) + ranked[tied:]
 
 
 def _tied(trial: TrialOutcome, best: TrialOutcome, validation: int) -> bool:
@@ -254,8 +259,9 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
     """Up to `members` retrains of the best distinct configurations that fit `limit_minutes`;
     failing two, the best single configuration whose retrain fits, shortened to fit if need be."""
     # Ties go to augmented configurations only where trials were cut short (the reason they rank low).
-    ranked = distinct(completed, images.validation if trial_epochs is not None else 0)
-    noted = {"best_value": distinct(completed)[0]}
+    by_value = distinct(completed)
+    ranked = augmented_first(by_value, images.validation) if trial_epochs is not None else by_value
+    noted = {"best_value": by_value[0]}
     if limit_minutes is None:
         return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members, **noted)
     for count in range(members, 1, -1):
