@@ -13,8 +13,11 @@ A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two co
 may set `final_minutes`, or `minutes` for the whole command: the final step then gets what the
 search left of it, less RESERVE_SECONDS for the evaluation, the export and the report. Members
 are added only while they fit: side by side, a core each, each for its own epochs or as many as
-fit, never fewer than its trial trained (the search judged it on those); more members than cores
-only as whole retrains. A single model that does not fit retrains for as many epochs as fit, but
+fit, never fewer than its trial trained (the search judged it on those). More members than cores
+take turns on them: where the search judged configurations on their own epochs, only as whole
+retrains; where it cut every trial (`trial_epochs`), each fills an even share of its core's time,
+and none trains fewer than MIN_MEMBER_EPOCHS (small networks trained long and averaged are what
+two cores can afford, sweeps/cnn-optuna.yaml). A single model that does not fit retrains for as many epochs as fit, but
 never for fewer gradient steps than its trial took; a trial that cannot fit even that is passed
 over. Where trials were cut at `trial_epochs`, the search judged every configuration on the same
 first epochs, not on its own number: a member then trains as many as fit the budget (at most
@@ -71,6 +74,11 @@ TIE_STANDARD_ERRORS = 2.0
 # budget sets a member's: as many as fit, at most notebook 001's 30 (the field's schedules reach
 # their accuracy in 10 to 35, shared/notes/cnn-recipes.md), never fewer than its own unless cut.
 MOST_FILLED_EPOCHS = 30
+# The fewest epochs a member trains where the search cut every trial: warm-up cosine schedules reach
+# their accuracy in about 10 (shared/notes/cnn-recipes.md), and the CNN sweep's members cut to 6-8
+# tested 99.37-99.48% (2026-12-06, Intel Xeon; docs/benchmarks.md). A configuration too slow for
+# that on its core is passed over for the next.
+MIN_MEMBER_EPOCHS = 10
 # What a command under `minutes` leaves after the final step's training: the test evaluation, the
 # export (SavedModel, MLflow model, registry) and the report took under 30 s after a CNN ensemble's
 # training (2026-12-06, Intel Xeon); the rest is for estimates that run short.
@@ -281,17 +289,20 @@ def _epochs(fits: int, own: int, trial_epochs: int | None) -> int:
 
 def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images, cores: int,
           trial_epochs: int | None) -> Choice | None:
-    """`count` members that fit `seconds`: more than the cores only as whole retrains of the best
-    distinct configurations; otherwise a core each, from the best configurations that fit on one
-    (cut to fit, never below the epochs their trial trained: the search judged them on those)."""
-    if count > cores:
+    """`count` members that fit `seconds`: the best configurations that fit their share of a core
+    (cut to fit, never below the epochs their trial trained: the search judged them on those), the
+    best again with other seeds where too few. More members than cores take turns, a core each
+    (each core's share of `seconds` split evenly between its turns); where the search judged every
+    configuration on its own epochs, only as whole retrains of the best distinct configurations."""
+    if count > cores and trial_epochs is None:
         team = ensemble_members(ranked, count, trial_epochs)
         return Choice(team, cores) if wall_seconds(team, cores, images) <= seconds else None
-    threads, fitting, passed = max(1, cores // count), [], []
+    share, threads = seconds / math.ceil(count / cores), max(1, cores // count)
+    fitting, passed = [], []
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
         per_epoch = epoch_seconds(trial, images, threads)
-        if (fits := _fitting(seconds, per_epoch, own)) >= min(own, max(1, trial.epochs)):
+        if (fits := _fitting(share, per_epoch, own)) >= _least_epochs(trial, own, trial_epochs):
             fitting.append(Member(trial, _epochs(fits, own, trial_epochs), own))
         elif not fitting:  # only the better ones passed over are worth a note
             passed.append((trial, per_epoch * own))
@@ -301,6 +312,13 @@ def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images
         return None
     again = [replace(m, retrain=k // len(fitting) + 1) for k, m in enumerate(fitting * count)][:count - len(fitting)]
     return Choice((*fitting, *again), cores, tuple(passed))  # the best again, with other seeds, where too few
+
+
+def _least_epochs(trial: TrialOutcome, own: int, trial_epochs: int | None) -> int:
+    """The fewest epochs a member may train: those its trial was judged on; where its own were never
+    tried, at least MIN_MEMBER_EPOCHS (a decaying schedule needs that many to pay)."""
+    judged = min(own, max(1, trial.epochs))
+    return max(judged, MIN_MEMBER_EPOCHS) if trial_epochs is not None and own > trial_epochs else judged
 
 
 def _single(ranked: list[TrialOutcome], limit_minutes: float, images: Images, cores: int, members: int,

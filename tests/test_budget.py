@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from mnist_sweep.budget import (MOST_FILLED_EPOCHS, RESERVE_SECONDS, RETRAIN_SLOWDOWN, Images, Rate, choose,
-                                epoch_seconds, final_minutes, wall_seconds)
+from mnist_sweep.budget import (MIN_MEMBER_EPOCHS, MOST_FILLED_EPOCHS, RESERVE_SECONDS, RETRAIN_SLOWDOWN, Images,
+                                Rate, choose, epoch_seconds, final_minutes, wall_seconds)
 from mnist_sweep.config import Settings
 from mnist_sweep.studies import TrialOutcome
 
@@ -196,3 +196,29 @@ def test_among_trials_tied_with_the_best_augmented_configurations_are_chosen_fir
     # the order is the validation accuracy's alone.
     assert choose(trials, None, images, 2).trial is best
     assert choose(trials, None, Images(20000, 60000), 2, trial_epochs=2).trial is best
+
+
+def cut(number: int, value: float, epoch_seconds: float, units: int) -> TrialOutcome:
+    """A trial judged on the first 2 of its 12 epochs of 20,000 images, its last in `epoch_seconds`."""
+    return TrialOutcome(number, "completed", {"epochs": 12, "units": units}, value, 2, 3 * epoch_seconds,
+                        threads=1, epoch_seconds=epoch_seconds)
+
+
+def test_more_members_than_cores_take_turns_each_filled_to_its_share_of_the_budget():
+    # 8 s an epoch of 20,000: 30 s an epoch of 60,000 (RETRAIN_SLOWDOWN). Four members on two
+    # cores take two turns a core: 600 s each of the 20 minutes, 20 epochs, not their untried 12.
+    trials = [cut(n, 0.99 - n / 1000, 8.0, 16 * n) for n in range(1, 6)]
+    team = choose(trials, 20, Images(20000, 60000, 10000), 2, members=4, trial_epochs=2)
+    assert [(m.trial.number, m.epochs) for m in team.members] == [(1, 20), (2, 20), (3, 20), (4, 20)]
+    assert (team.processes, team.threads) == (2, 1)
+    assert wall_seconds(team.members, 2, Images(20000, 60000, 10000)) <= 20 * 60
+
+
+def test_a_member_whose_untried_epochs_would_be_cut_below_the_least_that_pays_is_passed_over():
+    # Two members, a core each for the 20 minutes: the best, at 80 s an epoch of 20,000 (300 s of
+    # 60,000), fits 4 epochs, fewer than MIN_MEMBER_EPOCHS; the next ones, at 12 s (45 s), fit 26.
+    slow, *quick = cut(1, 0.990, 80.0, 96), cut(2, 0.989, 12.0, 32), cut(3, 0.988, 12.0, 16)
+    team = choose([slow, *quick], 20, Images(20000, 60000, 10000), 2, members=2, trial_epochs=2)
+    assert [(m.trial.number, m.epochs) for m in team.members] == [(2, 26), (3, 26)]
+    assert 4 < MIN_MEMBER_EPOCHS
+    assert [t.number for t, _ in team.passed_over] == [1]
