@@ -161,9 +161,15 @@ class Settings:
 
     @property
     def worker_processes(self) -> int:
-        """Trials at once, each in its own process with cores/workers TensorFlow threads (the
-        engine's default, with its measured reason, in its spec)."""
-        return self.workers if self.workers is not None else _engine(self.engine).default_workers
+        """Trials at once before any GPU is counted (the checks run before TensorFlow loads)."""
+        return self.workers_on(gpus=0)
+
+    def workers_on(self, gpus: int) -> int:
+        """Trials at once, each in its own process with cores/workers TensorFlow threads: --workers,
+        else one per GPU this process sees, else the engine's default (its measured reason in its spec)."""
+        if self.workers is not None:
+            return self.workers
+        return gpus or _engine(self.engine).default_workers
 
     @property
     def tracking(self) -> str:

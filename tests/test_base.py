@@ -84,7 +84,7 @@ def job(settings: Settings, worker: int | None = None) -> SimpleNamespace:
 
 
 def test_the_sweep_recovers_first_then_runs_rounds_until_nothing_is_missing(monkeypatch):
-    monkeypatch.setattr(base, "worker_plan", lambda requested, default: (1, lambda index: {}))
+    monkeypatch.setattr(base, "worker_plan", lambda settings: (1, lambda index: {}))
     sweep = Sweep(rounds=2)
     engine = Engine(sweep)
     assert base.search(engine, job(Settings(trials=3))) is sweep.study
@@ -93,7 +93,7 @@ def test_the_sweep_recovers_first_then_runs_rounds_until_nothing_is_missing(monk
 
 
 def test_with_several_workers_the_sweep_starts_them_and_a_timeout_is_spent_in_one_round(monkeypatch):
-    monkeypatch.setattr(base, "worker_plan", lambda requested, default: (requested, lambda index: {}))
+    monkeypatch.setattr(base.devices, "gpu_count", lambda: 0)  # --workers 2 on a CPU machine
     sweep = Sweep(rounds=5)
     base.search(Engine(sweep), job(Settings(trials=3, workers=2, timeout=60)))
     assert sweep.calls == ["recover", "workers 2", "wait"]
@@ -110,7 +110,7 @@ def test_a_worker_process_attaches_and_runs_trials_only_with_its_share_of_the_co
 
 
 def test_whatever_stops_the_sweep_closes_its_parent_run(monkeypatch):
-    monkeypatch.setattr(base, "worker_plan", lambda requested, default: (1, lambda index: {}))
+    monkeypatch.setattr(base, "worker_plan", lambda settings: (1, lambda index: {}))
     sweep = Sweep()
     sweep.run_here = lambda progress, worker=0: (_ for _ in ()).throw(SweepCannotGoOn("no"))
     running = job(Settings(trials=3))

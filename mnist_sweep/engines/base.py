@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from mnist_sweep.errors import SweepCannotGoOn
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.runtime.progress import Progress
-from mnist_sweep.runtime.workers import threads_per_worker, use_threads, worker_plan
+from mnist_sweep.runtime import devices
+from mnist_sweep.runtime.workers import threads_per_worker, use_threads
 from mnist_sweep.trials import TrialRunner
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from mnist_sweep.config import Settings
     from mnist_sweep.engines import SweepJob
     from mnist_sweep.studies import Study, TrialOutcome
 
@@ -73,7 +75,7 @@ def search(engine: SweepEngine, job: SweepJob) -> Study | None:
     sweep = engine.prepare(job)
     with job.tracker.ended_on_error(sweep.runner.parent_id):  # the parent is closed whatever stops the sweep
         sweep.recover()
-        count, gpus = worker_plan(settings.workers, settings.worker_processes)
+        count, gpus = worker_plan(settings)
         # Rounds: a round ends when this process (or its workers) ran out of trials to start;
         # trials that other machines ran and lost may leave the study short, and a new round runs them.
         while True:
@@ -85,6 +87,12 @@ def search(engine: SweepEngine, job: SweepJob) -> Study | None:
             sweep.wait_for_others()
             if sweep.missing() <= 0 or settings.timeout is not None:  # a timeout is spent in one round
                 return sweep.study
+
+
+def worker_plan(settings: Settings) -> tuple[int, Callable[[int], dict[str, str]]]:
+    """How many worker processes (the settings' one rule, GPUs counted) and each one's device."""
+    gpus = devices.gpu_count()
+    return settings.workers_on(gpus), devices.placement(gpus)
 
 
 def _work(engine: SweepEngine, job: SweepJob) -> None:

@@ -1,5 +1,5 @@
-"""GPUs, where a machine has them: memory growth on, and one worker process per GPU, each pinned
-to its own with CUDA_VISIBLE_DEVICES. Without the growth setting every TensorFlow process takes
+"""GPUs, where a machine has them: memory growth on, and each worker process pinned to its own
+with CUDA_VISIBLE_DEVICES. Without the growth setting every TensorFlow process takes
 all of the first GPU's memory, so a second worker could not start. (This project is built and
 tested on CPU-only machines: the GPU path is unit-tested with a faked device list only.)"""
 
@@ -18,15 +18,14 @@ def configure(tf: Any) -> list[Any]:
     return gpus
 
 
-def plan(requested: int | None, default: int, gpus: int) -> tuple[int, Callable[[int], dict[str, str]]]:
-    """How many worker processes, and each one's environment: with GPUs one per GPU unless the
-    user said otherwise, worker I on the I-th GPU this process sees (round robin when there are
-    more workers than GPUs)."""
-    count = requested if requested is not None else (gpus or default)
+def placement(gpus: int) -> Callable[[int], dict[str, str]]:
+    """Each worker process's environment: with GPUs worker I on the I-th GPU this process sees
+    (round robin when there are more workers than GPUs); without, nothing. How many workers there
+    are is the settings' rule (config.Settings.workers_on), not this module's."""
     if not gpus:
-        return count, lambda index: {}
+        return lambda index: {}
     ids = visible_ids(gpus)
-    return count, lambda index: {"CUDA_VISIBLE_DEVICES": ids[index % gpus]}
+    return lambda index: {"CUDA_VISIBLE_DEVICES": ids[index % gpus]}
 
 
 def visible_ids(gpus: int) -> list[str]:

@@ -39,13 +39,6 @@ def say(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
-def worker_plan(requested: int | None, default: int) -> tuple[int, Callable[[int], dict[str, str]]]:
-    """Worker processes for a sweep and each one's device environment (runtime/devices.py)."""
-    from mnist_sweep.runtime import devices
-
-    return devices.plan(requested, default, devices.gpu_count())
-
-
 def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
