@@ -142,7 +142,7 @@ class Choice:
     asked: int = 1                 # final_models
     overrun: bool = False          # nothing fits the budget: the best is retrained as briefly as judged
     minutes: float | None = None   # the budget: final_minutes, or what `minutes` left
-    best_value: TrialOutcome | None = None  # the best on validation, where tied augmented ones went first
+    best_value: TrialOutcome | None = None  # the best on validation, where tied augmented ones went before it
 
     @property
     def trial(self) -> TrialOutcome:
@@ -269,7 +269,7 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
     # Ties go to augmented configurations only where trials were cut short (the reason they rank low).
     by_value = distinct(completed)
     ranked = augmented_first(by_value, images.validation) if trial_epochs is not None else by_value
-    noted = {"best_value": by_value[0]}
+    noted = {"best_value": by_value[0] if ranked[0] is not by_value[0] else None}  # only where the tie moved it
     if limit_minutes is None:
         return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members, **noted)
     for count in range(members, 1, -1):

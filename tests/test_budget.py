@@ -222,3 +222,10 @@ def test_a_member_whose_untried_epochs_would_be_cut_below_the_least_that_pays_is
     assert [(m.trial.number, m.epochs) for m in team.members] == [(2, 26), (3, 26)]
     assert 4 < MIN_MEMBER_EPOCHS
     assert [t.number for t, _ in team.passed_over] == [1]
+
+
+def test_an_augmented_best_passed_over_for_time_is_named_as_too_slow_not_as_moved_by_the_tie_rule():
+    slow, *quick = cut(1, 0.9865, 80.0, 96), cut(2, 0.9846, 12.0, 32), cut(3, 0.9845, 12.0, 16)
+    slow.params["augment"] = True
+    note = choose([slow, *quick], 20, Images(20000, 60000, 10000), 2, members=2, trial_epochs=2).note()
+    assert "estimated too long to retrain: trial 1" in note and "augmented configurations tied" not in note
