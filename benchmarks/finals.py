@@ -11,6 +11,7 @@ accuracy and loss; a variant that does not pay for its seconds is not the sweep 
     python -m mnist_sweep optuna --space cnn --trials 30 --data ../shared/data/mnist.npz   # a study
     python benchmarks/finals.py --data ../shared/data/mnist.npz --study cnn-optuna --sweep cnn-optuna
     python benchmarks/finals.py --data ../shared/data/mnist.npz --study mlp-optuna --sweep mlp-optuna --members 1,2
+    python benchmarks/finals.py --data ... --study cnn-optuna --sweep cnn-optuna --members 2,4 --final-minutes 21.7
     python benchmarks/finals.py --data ... --study S --journal J --quick   # CI smoke run: 3,000 images, 1 epoch
 """
 
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--journal", default=None, help="its Optuna journal (default: mlruns/optuna.journal)")
     parser.add_argument("--sweep", default=None, help="the sweep file whose final_minutes apply")
     parser.add_argument("--members", default="1,2,3", help="the final_models values to compare")
+    parser.add_argument("--final-minutes", type=float, default=None,
+                        help="each variant's budget, e.g. what the study's own final step had (default: the sweep's)")
     parser.add_argument("--quick", action="store_true", help="CI smoke run: 3,000 images, one epoch a member")
     parser.add_argument("--out", default="benchmarks/results/finals.json")
     args = parser.parse_args()
@@ -78,7 +81,7 @@ def main() -> None:
     data = search_data(load_mnist(args.data), 1000 if args.quick else recorded.validation_size, recorded.seed, limit)
     # The sweep's final_minutes, or its whole command's `minutes` less the reserve, taken once for every
     # variant (a final step with no search before it: a sweep's had less, by its search's time).
-    budget = final_minutes(settings, time.time())
+    budget = args.final_minutes if args.final_minutes is not None else final_minutes(settings, time.time())
     runs = [variant(study, budget, data, int(k), args.quick) for k in args.members.split(",")]
     print(headline())
     print(f"study '{args.study}': the final step on {len(data.y_train)} search images, judged on "
