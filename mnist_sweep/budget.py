@@ -17,9 +17,9 @@ fit, never fewer than its trial trained (the search judged it on those). More me
 take turns on them: where the search judged configurations on their own epochs, only as whole
 retrains; where it cut every trial (`trial_epochs`), each fills an even share of its core's time,
 and none trains fewer than MIN_MEMBER_EPOCHS (small networks trained long and averaged are what
-two cores can afford, sweeps/cnn-optuna.yaml). A single model that does not fit retrains for as many epochs as fit, but
-never for fewer gradient steps than its trial took; a trial that cannot fit even that is passed
-over. Where trials were cut at `trial_epochs`, the search judged every configuration on the same
+two cores can afford, sweeps/cnn-optuna.yaml). A single model that does not fit retrains for as
+many epochs as fit, but never for fewer gradient steps than its trial took; a trial that cannot
+fit even that is passed over. Where trials were cut at `trial_epochs`, the search judged every configuration on the same
 first epochs, not on its own number: a member then trains as many as fit the budget (at most
 MOST_FILLED_EPOCHS), not that untested number.
 
