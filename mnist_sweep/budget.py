@@ -19,9 +19,9 @@ retrains; where it cut every trial (`trial_epochs`), each fills an even share of
 and none trains fewer than MIN_MEMBER_EPOCHS (small networks trained long and averaged are what
 two cores can afford, sweeps/cnn-optuna.yaml). A single model that does not fit retrains for as
 many epochs as fit, but never for fewer gradient steps than its trial took; a trial that cannot
-fit even that is passed over. Where trials were cut at `trial_epochs`, the search judged every configuration on the same
-first epochs, not on its own number: a member then trains as many as fit the budget (at most
-MOST_FILLED_EPOCHS), not that untested number.
+fit even that is passed over. Where trials were cut at `trial_epochs`, the search judged every
+configuration on the same first epochs, not on its own number: a member then trains as many as
+fit the budget (at most MOST_FILLED_EPOCHS), not that untested number.
 
 A retrain's rate is fitted to the epochs it trains (`Rate`): a cosine ends at its last epoch, an
 annealing its trial recorded whole is replayed over them, and any other flat rate trained for
@@ -283,8 +283,12 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
 def _epochs(fits: int, own: int, trial_epochs: int | None) -> int:
     """A member's epochs under a budget: its own, cut to what fits; where every trial was cut at
     trial_epochs (its own never tried), as many as fit, up to MOST_FILLED_EPOCHS."""
-    untried = trial_epochs is not None and own > trial_epochs
-    return min(fits, max(own, MOST_FILLED_EPOCHS)) if untried else min(fits, own)
+    return min(fits, max(own, MOST_FILLED_EPOCHS)) if _untried(own, trial_epochs) else min(fits, own)
+
+
+def _untried(own: int, trial_epochs: int | None) -> bool:
+    """The configuration's own epochs were never tried: every trial was cut at fewer."""
+    return trial_epochs is not None and own > trial_epochs
 
 
 def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images, cores: int,
@@ -318,7 +322,7 @@ def _least_epochs(trial: TrialOutcome, own: int, trial_epochs: int | None) -> in
     """The fewest epochs a member may train: those its trial was judged on; where its own were never
     tried, at least MIN_MEMBER_EPOCHS (a decaying schedule needs that many to pay)."""
     judged = min(own, max(1, trial.epochs))
-    return max(judged, MIN_MEMBER_EPOCHS) if trial_epochs is not None and own > trial_epochs else judged
+    return max(judged, MIN_MEMBER_EPOCHS) if _untried(own, trial_epochs) else judged
 
 
 def _single(ranked: list[TrialOutcome], limit_minutes: float, images: Images, cores: int, members: int,
