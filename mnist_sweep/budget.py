@@ -11,7 +11,7 @@ rank them low, and augmentation pays over a long retrain.
 
 A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two cores, so a sweep
 may set `final_minutes`, or `minutes` for the whole command: the final step then gets what the
-search left of it, less RESERVE_SECONDS for the evaluation, the export and the report. Members
+search left of it, less RESERVE_SHARE of it for the evaluation, the export and the report. Members
 are added only while they fit: side by side, a core each, each for its own epochs or as many as
 fit, never fewer than its trial trained (the search judged it on those). More members than cores
 take turns on them: where the search judged configurations on their own epochs, only as whole
@@ -79,10 +79,12 @@ MOST_FILLED_EPOCHS = 30
 # tested 99.37-99.48% (2026-12-06, Intel Xeon; docs/benchmarks.md). A configuration too slow for
 # that on its core is passed over for the next.
 MIN_MEMBER_EPOCHS = 10
-# What a command under `minutes` leaves after the final step's training: the test evaluation, the
-# export (SavedModel, MLflow model, registry) and the report took under 30 s after a CNN ensemble's
-# training (2026-12-06, Intel Xeon); the rest is for estimates that run short.
-RESERVE_SECONDS = 90
+# What a command under `minutes` leaves after the final step's training, as a share of them: the test
+# evaluation, the export (SavedModel, MLflow model, registry) and the report took under 30 s after a
+# CNN ensemble's training and 13 s after an MLP pair's (2026-12-06, Intel Xeon); the rest is for
+# estimates that run short. A share, not a fixed time: 90 s, right for the CNN's 29 minutes, would
+# leave a 5.4-minute MLP sweep's final step nothing.
+RESERVE_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -360,7 +362,7 @@ def final_minutes(settings: Settings, started: float) -> float | None:
     search (begun at `started`, seconds since the epoch) and the reserve, whichever is less."""
     limits = [] if settings.final_minutes is None else [settings.final_minutes]
     if settings.minutes is not None:
-        limits.append(max(0.0, settings.minutes - (time.time() - started + RESERVE_SECONDS) / 60))
+        limits.append(max(0.0, settings.minutes * (1 - RESERVE_SHARE) - (time.time() - started) / 60))
     return min(limits, default=None)
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mnist_sweep.budget import (MIN_MEMBER_EPOCHS, MOST_FILLED_EPOCHS, RESERVE_SECONDS, RETRAIN_SLOWDOWN, Images,
+from mnist_sweep.budget import (MIN_MEMBER_EPOCHS, MOST_FILLED_EPOCHS, RESERVE_SHARE, RETRAIN_SLOWDOWN, Images,
                                 Rate, choose, epoch_seconds, final_minutes, wall_seconds)
 from mnist_sweep.config import Settings
 from mnist_sweep.studies import TrialOutcome
@@ -161,11 +161,16 @@ def test_a_filled_cosine_keeps_its_own_schedule_over_the_longer_retrain():
 def test_the_commands_minutes_leave_the_final_step_what_the_search_did_not_use():
     twenty_ago = time.time() - 20 * 60
     left = final_minutes(Settings(minutes=30), twenty_ago)  # 30 - 20 - the reserve
-    assert left == pytest.approx(10 - RESERVE_SECONDS / 60, abs=0.05)
+    assert left == pytest.approx(10 - 30 * RESERVE_SHARE, abs=0.05)
     assert final_minutes(Settings(minutes=30, final_minutes=5), twenty_ago) == 5  # the less of the two
     assert final_minutes(Settings(minutes=30, final_minutes=50), twenty_ago) == pytest.approx(left, abs=0.05)
     assert final_minutes(Settings(minutes=15), twenty_ago) == 0  # the search overran: nothing fits
     assert final_minutes(Settings(), twenty_ago) is None  # no budget: each retrains whole
+
+
+def test_a_short_commands_reserve_leaves_its_final_step_time_to_train():
+    # The MLP sweep's 5.4 minutes, 4 of them spent searching: its pair of members gets over a minute.
+    assert final_minutes(Settings(minutes=5.4), time.time() - 4 * 60) > 1.0
 
 
 def test_a_retrain_epoch_is_estimated_from_the_trials_last_epoch_of_training_alone_where_recorded():
