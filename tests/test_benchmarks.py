@@ -186,3 +186,16 @@ def test_the_batchnorm_benchmark_times_the_network_without_with_keras_and_with_t
     done, result = quick("batchnorm", real_data, tmp_path)
     assert [len(result[f"{v}_s"]) for v in ("none", "keras", "fused")] == [1, 1, 1]
     assert "fused against Keras's" in done.stdout
+
+
+def test_the_draws_benchmark_shows_a_lower_cost_limit_drawing_narrower_networks(tmp_path):
+    out = tmp_path / "draws.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "draws.py"), "--limits", "12,1000",
+                           "--draws", "300", "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tight, loose = (json.loads(out.read_text())["limits"][k] for k in ("12.0", "1000.0"))
+    assert tight["filters_l0"][1] < loose["filters_l0"][1]  # the bound narrows widths, median first block
+    assert tight["share_every_block_wide"] < loose["share_every_block_wide"]
+    # Drawn as the sweep draws, within the limit: most draws make a network under it (8% are over at
+    # their narrowest and 13% leave no pixel, tests/test_costs.py), not the few a blind draw would.
+    assert tight["kept"] > 0.6 * 300 and "every block >= 32" in done.stdout
