@@ -7,7 +7,9 @@ does not bet on the single best number. With `final_models: K` it retrains the K
 on all training images, side by side, a process per core, and averages their class
 probabilities into one model. `benchmarks/finals.py` measured which K pays. Among the trials
 tied with the best (TIE_STANDARD_ERRORS), augmented configurations come first: short trials
-rank them low, and augmentation pays over a long retrain.
+rank them low, and augmentation pays over a long retrain. A sweep file may name one configuration
+it enqueues in `final_include`: it joins every team right after the best, whatever its short trial
+scored (a benchmark measured it over a long retrain, which short trials cannot judge).
 
 A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two cores, so a sweep
 may set `final_minutes`, or `minutes` for the whole command: the final step then gets what the
@@ -145,6 +147,7 @@ class Choice:
     overrun: bool = False          # nothing fits the budget: the best is retrained as briefly as judged
     minutes: float | None = None   # the budget: final_minutes, or what `minutes` left
     best_value: TrialOutcome | None = None  # the best on validation, where tied augmented ones went before it
+    included: tuple[TrialOutcome, ...] = ()  # the enqueued configuration final_include put right after the best
 
     @property
     def trial(self) -> TrialOutcome:
@@ -176,6 +179,10 @@ class Choice:
             notes.append(f"the final step leaves out trial {self.best_value.number}, the best on validation: "
                          "augmented configurations tied with it (within two standard errors) go first, as short "
                          "trials rank augmentation low")
+        for m in (m for m in self.members[1:] if m.trial in self.included and m.retrain == 0):
+            notes.append(f"the final step includes trial {m.trial.number} ('{m.trial.enqueued}', which the sweep "
+                         "file enqueues and names in final_include) whatever its short trial scored: a benchmark "
+                         "measured it over a long retrain")
         if self.passed_over:
             skipped = ", ".join(f"trial {t.number} ({s / 60:.0f} min)" for t, s in self.passed_over)
             notes.append(f"the final step retrains trial {self.trial.number}, the best whose retrain fits "
@@ -238,6 +245,12 @@ def augmented_first(ranked: list[TrialOutcome], validation: int) -> list[TrialOu
     return sorted(ranked[:tied], key=lambda t: not t.params.get("augment")) + ranked[tied:]
 
 
+def included_next(ranked: list[TrialOutcome], include: str | None) -> list[TrialOutcome]:
+    """`ranked` with the enqueued configuration named `include` moved right after its best."""
+    picked = [t for t in ranked[1:] if include is not None and t.enqueued == include]
+    return ranked[:1] + picked + [t for t in ranked[1:] if t not in picked]
+
+
 def _tied(trial: TrialOutcome, best: TrialOutcome, validation: int) -> bool:
     """Within TIE_STANDARD_ERRORS of the best's accuracy on `validation` images (none: no ties)."""
     if validation <= 0 or best.value is None:
@@ -265,13 +278,16 @@ def wall_seconds(members: tuple[Member, ...], cores: int, images: Images) -> flo
 
 
 def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: Images, cores: int,
-           members: int = 1, trial_epochs: int | None = None) -> Choice:
-    """Up to `members` retrains of the best distinct configurations that fit `limit_minutes`;
-    failing two, the best single configuration whose retrain fits, shortened to fit if need be."""
+           members: int = 1, trial_epochs: int | None = None, include: str | None = None) -> Choice:
+    """Up to `members` retrains of the best distinct configurations that fit `limit_minutes`, the
+    enqueued one `include` names next after the best; failing two, the best single configuration
+    whose retrain fits, shortened to fit if need be."""
     # Ties go to augmented configurations only where trials were cut short (the reason they rank low).
     by_value = distinct(completed)
     ranked = augmented_first(by_value, images.validation) if trial_epochs is not None else by_value
-    noted = {"best_value": by_value[0] if ranked[0] is not by_value[0] else None}  # only where the tie moved it
+    ranked = included_next(ranked, include)
+    noted = {"best_value": by_value[0] if ranked[0] is not by_value[0] else None,  # only where the tie moved it
+             "included": tuple(t for t in ranked if include is not None and t.enqueued == include)}
     if limit_minutes is None:
         return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members, **noted)
     for count in range(members, 1, -1):
@@ -375,7 +391,7 @@ def choose_for_study(study: Study, settings: Settings, train_images: int, starte
         return Choice.whole(study.best(), members=settings.final_models)
     images = study_images(recorded, train_images, min(settings.train_limit or train_images, train_images))
     choice = choose(completed, final_minutes(settings, started), images, os.cpu_count() or 1,
-                    settings.final_models, recorded.trial_epochs)
+                    settings.final_models, recorded.trial_epochs, recorded.final_include)
     if choice.note():
         print(choice.note())
     return choice

@@ -116,6 +116,9 @@ def _enqueued(settings: Settings, space: SearchSpace) -> None:
         if not isinstance(params, dict) or not space.contains(cap_epochs(params, settings.max_epochs)):
             raise UserError(f"enqueue: '{name}' is not a point of the {space.model} space (every parameter it "
                             "uses, each within its range, and no other); fix it or remove it")
+    if settings.final_include is not None and settings.final_include not in (settings.enqueue or {}):
+        raise UserError(f"final_include: '{settings.final_include}' is not a configuration this sweep file "
+                        f"enqueues ({', '.join(settings.enqueue or {}) or 'none'}); name one of them or remove it")
 
 
 def _stores(settings: Settings, sweep: str | None = None) -> None:

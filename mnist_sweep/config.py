@@ -152,6 +152,9 @@ class Settings:
     # Configurations a new Optuna study tries right after the presets (Optuna's enqueue_trial),
     # never pruned, as the presets: {name: full parameters}, from a sweep file only.
     enqueue: dict[str, dict[str, Any]] | None = setting(None, None, "engines/optuna.py", flags_in=())
+    # The enqueued configuration every final team holds, whatever its short trial scored: trials cut
+    # at trial_epochs cannot judge what pays over a long retrain, which a benchmark measured for it.
+    final_include: str | None = setting(None, None, "budget.py", flags_in=(), recorded=NOTED)
 
     @property
     def study(self) -> str:

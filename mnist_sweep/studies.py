@@ -50,6 +50,7 @@ class TrialOutcome:
     mflops: float | None = None     # a refused model's cost per image
     run_id: str | None = None
     epoch_seconds: float = 0.0      # its last epoch's training alone, a steady epoch's cost (0: not recorded)
+    enqueued: str | None = None     # the sweep file's name for the configuration it enqueued
 
     def __post_init__(self) -> None:
         # Whatever a store or a caller hands in, one of the closed set (a stray word fails here).
@@ -97,6 +98,7 @@ class StudySettings:
     final_models: int | None = None
     trial_epochs: int | None = None    # None: a trial's own epochs
     minutes: float | None = None       # the whole command's; `final` fits its budget to it as the sweep did
+    final_include: str | None = None   # the enqueued configuration every final team holds
 
     @classmethod
     def of(cls, settings: Settings) -> StudySettings:

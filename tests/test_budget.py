@@ -4,6 +4,7 @@ and their epochs."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -234,3 +235,15 @@ def test_an_augmented_best_passed_over_for_time_is_named_as_too_slow_not_as_move
     slow.params["augment"] = True
     note = choose([slow, *quick], 20, Images(20000, 60000, 10000), 2, members=2, trial_epochs=2).note()
     assert "estimated too long to retrain: trial 1" in note and "augmented configurations tied" not in note
+
+
+def test_the_enqueued_configuration_final_include_names_joins_the_team_whatever_its_short_trial_scored():
+    # Its warm-up and averaging trail over a 2-epoch trial: it ranks last, a point below the rest.
+    trials = [cut(n, 0.985 - n / 1000, 8.0, 16 * n) for n in range(1, 6)]
+    recipe = replace(cut(9, 0.965, 8.0, 100), enqueued="recipe")
+    images = Images(20000, 60000, 10000)
+    team = choose([*trials, recipe], 20, images, 2, members=4, trial_epochs=2, include="recipe")
+    assert [m.trial.number for m in team.members] == [1, 9, 2, 3]  # the best stays the study's choice
+    assert "includes trial 9 ('recipe'" in team.note()
+    plain = choose([*trials, recipe], 20, images, 2, members=4, trial_epochs=2)
+    assert 9 not in [m.trial.number for m in plain.members] and "includes" not in (plain.note() or "")

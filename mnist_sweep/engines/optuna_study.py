@@ -105,7 +105,8 @@ def outcome_of(trial: FrozenTrial) -> TrialOutcome:
                         reason=reason, preset=attrs.get("preset"), worker=attrs.get("worker", ""),
                         threads=attrs.get("threads", 0), trained=attrs.get("trained", 0),
                         mflops=attrs.get("over_budget"),
-                        run_id=attrs.get("mlflow_run_id"), epoch_seconds=attrs.get("epoch_seconds", 0.0))
+                        run_id=attrs.get("mlflow_run_id"), epoch_seconds=attrs.get("epoch_seconds", 0.0),
+                        enqueued=attrs.get("enqueued"))
 
 
 def _last(values: dict[int, float]) -> float | None:
