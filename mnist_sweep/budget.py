@@ -284,18 +284,28 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
     whose retrain fits, shortened to fit if need be."""
     # Ties go to augmented configurations only where trials were cut short (the reason they rank low).
     by_value = distinct(completed)
-    ranked = augmented_first(by_value, images.validation) if trial_epochs is not None else by_value
-    ranked = included_next(ranked, include)
-    noted = {"best_value": by_value[0] if ranked[0] is not by_value[0] else None,  # only where the tie moved it
+    searched = augmented_first(by_value, images.validation) if trial_epochs is not None else by_value
+    ranked = included_next(searched, include)
+    noted = {"best_value": by_value[0] if searched[0] is not by_value[0] else None,  # only where the tie moved it
              "included": tuple(t for t in ranked if include is not None and t.enqueued == include)}
     if limit_minutes is None:
         return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members, **noted)
     for count in range(members, 1, -1):
         team = _team(ranked, count, 60 * limit_minutes, images, cores, trial_epochs)
         if team is not None:
-            return replace(team, asked=members, minutes=limit_minutes, **noted)
-    return replace(_single(ranked, limit_minutes, images, cores, members, trial_epochs), minutes=limit_minutes,
+            return replace(_searched_first(team, include), asked=members, minutes=limit_minutes, **noted)
+    # A single model is the search's choice alone: the best that fits.
+    return replace(_single(searched, limit_minutes, images, cores, members, trial_epochs), minutes=limit_minutes,
                    **noted)
+
+
+def _searched_first(team: Choice, include: str | None) -> Choice:
+    """`team` led by its best searched member, the study's choice (where the best was passed over,
+    the included configuration would otherwise lead it)."""
+    searched = [m for m in team.members if include is None or m.trial.enqueued != include]
+    if not searched or searched[0] is team.members[0]:
+        return team
+    return replace(team, members=(searched[0], *(m for m in team.members if m is not searched[0])))
 
 
 def _epochs(fits: int, own: int, trial_epochs: int | None) -> int:

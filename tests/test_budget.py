@@ -247,3 +247,12 @@ def test_the_enqueued_configuration_final_include_names_joins_the_team_whatever_
     assert "includes trial 9 ('recipe'" in team.note()
     plain = choose([*trials, recipe], 20, images, 2, members=4, trial_epochs=2)
     assert 9 not in [m.trial.number for m in plain.members] and "includes" not in (plain.note() or "")
+
+
+def test_where_the_best_is_passed_over_the_best_searched_member_not_the_included_one_is_the_choice():
+    slow, quick = cut(1, 0.990, 80.0, 96), cut(2, 0.989, 12.0, 32)
+    recipe = replace(cut(9, 0.965, 12.0, 100), enqueued="recipe")
+    team = choose([slow, quick, recipe], 20, Images(20000, 60000, 10000), 2, members=2, trial_epochs=2,
+                  include="recipe")
+    assert [m.trial.number for m in team.members] == [2, 9]
+    assert "retrains trial 2, the best whose retrain fits" in team.note()
