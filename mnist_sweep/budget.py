@@ -147,7 +147,7 @@ class Choice:
     overrun: bool = False          # nothing fits the budget: the best is retrained as briefly as judged
     minutes: float | None = None   # the budget: final_minutes, or what `minutes` left
     best_value: TrialOutcome | None = None  # the best on validation, where tied augmented ones went before it
-    included: tuple[TrialOutcome, ...] = ()  # the enqueued configuration final_include put right after the best
+    include: str | None = None     # final_include: the enqueued configuration put right after the best
 
     @property
     def trial(self) -> TrialOutcome:
@@ -179,7 +179,7 @@ class Choice:
             notes.append(f"the final step leaves out trial {self.best_value.number}, the best on validation: "
                          "augmented configurations tied with it (within two standard errors) go first, as short "
                          "trials rank augmentation low")
-        for m in (m for m in self.members[1:] if m.trial in self.included and m.retrain == 0):
+        for m in (m for m in self.members[1:] if _included(m.trial, self.include) and m.retrain == 0):
             notes.append(f"the final step includes trial {m.trial.number} ('{m.trial.enqueued}', which the sweep "
                          "file enqueues and names in final_include) whatever its short trial scored: a benchmark "
                          "measured it over a long retrain")
@@ -247,8 +247,13 @@ def augmented_first(ranked: list[TrialOutcome], validation: int) -> list[TrialOu
 
 def included_next(ranked: list[TrialOutcome], include: str | None) -> list[TrialOutcome]:
     """`ranked` with the enqueued configuration named `include` moved right after its best."""
-    picked = [t for t in ranked[1:] if include is not None and t.enqueued == include]
+    picked = [t for t in ranked[1:] if _included(t, include)]
     return ranked[:1] + picked + [t for t in ranked[1:] if t not in picked]
+
+
+def _included(trial: TrialOutcome, include: str | None) -> bool:
+    """`trial` ran the enqueued configuration final_include names."""
+    return include is not None and trial.enqueued == include
 
 
 def _tied(trial: TrialOutcome, best: TrialOutcome, validation: int) -> bool:
@@ -287,7 +292,7 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
     searched = augmented_first(by_value, images.validation) if trial_epochs is not None else by_value
     ranked = included_next(searched, include)
     noted = {"best_value": by_value[0] if searched[0] is not by_value[0] else None,  # only where the tie moved it
-             "included": tuple(t for t in ranked if include is not None and t.enqueued == include)}
+             "include": include}
     if limit_minutes is None:
         return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members, **noted)
     for count in range(members, 1, -1):
@@ -302,7 +307,7 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
 def _searched_first(team: Choice, include: str | None) -> Choice:
     """`team` led by its best searched member, the study's choice (where the best was passed over,
     the included configuration would otherwise lead it)."""
-    searched = [m for m in team.members if include is None or m.trial.enqueued != include]
+    searched = [m for m in team.members if not _included(m.trial, include)]
     if not searched or searched[0] is team.members[0]:
         return team
     return replace(team, members=(searched[0], *(m for m in team.members if m is not searched[0])))
