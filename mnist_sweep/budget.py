@@ -9,7 +9,9 @@ probabilities into one model. `benchmarks/finals.py` measured which K pays. Amon
 tied with the best (TIE_STANDARD_ERRORS), augmented configurations come first: short trials
 rank them low, and augmentation pays over a long retrain. A sweep file may name one configuration
 it enqueues in `final_include`: it joins every team right after the best, whatever its short trial
-scored (a benchmark measured it over a long retrain, which short trials cannot judge).
+scored (a benchmark measured it over a long retrain, which short trials cannot judge), as
+`final_include_models` of its members, each with its own seed (never all of them: the best
+searched configuration leads every team).
 
 A CNN that wins on 10,000 images can cost an hour to retrain on 60,000 on two cores, so a sweep
 may set `final_minutes`, or `minutes` for the whole command: the final step then gets what the
@@ -179,10 +181,12 @@ class Choice:
             notes.append(f"the final step leaves out trial {self.best_value.number}, the best on validation: "
                          "augmented configurations tied with it (within two standard errors) go first, as short "
                          "trials rank augmentation low")
-        for m in (m for m in self.members[1:] if _included(m.trial, self.include) and m.retrain == 0):
-            notes.append(f"the final step includes trial {m.trial.number} ('{m.trial.enqueued}', which the sweep "
-                         "file enqueues and names in final_include) whatever its short trial scored: a benchmark "
-                         "measured it over a long retrain")
+        included = [m for m in self.members[1:] if _included(m.trial, self.include)]
+        if included:
+            times = f" {len(included)} times, each with its own seed," if len(included) > 1 else ""
+            notes.append(f"the final step includes trial {included[0].trial.number} ('{included[0].trial.enqueued}', "
+                         f"which the sweep file enqueues and names in final_include){times} whatever its short trial "
+                         "scored: a benchmark measured it over a long retrain")
         if self.passed_over:
             skipped = ", ".join(f"trial {t.number} ({s / 60:.0f} min)" for t, s in self.passed_over)
             notes.append(f"the final step retrains trial {self.trial.number}, the best whose retrain fits "
@@ -245,10 +249,11 @@ def augmented_first(ranked: list[TrialOutcome], validation: int) -> list[TrialOu
     return sorted(ranked[:tied], key=lambda t: not t.params.get("augment")) + ranked[tied:]
 
 
-def included_next(ranked: list[TrialOutcome], include: str | None) -> list[TrialOutcome]:
-    """`ranked` with the enqueued configuration named `include` moved right after its best."""
+def included_next(ranked: list[TrialOutcome], include: str | None, copies: int = 1) -> list[TrialOutcome]:
+    """`ranked` with the enqueued configuration named `include` moved right after its best, `copies`
+    times (each a member of its own, with its own seed)."""
     picked = [t for t in ranked[1:] if _included(t, include)]
-    return ranked[:1] + picked + [t for t in ranked[1:] if t not in picked]
+    return ranked[:1] + picked * copies + [t for t in ranked[1:] if t not in picked]
 
 
 def _included(trial: TrialOutcome, include: str | None) -> bool:
@@ -267,8 +272,17 @@ def _tied(trial: TrialOutcome, best: TrialOutcome, validation: int) -> bool:
 def ensemble_members(ranked: list[TrialOutcome], count: int, trial_epochs: int | None) -> tuple[Member, ...]:
     """The `count` best distinct configurations for their own epochs; the best again where too few."""
     picked = [ranked[k % len(ranked)] for k in range(count)]
-    return tuple(Member(t, own_epochs(t, trial_epochs), own_epochs(t, trial_epochs), k // len(ranked))
-                 for k, t in enumerate(picked))
+    return _numbered([Member(t, own_epochs(t, trial_epochs), own_epochs(t, trial_epochs)) for t in picked])
+
+
+def _numbered(members: list[Member]) -> tuple[Member, ...]:
+    """`members` with each trial's retrains numbered in order, 0 for its first: each its own seed."""
+    seen: dict[int, int] = {}
+    numbered = []
+    for m in members:
+        numbered.append(replace(m, retrain=seen.get(m.trial.number, 0)))
+        seen[m.trial.number] = numbered[-1].retrain + 1
+    return tuple(numbered)
 
 
 def wall_seconds(members: tuple[Member, ...], cores: int, images: Images) -> float:
@@ -283,14 +297,16 @@ def wall_seconds(members: tuple[Member, ...], cores: int, images: Images) -> flo
 
 
 def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: Images, cores: int,
-           members: int = 1, trial_epochs: int | None = None, include: str | None = None) -> Choice:
+           members: int = 1, trial_epochs: int | None = None, include: str | None = None,
+           include_models: int = 1) -> Choice:
     """Up to `members` retrains of the best distinct configurations that fit `limit_minutes`, the
-    enqueued one `include` names next after the best; failing two, the best single configuration
-    whose retrain fits, shortened to fit if need be."""
+    enqueued one `include` names next after the best, as `include_models` of them (at most all but
+    the best); failing two, the best single configuration whose retrain fits, shortened to fit if
+    need be."""
     # Ties go to augmented configurations only where trials were cut short (the reason they rank low).
     by_value = distinct(completed)
     searched = augmented_first(by_value, images.validation) if trial_epochs is not None else by_value
-    ranked = included_next(searched, include)
+    ranked = included_next(searched, include, max(1, min(include_models, members - 1)))
     noted = {"best_value": by_value[0] if searched[0] is not by_value[0] else None,  # only where the tie moved it
              "include": include}
     if limit_minutes is None:
@@ -347,8 +363,8 @@ def _team(ranked: list[TrialOutcome], count: int, seconds: float, images: Images
             break
     if not fitting or (len(fitting) < count and passed):  # better ones do not fit: no team of the rest
         return None
-    again = [replace(m, retrain=k // len(fitting) + 1) for k, m in enumerate(fitting * count)][:count - len(fitting)]
-    return Choice((*fitting, *again), cores, tuple(passed))  # the best again, with other seeds, where too few
+    again = (fitting * count)[:count - len(fitting)]  # the best again, with other seeds, where too few
+    return Choice(_numbered(fitting + again), cores, tuple(passed))
 
 
 def _least_epochs(trial: TrialOutcome, own: int, trial_epochs: int | None) -> int:
@@ -406,7 +422,8 @@ def choose_for_study(study: Study, settings: Settings, train_images: int, starte
         return Choice.whole(study.best(), members=settings.final_models)
     images = study_images(recorded, train_images, min(settings.train_limit or train_images, train_images))
     choice = choose(completed, final_minutes(settings, started), images, os.cpu_count() or 1,
-                    settings.final_models, recorded.trial_epochs, recorded.final_include)
+                    settings.final_models, recorded.trial_epochs, recorded.final_include,
+                    recorded.final_include_models or 1)
     if choice.note():
         print(choice.note())
     return choice

@@ -119,6 +119,9 @@ def _enqueued(settings: Settings, space: SearchSpace) -> None:
     if settings.final_include is not None and settings.final_include not in (settings.enqueue or {}):
         raise UserError(f"final_include: '{settings.final_include}' is not a configuration this sweep file "
                         f"enqueues ({', '.join(settings.enqueue or {}) or 'none'}); name one of them or remove it")
+    if settings.final_include is None and settings.final_include_models != 1:
+        raise UserError("final_include_models: there is no final_include to retrain more than once; name the "
+                        "enqueued configuration in final_include, or remove final_include_models")
 
 
 def _stores(settings: Settings, sweep: str | None = None) -> None:

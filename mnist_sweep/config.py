@@ -155,6 +155,11 @@ class Settings:
     # The enqueued configuration every final team holds, whatever its short trial scored: trials cut
     # at trial_epochs cannot judge what pays over a long retrain, which a benchmark measured for it.
     final_include: str | None = setting(None, None, "budget.py", flags_in=(), recorded=NOTED)
+    # How many of each final team's members are that configuration, each with its own seed (at most all
+    # but one: the best searched configuration leads every team). Two seeds of the batch-normalised
+    # notebook-003 network averaged 99.60% on validation, one 99.53% (benchmarks/techniques.py).
+    final_include_models: int = setting(1, None, "budget.py", flags_in=(), least=1, most=100,
+                                        why="each one a whole retrain on all training images", recorded=NOTED_IF_SET)
 
     @property
     def study(self) -> str:

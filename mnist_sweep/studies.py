@@ -99,6 +99,7 @@ class StudySettings:
     trial_epochs: int | None = None    # None: a trial's own epochs
     minutes: float | None = None       # the whole command's; `final` fits its budget to it as the sweep did
     final_include: str | None = None   # the enqueued configuration every final team holds
+    final_include_models: int | None = None  # its members in every team (None: one)
 
     @classmethod
     def of(cls, settings: Settings) -> StudySettings:

@@ -10,6 +10,7 @@ import pytest
 
 from mnist_sweep.budget import (MIN_MEMBER_EPOCHS, MOST_FILLED_EPOCHS, RESERVE_SHARE, RETRAIN_SLOWDOWN, Images,
                                 Rate, choose, epoch_seconds, final_minutes, wall_seconds)
+from mnist_sweep import seeds
 from mnist_sweep.config import Settings
 from mnist_sweep.studies import TrialOutcome
 
@@ -247,6 +248,23 @@ def test_the_enqueued_configuration_final_include_names_joins_the_team_whatever_
     assert "includes trial 9 ('recipe'" in team.note()
     plain = choose([*trials, recipe], 20, images, 2, members=4, trial_epochs=2)
     assert 9 not in [m.trial.number for m in plain.members] and "includes" not in (plain.note() or "")
+
+
+def test_final_include_models_puts_that_many_seeds_of_the_included_configuration_in_the_team_after_the_best():
+    trials = [cut(n, 0.985 - n / 1000, 8.0, 16 * n) for n in range(1, 6)]
+    recipe = replace(cut(9, 0.965, 8.0, 100), enqueued="recipe")
+    images = Images(20000, 60000, 10000)
+    team = choose([*trials, recipe], 20, images, 2, members=4, trial_epochs=2, include="recipe", include_models=2)
+    assert [m.trial.number for m in team.members] == [1, 9, 9, 2]
+    copies = [seeds.member(0, m.trial.number, m.retrain) for m in team.members if m.trial.number == 9]
+    assert len(set(copies)) == 2  # two models of it, not one trained twice
+    assert "in final_include) 2 times, each with its own seed" in team.note()
+    # Never the whole team: the best searched configuration leads it.
+    pair = choose([*trials, recipe], 20, images, 2, members=2, trial_epochs=2, include="recipe", include_models=3)
+    assert [m.trial.number for m in pair.members] == [1, 9]
+    unlimited = choose([*trials, recipe], None, images, 2, members=4, trial_epochs=2, include="recipe",
+                       include_models=2)
+    assert [(m.trial.number, m.retrain) for m in unlimited.members] == [(1, 0), (9, 0), (9, 1), (2, 0)]
 
 
 def test_where_the_best_is_passed_over_the_best_searched_member_not_the_included_one_is_the_choice():

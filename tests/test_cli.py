@@ -23,6 +23,7 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "typo.yaml").write_text("trials: 3\nsampelr: tpe\n")
     (tmp_path / "enqueue.yaml").write_text("space: cnn\nenqueue: {mine: {n_blocks: 9}}\n")
     (tmp_path / "include.yaml").write_text("space: mlp\nfinal_include: mine\n")
+    (tmp_path / "copies.yaml").write_text("space: mlp\nfinal_include_models: 2\n")
     np.savez(tmp_path / "small.npz", **synthetic_arrays())  # valid arrays, wrong sizes
     return tmp_path
 
@@ -40,6 +41,7 @@ def workdir(tmp_path, monkeypatch):
     (["optuna", "--sweep", "typo.yaml"], "typo.yaml: unknown setting 'sampelr'"),
     (["optuna", "--sweep", "enqueue.yaml"], "enqueue: 'mine' is not a point of the cnn space"),
     (["optuna", "--sweep", "include.yaml"], "final_include: 'mine' is not a configuration this sweep file enqueues"),
+    (["optuna", "--sweep", "copies.yaml"], "final_include_models: there is no final_include to retrain"),
     (["kerastuner", "--sweep", "cnn-optuna"], "'enqueue' is for the optuna engine"),
     (["optuna", "--data", "absent.npz"], "absent.npz: no such data file"),
     (["optuna", "--data", "small.npz"], "small.npz: 'x_train' has shape (300, 28, 28), expected (60000, 28, 28)"),

@@ -132,7 +132,7 @@ def test_each_command_has_the_flag_of_every_setting_declared_for_it_and_no_other
 def test_every_sweep_command_takes_every_setting_but_the_engine_chosen_by_it_and_the_sweep_files_own():
     for engine in names():
         missing = {s.name for s in SETTINGS if s.engine in (None, engine)} - set(_flags(engine))
-        assert missing == {"engine", "enqueue", "final_include"}, engine
+        assert missing == {"engine", "enqueue", "final_include", "final_include_models"}, engine
 
 
 def _valid(setting):
@@ -199,7 +199,7 @@ def test_a_studys_record_holds_the_settings_declared_recorded_and_checks_those_d
     assert {f.name for f in fields(StudySettings)} == declared
     for engine in names():
         mine = StudySettings.of(Settings(engine=engine, final_models=2, final_minutes=9.0, trial_epochs=4,
-                                         minutes=29.0, final_include="mine"))
+                                         minutes=29.0, final_include="mine", final_include_models=2))
         own = {s.name for s in SETTINGS if s.recorded and s.engine in (None, engine)}
         assert {k for k, v in vars(mine).items() if v is not None} == own - {"train_limit", "trial_images"}
         checked = {s.name for s in SETTINGS if s.recorded == CHECKED and s.engine in (None, engine)}
