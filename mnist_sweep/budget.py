@@ -177,6 +177,7 @@ class Choice:
 
     def note(self) -> str | None:
         notes, budget = [], f"the final step's {self.minutes:.1f} minutes" if self.minutes is not None else ""
+        firsts = [m for m in self.members if m.retrain == 0]  # a configuration's other seeds train as it does
         if self.best_value is not None and self.best_value not in [m.trial for m in self.members]:
             notes.append(f"the final step leaves out trial {self.best_value.number}, the best on validation: "
                          "augmented configurations tied with it (within two standard errors) go first, as short "
@@ -191,15 +192,15 @@ class Choice:
             skipped = ", ".join(f"trial {t.number} ({s / 60:.0f} min)" for t, s in self.passed_over)
             notes.append(f"the final step retrains trial {self.trial.number}, the best whose retrain fits "
                          f"{budget}; ranked ahead of it but estimated too long to retrain: {skipped}")
-        for m in filter(lambda m: m.cut, self.members):
+        for m in filter(lambda m: m.cut, firsts):
             notes.append(f"the final step retrains trial {m.trial.number} for {m.epochs} of its {m.own_epochs} "
                          f"epochs, as many as fit {budget}, its learning-rate schedule fitted to the {m.epochs}")
-        for m in filter(lambda m: m.filled, self.members):
+        for m in filter(lambda m: m.filled, firsts):
             rate = "its rate falling along a cosine" if m.rate is Rate.ANNEALED else "its schedule fitted"
             notes.append(f"the final step retrains trial {m.trial.number} for {m.epochs} epochs, as many as fit "
                          f"{budget}, {rate} to them: the search judged every configuration on its first "
                          f"{m.trial.epochs}, not on its own {m.own_epochs}")
-        for m in filter(lambda m: m.rate is Rate.ANNEALED and m.epochs == m.own_epochs, self.members):
+        for m in filter(lambda m: m.rate is Rate.ANNEALED and m.epochs == m.own_epochs, firsts):
             notes.append(f"the final step anneals trial {m.trial.number}'s rate along a cosine over its {m.epochs} "
                          f"epochs: its trial trained {len(m.trial.learning_rates)}, too few to reach its annealing "
                          "on plateaus, which a retrain without validation images cannot do")

@@ -259,6 +259,7 @@ def test_final_include_models_puts_that_many_seeds_of_the_included_configuration
     copies = [seeds.member(0, m.trial.number, m.retrain) for m in team.members if m.trial.number == 9]
     assert len(set(copies)) == 2  # two models of it, not one trained twice
     assert "in final_include) 2 times, each with its own seed" in team.note()
+    assert team.note().count("retrains trial 9 for") == 1  # one line for the configuration, not one per seed
     # Never the whole team: the best searched configuration leads it.
     pair = choose([*trials, recipe], 20, images, 2, members=2, trial_epochs=2, include="recipe", include_models=3)
     assert [m.trial.number for m in pair.members] == [1, 9]
