@@ -21,6 +21,10 @@ STEPS_PER_EXECUTION = 32
 # `ema: true` keeps an exponential moving average of the weights (Polyak averaging), which
 # validation and the final model use; 0.99 averages over the last ~100 steps.
 EMA_MOMENTUM = 0.99
+# A served model is compiled only so that `evaluate` works; it never trains. Keras's default, RMSprop,
+# is saved unbuilt and built on load, so every load warned of the optimizer variables it skipped (five
+# warnings in each CNN final step's export); plain SGD has no variables but its step and rate.
+SERVED_OPTIMIZER = "sgd"
 
 
 def build_model(kind: str, params: dict[str, Any], steps_per_epoch: int | None = None) -> keras.Model:
@@ -83,7 +87,7 @@ def serving_model(model: Any, name: str | None = None) -> Any:
     kept = [layer.plain() if isinstance(layer, FusedBatchNormalization) else layer
             for layer in model.layers if not isinstance(layer, random)]
     served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=name or model.name)
-    served.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    served.compile(optimizer=SERVED_OPTIMIZER, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
     return served
 
@@ -95,7 +99,7 @@ def ensemble(members: list[keras.Model]) -> keras.Model:
     inputs = keras.Input(INPUT_SHAPE)
     served = [serving_model(m, f"{m.name}_{i}") for i, m in enumerate(members)]  # names are unique in a graph
     model = keras.Model(inputs, keras.layers.Average()([m(inputs) for m in served]), name="ensemble")
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=SERVED_OPTIMIZER, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
