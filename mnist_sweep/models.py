@@ -11,6 +11,7 @@ import numpy as np
 
 from mnist_sweep.costs import STRIDED_KERNEL
 from mnist_sweep.layers import FusedBatchNormalization
+from mnist_sweep.optimizers import make_optimizer
 from mnist_sweep.schedules import learning_rate, loss
 from mnist_sweep.space import layer_values
 
@@ -18,9 +19,6 @@ INPUT_SHAPE = (28, 28)  # every model takes scaled images as they are; reshaping
 # Several batches per call into TensorFlow: on this 2-core CPU it cut an MLP epoch from
 # 6.8 s to 4.8 s (512-256, batch 64) with identical results, by saving per-step overhead.
 STEPS_PER_EXECUTION = 32
-# `ema: true` keeps an exponential moving average of the weights (Polyak averaging), which
-# validation and the final model use; 0.99 averages over the last ~100 steps.
-EMA_MOMENTUM = 0.99
 # A served model is compiled only so that `evaluate` works; it never trains. Keras's default, RMSprop,
 # is saved unbuilt and built on load, so every load warned of the optimizer variables it skipped (five
 # warnings in each CNN final step's export); plain SGD has no variables but its step and rate.
@@ -77,9 +75,9 @@ def serving_model(model: Any, name: str | None = None) -> Any:
     (augmentation) and compiled with Keras's own loss and accuracy, whatever it trained with.
 
     The random layers pass images through unchanged at inference, but their random ops stay in
-    an exported graph, and TFLite has no kernels for them. A loss or a layer of this project's
-    (label smoothing, the fused batch normalisation) would make plain Keras unable to load the
-    file without importing mnist_sweep.
+    an exported graph, and TFLite has no kernels for them. A loss, a layer or an optimizer of this
+    project's (label smoothing, the fused batch normalisation, the fused Adam and RMSprop) would
+    make plain Keras unable to load the file without importing mnist_sweep.
     """
     if not isinstance(model, keras.Sequential):  # an ensemble(): its members are served already
         return model
@@ -101,17 +99,6 @@ def ensemble(members: list[keras.Model]) -> keras.Model:
     model = keras.Model(inputs, keras.layers.Average()([m(inputs) for m in served]), name="ensemble")
     model.compile(optimizer=SERVED_OPTIMIZER, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-
-
-def make_optimizer(name: str, rate: Any, ema: bool = False) -> keras.optimizers.Optimizer:
-    classes = {
-        "adam": keras.optimizers.Adam,
-        "rmsprop": keras.optimizers.RMSprop,
-        "sgd": keras.optimizers.SGD,
-        "nadam": keras.optimizers.Nadam,
-        "adamw": keras.optimizers.AdamW,
-    }
-    return classes[name](learning_rate=rate, use_ema=ema, ema_momentum=EMA_MOMENTUM)
 
 
 def _inputs(params: dict[str, Any]) -> list[keras.layers.Layer]:

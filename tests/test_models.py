@@ -145,7 +145,7 @@ def test_an_ensemble_averages_its_members_and_saves_as_one_plain_keras_model(tin
     expected = np.mean([m.predict(x[:20], verbose=0) for m in members], axis=0)
     assert np.allclose(model.predict(x[:20], verbose=0), expected, atol=1e-6)
     model.save(tmp_path / "ensemble.keras")
-    import zipfile  # plain Keras reads it: it names no class of this project's (loss, layers)
+    import zipfile  # plain Keras reads it: it names no class of this project's (loss, layers, optimizer)
     assert "mnist_sweep" not in zipfile.ZipFile(tmp_path / "ensemble.keras").read("config.json").decode()
     with warnings.catch_warnings(record=True) as caught:  # each member's unbuilt optimizer warned on load
         warnings.simplefilter("always")

@@ -53,11 +53,14 @@ def test_a_16_bit_or_float_scan_is_read_as_its_8_bit_self(tmp_path):
 
 @pytest.fixture(scope="module")
 def registered(real_data, tmp_path_factory):
-    """A small MLP trained on real digits, saved as a file and registered in MLflow."""
+    """A small MLP trained on real digits, saved as a file and registered in MLflow.
+
+    Served first, as export and the final step save and register a model: a trained one names
+    this project's optimizer, which plain Keras (and `mlflow models serve`) cannot load."""
     import keras
 
     from mnist_sweep.data import load_mnist, scale
-    from mnist_sweep.models import build_model
+    from mnist_sweep.models import build_model, serving_model
     from mnist_sweep.tracking import Tracker
 
     folder = tmp_path_factory.mktemp("model")
@@ -65,6 +68,7 @@ def registered(real_data, tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = build_model("mlp", {"n_layers": 1, "units_l0": 256, "optimizer": "adam", "learning_rate": 1e-3})
     model.fit(scale(mnist.x_train[:20000]), mnist.y_train[:20000], batch_size=128, epochs=2, verbose=0)
+    model = serving_model(model)
     model.save(folder / "model.keras")
     tracker = Tracker(f"sqlite:///{folder / 'mlflow.db'}", "mnist-sweep", folder / "artifacts")
     run = tracker.start_child(tracker.parent_run("p", {}), "final", {}, {})
