@@ -91,7 +91,8 @@ class FusedRMSprop(keras.optimizers.RMSprop):
         if self.built:
             return
         super().build(var_list)
-        self._increments = self.add_optimizer_variables(var_list, "increment") if self._plain() else []
+        # One at a time: add_optimizer_variables, which takes the list, came in Keras 3.10; the floor is 3.8.
+        self._increments = [self.add_variable_from_reference(v, "increment") for v in var_list] if self._plain() else []
 
     def _plain(self) -> bool:
         return self.momentum == 0 and not self.centered
