@@ -107,6 +107,8 @@ def run_peer(data_path: str, trials: int, limit: int | None, folder: Path, max_e
 
 def run_default(data_path: str, trials: int, extra: list[str], folder: Path) -> dict:
     """`python -m mnist_sweep optuna --trials N`, as a user runs it, from an empty folder."""
+    from mnist_sweep.outcomes import Outcome  # the word the progress lines print for a completed trial
+
     began = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "mnist_sweep", "optuna", "--trials", str(trials), "--data", data_path,
                            *extra], cwd=folder, capture_output=True, text=True, check=True)
@@ -115,9 +117,10 @@ def run_default(data_path: str, trials: int, extra: list[str], folder: Path) -> 
     # A line per trial, on stderr beside the progress bar (the sweep's own process prints them all).
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("trial ")]
     epochs = sum(int(re.search(r"epochs\s+(\d+)", line).group(1)) for line in lines)
-    best = max(float(m.group(1)) for line in lines if (m := re.search(r"completed\s+val_acc (\d\.\d+)", line)))
+    done_word = Outcome.COMPLETED.value
+    best = max(float(m.group(1)) for line in lines if (m := re.search(rf"{done_word}\s+val_acc (\d\.\d+)", line)))
     return {"seconds": round(seconds, 1), "epochs": epochs, "best_val": best, "test": test,
-            "completed": sum(" completed " in line for line in lines)}
+            "completed": sum(f" {done_word} " in line for line in lines)}
 
 
 def _require_peer(parser: argparse.ArgumentParser) -> None:

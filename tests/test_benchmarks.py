@@ -24,8 +24,7 @@ def test_the_overhead_benchmark_runs_both_ways_and_writes_its_ratio(real_data, t
     result = json.loads(out.read_text())
     assert len(result["configurations"]) == 2 and len(result["plain_s"]) == len(result["framework_s"]) == 4
     assert result["framework_trials"] == 4  # one trial per timed framework run, no more
-    assert result["ratio"] == pytest.approx(sum(result["framework_s"]) / sum(result["plain_s"]), abs=1e-4)
-    assert "framework / plain =" in done.stdout
+    assert f"framework / plain = {result['ratio']:.3f}" in done.stdout  # the figure printed is the one recorded
 
 
 def test_the_memory_benchmark_reads_every_trials_memory_from_mlflow(real_data, tmp_path):
@@ -77,14 +76,15 @@ def test_the_pruning_benchmark_counts_the_epochs_each_sweep_trained(real_data, t
     # The same seeded random draws in each sweep: the same configurations, so pruning only takes epochs away.
     for run in pruned:
         assert run["trials"] == 4 and 0 < run["epochs"] <= none["epochs"] <= 4 * 2
-        assert run["epoch_share"] == pytest.approx(run["epochs"] / none["epochs"], abs=1e-3)
 
 
 def test_the_sampler_benchmark_tracks_the_best_value_of_each_sampler(real_data, tmp_path):
     _, result = quick("samplers", real_data, tmp_path)
-    assert {r["sampler"] for r in result["runs"]} == {"tpe", "random", "qmc"}
-    for run in result["runs"]:
-        assert len(run["best_after"]) == 4 and run["best_after"] == sorted(run["best_after"])
+    runs = result["runs"]
+    assert {r["sampler"] for r in runs} == {"tpe", "random", "qmc"} and all(r["trials"] == 4 for r in runs)
+    # The sampler it names is the one whose sweeps ended best (one seed here: its run's last best).
+    last = {r["sampler"]: r["best_after"][-1] for r in runs}
+    assert last[result["best"]] == max(last.values())
 
 
 def test_the_peer_benchmark_sets_the_default_sweep_against_a_hand_written_one(real_data, tmp_path):
@@ -93,7 +93,7 @@ def test_the_peer_benchmark_sets_the_default_sweep_against_a_hand_written_one(re
     for run in (result["peer"], result["mnist_sweep"]):
         assert run["seconds"] > 0 and 0.1 < run["test"] <= 1 and run["completed"] >= 1
     assert result["peer"]["epochs"] <= 3  # the smoke run's cap of one epoch per trial holds for the peer too
-    assert result["ratio"] == pytest.approx(result["mnist_sweep"]["seconds"] / result["peer"]["seconds"], abs=1e-3)
+    assert f"mnist_sweep / peer = {result['ratio']:.2f}" in done.stdout  # the figure printed is the one recorded
 
 
 def test_the_startup_benchmark_sets_a_one_epoch_trial_against_a_steady_epoch(real_data, tmp_path):
@@ -125,10 +125,10 @@ def test_the_fidelity_benchmark_ranks_the_same_configurations_on_few_and_all_ima
 
 def test_the_cnn_search_benchmark_names_the_sampler_and_pruner_it_measured_best(real_data, tmp_path):
     done, result = quick("cnn_search", real_data, tmp_path)
-    assert result["best"] in result["mean_best"] and f"best: {result['best']}" in done.stdout
-    for run in result["runs"]:
-        finite = [v for v in run["best_after"] if v != float("-inf")]
-        assert finite == sorted(finite) and run["best"] == pytest.approx(max(finite), abs=1e-4)
+    assert f"best: {result['best']}" in done.stdout
+    # The combination it names is the one whose sweeps ended best (one seed each here).
+    ended = {f"{r['sampler']}+{r['pruner']}": r["best"] for r in result["runs"]}
+    assert len(ended) == 2 and ended[result["best"]] == max(ended.values())
 
 
 def test_the_backend_benchmark_replays_each_recorded_trial_for_the_epochs_it_trained(real_data, tmp_path):

@@ -50,52 +50,72 @@ def study_of(cwd: Path, name: str) -> optuna.Study:
 
 
 def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_path):
+    """One sweep (a minute of CI), then each thing a user relies on, checked by its own function."""
     args = ["optuna", "--trials", "3", "--study-name", "e2e", "--data", str(real_data), *QUICK]
     done = cli(tmp_path, *args)
     assert done.returncode == 0, done.stderr[-2000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    mnist = load_mnist(str(real_data))
+    _every_trial_is_a_finished_child_run_with_its_history(client, tmp_path, mnist)
+    _the_export_reproduces_the_one_recorded_test_accuracy(client, tmp_path, mnist)
+    _mlflow_holds_lineage_datasets_and_the_champion(client, tmp_path)
+    for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "oneDNN", "retracing", "\r"):
+        assert noise not in done.stderr  # quiet: no TensorFlow start-up or retracing lines, no bar frames
+    _the_final_step_again_shows_the_record_unless_forced(tmp_path, real_data, done)
+    assert cli(tmp_path, *args).returncode == 0  # the same command resumes the study: it holds 3, none added
+    assert len(study_of(tmp_path, "e2e").trials) == 3
+    _export_writes_the_latest_final_model_again(tmp_path, mnist)
+    _report_tabulates_draws_and_logs_on_the_parent(client, tmp_path)
 
-    kinds = runs(tmp_path, "e2e")
+
+def _every_trial_is_a_finished_child_run_with_its_history(client: MlflowClient, cwd: Path, mnist) -> None:
+    kinds = runs(cwd, "e2e")
     (parent,), (final,) = kinds["study"], kinds["final"]
     assert len(kinds["trial"]) == 3 and parent.info.status == "FINISHED"
     assert final.data.tags["test_set"] == "the .npz's 10,000 test images"
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     for run in kinds["trial"]:
         assert run.info.status == "FINISHED" and run.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        assert run.data.tags["data_digest"] == load_mnist(str(real_data)).digest
+        assert run.data.tags["data_digest"] == mnist.digest
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert [m.step for m in history] == list(range(1, int(run.data.params["epochs"]) + 1))
     best_value = max(r.data.metrics["val_accuracy"] for r in kinds["trial"])  # trials may tie
     by_trial = {r.data.tags["trial"]: r for r in kinds["trial"]}
     assert by_trial[parent.data.tags["best_trial"]].data.metrics["val_accuracy"] == pytest.approx(best_value)
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(best_value)
-
-    study = study_of(tmp_path, "e2e")
+    study = study_of(cwd, "e2e")
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
-    record = study.user_attrs["final"]
-    assert record["test_accuracy"] == pytest.approx(final.data.metrics["test_accuracy"])
+    assert study.user_attrs["final"]["test_accuracy"] == pytest.approx(final.data.metrics["test_accuracy"])
 
-    # The exported model, loaded with plain Keras in safe mode, reproduces the logged test accuracy.
-    export = tmp_path / "models" / "e2e"
+
+def _the_export_reproduces_the_one_recorded_test_accuracy(client: MlflowClient, cwd: Path, mnist) -> None:
+    """Loaded with plain Keras in safe mode; the final step's one pass over the test set kept each
+    image's digit, and the sweep's report drew the final model's test-set plots."""
+    (final,) = runs(cwd, "e2e")["final"]
+    study = study_of(cwd, "e2e")
+    record = study.user_attrs["final"]
+    export = cwd / "models" / "e2e"
     model = keras.saving.load_model(export / "model.keras", safe_mode=True)
-    mnist = load_mnist(str(real_data))
     _, accuracy = model.evaluate(scale(mnist.x_test), mnist.y_test, verbose=0)
     assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-4)
     assert json.loads((export / "params.json").read_text()) == study.best_trial.user_attrs["params"]
-    # The final step's one pass over the test set kept each image's digit: the model's, and the accuracy's.
-    kept = np.load(client.download_artifacts(final.info.run_id, "test_results.npz", str(tmp_path)))
+    kept = np.load(client.download_artifacts(final.info.run_id, "test_results.npz", str(cwd)))
     predicted = kept["predicted"]
     assert np.array_equal(predicted, model.predict(scale(mnist.x_test), verbose=0).argmax(axis=1))
     assert (predicted == mnist.y_test).mean() == pytest.approx(record["test_accuracy"])
     assert np.array_equal(kept["wrong_images"], mnist.x_test[kept["wrong"]]) and len(kept["wrong"]) == 32
-    # The sweep wrote its report at its end, the final model's test-set plots included.
     assert {"confusion.png", "misclassified.png", "importances.png", "parallel.png", "report.html"} <= {
-        p.name for p in (tmp_path / "reports" / "e2e").iterdir()}
-    logged = {f.path for f in client.list_artifacts(final.info.run_id)}
-    assert {"params.json", "search_space.yaml", "metrics.json"} <= logged
+        p.name for p in (cwd / "reports" / "e2e").iterdir()}
+
+
+def _mlflow_holds_lineage_datasets_and_the_champion(client: MlflowClient, cwd: Path) -> None:
+    """As MLflow users expect: lineage on every run, the data each saw, the registry's alias, an example."""
+    kinds = runs(cwd, "e2e")
+    (parent,), (final,) = kinds["study"], kinds["final"]
+    record = study_of(cwd, "e2e").user_attrs["final"]
+    assert {"params.json", "search_space.yaml", "metrics.json"} <= {
+        f.path for f in client.list_artifacts(final.info.run_id)}
     (version,) = client.search_model_versions("name = 'mnist-sweep-e2e'")
     assert version.run_id == final.info.run_id
-
-    # As MLflow users expect: lineage on every run, the data each saw, the registry's alias, an example.
     for run in (parent, final, *kinds["trial"]):
         assert {"mlflow.user", "mlflow.source.name", "mlflow.source.type"} <= set(run.data.tags)
     contexts = {d.dataset.name: {t.value for t in d.tags if t.key == "mlflow.data.context"}
@@ -107,43 +127,44 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     assert champion.version == version.version and champion.tags["study"] == "e2e"
     assert float(champion.tags["test_accuracy"]) == pytest.approx(final.data.metrics["test_accuracy"], abs=1e-4)
     assert _logged_model(client, record["model_uri"]).saved_input_example_info is not None
-    # Quiet: none of TensorFlow's start-up or retracing lines, and no progress-bar frames in a log.
-    for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "oneDNN", "retracing", "\r"):
-        assert noise not in done.stderr
 
-    # Running the final step again shows the recorded result: the test set is not used twice.
-    again = cli(tmp_path, "final", "--study-name", "e2e", "--data", str(real_data))
+
+def _the_final_step_again_shows_the_record_unless_forced(cwd: Path, real_data: Path,
+                                                        done: subprocess.CompletedProcess) -> None:
+    """The test set is not used twice; --force evaluates again, recorded as such (a second final run)."""
+    again = cli(cwd, "final", "--study-name", "e2e", "--data", str(real_data))
     assert again.returncode == 0 and "as recorded earlier" in again.stdout
-    assert len(runs(tmp_path, "e2e")["final"]) == 1
-    forced = cli(tmp_path, "final", "--study-name", "e2e", "--data", str(real_data), "--force",
+    assert len(runs(cwd, "e2e")["final"]) == 1
+    forced = cli(cwd, "final", "--study-name", "e2e", "--data", str(real_data), "--force",
                  "--train-limit", "3000", "--export-dir", "forced")
     assert forced.returncode == 0 and "evaluation number 2, forced" in forced.stdout
     assert "/step" not in done.stdout + forced.stdout  # no Keras progress bar from MLflow's example check
-    finals = runs(tmp_path, "e2e")["final"]
+    finals = runs(cwd, "e2e")["final"]
     assert sorted(r.data.tags["forced"] for r in finals) == ["false", "true"]
-    assert [r["forced"] for r in study_of(tmp_path, "e2e").user_attrs["final_history"]] == [False, True]
+    assert [r["forced"] for r in study_of(cwd, "e2e").user_attrs["final_history"]] == [False, True]
 
-    # The same command resumes the study: it already holds 3 trials, so none is added.
-    assert cli(tmp_path, *args).returncode == 0
-    assert len(study_of(tmp_path, "e2e").trials) == 3
 
-    # `export` writes the latest final model again, elsewhere, from the MLflow record.
-    exported = cli(tmp_path, "export", "--study-name", "e2e", "--export-dir", "copy", "--format", "keras,tflite")
-    assert exported.returncode == 0 and (tmp_path / "copy" / "model.tflite").stat().st_size > 0
-    copy = keras.saving.load_model(tmp_path / "copy" / "model.keras", safe_mode=True)
-    latest = keras.saving.load_model(tmp_path / "forced" / "model.keras", safe_mode=True)
+def _export_writes_the_latest_final_model_again(cwd: Path, mnist) -> None:
+    """`export`: the latest final model (the forced one), elsewhere, from the MLflow record."""
+    exported = cli(cwd, "export", "--study-name", "e2e", "--export-dir", "copy", "--format", "keras,tflite")
+    assert exported.returncode == 0 and (cwd / "copy" / "model.tflite").stat().st_size > 0
+    copy = keras.saving.load_model(cwd / "copy" / "model.keras", safe_mode=True)
+    latest = keras.saving.load_model(cwd / "forced" / "model.keras", safe_mode=True)
     sample = scale(mnist.x_test[:200])
     assert np.array_equal(copy.predict(sample, verbose=0), latest.predict(sample, verbose=0))
 
-    # `report` tabulates the three trials, draws the plots and logs them on the parent run.
-    reported = cli(tmp_path, "report", "--study-name", "e2e", "--report-dir", "again")
+
+def _report_tabulates_draws_and_logs_on_the_parent(client: MlflowClient, cwd: Path) -> None:
+    """`report`: the three trials in a table, the plots drawn and logged on the sweep's parent run."""
+    reported = cli(cwd, "report", "--study-name", "e2e", "--report-dir", "again")
     assert reported.returncode == 0, reported.stderr[-2000:]
-    folder = tmp_path / "again"
+    folder = cwd / "again"
     drawn = {"history.png", "parameters.png", "curves.png", "importances.png", "parallel.png", "confusion.png",
              "misclassified.png"}
     assert drawn | {"trials.csv", "trials.md", "presets.md", "warnings.txt", "report.html"} <= {
         p.name for p in folder.iterdir()}
     assert len((folder / "trials.csv").read_text().splitlines()) == 1 + 3
+    (parent,) = runs(cwd, "e2e")["study"]
     assert {f"report/{name}" for name in drawn} <= {
         f.path for f in client.list_artifacts(parent.info.run_id, "report")}
 
