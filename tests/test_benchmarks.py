@@ -64,8 +64,9 @@ def test_the_throughput_benchmark_sets_each_model_against_the_measured_peak(real
     assert result["peak_gflops"] > 0 and set(result["models"]) == {"mlp-512-256", "cnn-nb003"}
     mlp = result["models"]["mlp-512-256"]
     assert mlp["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 256 + 256 * 10) / 1e6, abs=1e-3)
-    assert set(mlp["samples_per_s"]) == {"32", "64", "128", "256"} and 0 < max(mlp["share_of_peak"].values()) < 1
-    assert set(result["threads"]) == {"intra 1 inter 1", "intra 2 inter 2"}
+    assert set(mlp["samples_per_s"]) == {"32", "256"} and 0 < max(mlp["share_of_peak"].values()) < 1
+    assert {k: set(v) for k, v in result["threads"].items()} == {"intra 1 inter 1": {"mlp-512-256"},
+                                                                 "intra 2 inter 2": {"mlp-512-256"}}
 
 
 def test_the_pruning_benchmark_counts_the_epochs_each_sweep_trained(real_data, tmp_path):
