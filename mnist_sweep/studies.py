@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from typing import Any, Protocol
 
 from mnist_sweep.config import SETTINGS, Settings
@@ -79,30 +79,15 @@ def recorded(engine: str | None = None) -> tuple[Setting, ...]:
     return tuple(s for s in SETTINGS if s.recorded and (engine is None or s.engine in (None, engine)))
 
 
-@dataclass(frozen=True)
-class StudySettings:
-    """What a study's trials were made under. Which settings it holds, and which must match on
-    resume, their declarations say (config.Settings, `recorded=`); these fields are how a record
-    stores them, 0.1.0's first, so every stored record still loads (tests/test_config.py holds the
-    two together). An engine's own settings are None in another engine's studies."""
-
-    seed: int
-    validation_size: int
-    train_limit: int | None
-    trial_images: int | None
-    experiment: str
-    tuner: str | None = None
-    sampler: str | None = None
-    pruner: str | None = None
-    final_minutes: float | None = None  # `final` uses them as the sweep had them
-    final_models: int | None = None
-    trial_epochs: int | None = None    # None: a trial's own epochs
-    minutes: float | None = None       # the whole command's; `final` fits its budget to it as the sweep did
-    final_include: str | None = None   # the enqueued configuration every final team holds
-    final_include_models: int | None = None  # its members in every team (None: one)
+class _StudySettings:
+    """What a study's trials were made under: one field per setting declared `recorded=` in
+    config.Settings, generated from those declarations (StudySettings below), so a setting a
+    study records is declared once. An engine's own settings are None in another engine's
+    studies, a NOTED_IF_SET one at its default is None, and keys a record lacks (older versions)
+    load as None; a record's extra keys (newer versions) are dropped."""
 
     @classmethod
-    def of(cls, settings: Settings) -> StudySettings:
+    def of(cls, settings: Settings) -> Any:
         """What the settings' declarations (config.Settings) say a study records, for its engine."""
         return cls(**{s.name: s.kept(getattr(settings, s.name)) for s in recorded(settings.engine)})
 
@@ -112,7 +97,14 @@ class StudySettings:
                 if s.recorded == CHECKED and (s.engine is None or getattr(self, s.name) is not None)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None or k in ("train_limit", "trial_images")}
+        # 0.1.0 stored these two even when None, and reads them back as given.
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("train_limit", "trial_images")}  # type: ignore[call-overload]
+
+
+StudySettings = make_dataclass(
+    "StudySettings", [(s.name, s.type | None, field(default=None)) for s in recorded()],
+    bases=(_StudySettings,), frozen=True)
+StudySettings.__module__ = __name__  # make_dataclass takes `module=` only from Python 3.12
 
 
 @dataclass(frozen=True)
