@@ -214,6 +214,8 @@ def _show_final(result: FinalResult) -> None:
         how = "as recorded earlier; --force evaluates again"
     else:
         how = f"test set evaluation number {final.evaluations}" + (", forced" if final.forced else "")
-    epochs = f"for {final.epochs} epochs" if final.members == 1 else f"the first for {final.epochs} epochs"
-    print(f"best trial {final.trial}: val_accuracy {final.val_accuracy:.4f}; {final.model_name()[4:]} on "
-          f"{final.train_size} images, {epochs}; test_accuracy {final.test_accuracy:.4f} ({how})")
+    epochs = f" for {final.epochs} epochs" if final.members == 1 else f", the first for {final.epochs} epochs"
+    # The first member is not always the study's best trial (an augmented one tied with it may lead):
+    # the line names it by number only, beside its own score, and leaves "best" to the report.
+    print(f"{final.model_name()[4:]} on {final.train_size} images{epochs} (trial {final.trial}: val_accuracy "
+          f"{final.val_accuracy:.4f}); test_accuracy {final.test_accuracy:.4f} ({how})")
