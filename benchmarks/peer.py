@@ -117,10 +117,10 @@ def run_default(data_path: str, trials: int, extra: list[str], folder: Path) -> 
     # A line per trial, on stderr beside the progress bar (the sweep's own process prints them all).
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("trial ")]
     epochs = sum(int(re.search(r"epochs\s+(\d+)", line).group(1)) for line in lines)
-    done_word = Outcome.COMPLETED.value
-    best = max(float(m.group(1)) for line in lines if (m := re.search(rf"{done_word}\s+val_acc (\d\.\d+)", line)))
+    scored = (re.search(rf"{Outcome.COMPLETED}\s+val_acc (\d\.\d+)", line) for line in lines)
+    best = max(float(m.group(1)) for m in scored if m)
     return {"seconds": round(seconds, 1), "epochs": epochs, "best_val": best, "test": test,
-            "completed": sum(f" {done_word} " in line for line in lines)}
+            "completed": sum(f" {Outcome.COMPLETED} " in line for line in lines)}
 
 
 def _require_peer(parser: argparse.ArgumentParser) -> None:

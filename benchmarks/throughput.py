@@ -141,9 +141,9 @@ def main() -> None:
               "bounds_gflops": {k: round(v, 1) for k, v in found.items()},
               "peak_gflops": round(bound, 1), "epochs": epochs, "models": {}}
     cores = os.cpu_count() or 1
+    batches = QUICK_BATCHES if args.quick else BATCHES
     for name in MODELS:
         flops = train_flops(name)
-        batches = QUICK_BATCHES if args.quick else BATCHES
         measured = {b: fresh_rate(cores, args.data, args.quick, epochs, name, b) for b in batches}
         rates, images = {b: r for b, (r, _) in measured.items()}, measured[batches[0]][1]
         result["models"][name] = {"train_mflops_per_sample": round(flops / 1e6, 3),

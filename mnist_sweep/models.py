@@ -97,7 +97,6 @@ def ensemble(members: list[keras.Model]) -> keras.Model:
     return model
 
 
-
 def _compile_served(model: keras.Model) -> None:
     """Keras's own loss and accuracy, so that `evaluate` works; a served model never trains.
 

@@ -98,7 +98,7 @@ class _StudySettings:
 
     def to_dict(self) -> dict[str, Any]:
         # 0.1.0 stored these two even when None, and reads them back as given.
-        return {k: v for k, v in asdict(self).items() if v is not None or k in ("train_limit", "trial_images")}  # type: ignore[call-overload]
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("train_limit", "trial_images")}
 
 
 StudySettings = make_dataclass(

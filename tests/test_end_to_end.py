@@ -56,9 +56,10 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     assert done.returncode == 0, done.stderr[-2000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     mnist = load_mnist(str(real_data))
-    _every_trial_is_a_finished_child_run_with_its_history(client, tmp_path, mnist)
-    _the_export_reproduces_the_one_recorded_test_accuracy(client, tmp_path, mnist)
-    _mlflow_holds_lineage_datasets_and_the_champion(client, tmp_path)
+    kinds, study = runs(tmp_path, "e2e"), study_of(tmp_path, "e2e")  # as the sweep left them, read once
+    _every_trial_is_a_finished_child_run_with_its_history(client, kinds, study, mnist)
+    _the_export_reproduces_the_one_recorded_test_accuracy(client, kinds, study, tmp_path, mnist)
+    _mlflow_holds_lineage_datasets_and_the_champion(client, kinds, study)
     for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "oneDNN", "retracing", "\r"):
         assert noise not in done.stderr  # quiet: no TensorFlow start-up or retracing lines, no bar frames
     _the_final_step_again_shows_the_record_unless_forced(tmp_path, real_data, done)
@@ -68,8 +69,8 @@ def test_sweep_records_every_trial_and_exports_the_tested_model(real_data, tmp_p
     _report_tabulates_draws_and_logs_on_the_parent(client, tmp_path)
 
 
-def _every_trial_is_a_finished_child_run_with_its_history(client: MlflowClient, cwd: Path, mnist) -> None:
-    kinds = runs(cwd, "e2e")
+def _every_trial_is_a_finished_child_run_with_its_history(client: MlflowClient, kinds: dict, study: optuna.Study,
+                                                          mnist) -> None:
     (parent,), (final,) = kinds["study"], kinds["final"]
     assert len(kinds["trial"]) == 3 and parent.info.status == "FINISHED"
     assert final.data.tags["test_set"] == "the .npz's 10,000 test images"
@@ -82,16 +83,15 @@ def _every_trial_is_a_finished_child_run_with_its_history(client: MlflowClient, 
     by_trial = {r.data.tags["trial"]: r for r in kinds["trial"]}
     assert by_trial[parent.data.tags["best_trial"]].data.metrics["val_accuracy"] == pytest.approx(best_value)
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(best_value)
-    study = study_of(cwd, "e2e")
     assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
     assert study.user_attrs["final"]["test_accuracy"] == pytest.approx(final.data.metrics["test_accuracy"])
 
 
-def _the_export_reproduces_the_one_recorded_test_accuracy(client: MlflowClient, cwd: Path, mnist) -> None:
+def _the_export_reproduces_the_one_recorded_test_accuracy(client: MlflowClient, kinds: dict, study: optuna.Study,
+                                                          cwd: Path, mnist) -> None:
     """Loaded with plain Keras in safe mode; the final step's one pass over the test set kept each
     image's digit, and the sweep's report drew the final model's test-set plots."""
-    (final,) = runs(cwd, "e2e")["final"]
-    study = study_of(cwd, "e2e")
+    (final,) = kinds["final"]
     record = study.user_attrs["final"]
     export = cwd / "models" / "e2e"
     model = keras.saving.load_model(export / "model.keras", safe_mode=True)
@@ -107,11 +107,10 @@ def _the_export_reproduces_the_one_recorded_test_accuracy(client: MlflowClient, 
         p.name for p in (cwd / "reports" / "e2e").iterdir()}
 
 
-def _mlflow_holds_lineage_datasets_and_the_champion(client: MlflowClient, cwd: Path) -> None:
+def _mlflow_holds_lineage_datasets_and_the_champion(client: MlflowClient, kinds: dict, study: optuna.Study) -> None:
     """As MLflow users expect: lineage on every run, the data each saw, the registry's alias, an example."""
-    kinds = runs(cwd, "e2e")
     (parent,), (final,) = kinds["study"], kinds["final"]
-    record = study_of(cwd, "e2e").user_attrs["final"]
+    record = study.user_attrs["final"]
     assert {"params.json", "search_space.yaml", "metrics.json"} <= {
         f.path for f in client.list_artifacts(final.info.run_id)}
     (version,) = client.search_model_versions("name = 'mnist-sweep-e2e'")
