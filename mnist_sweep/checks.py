@@ -9,24 +9,32 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.engines.specs import lookup_order, names, spec, specs
 from mnist_sweep.errors import UserError, require_extra
 from mnist_sweep.files import check_writable_folder, shown, usable
-from mnist_sweep.presets import load_presets, select
+from mnist_sweep.presets import Preset, load_presets, select
 from mnist_sweep.space import SearchSpace, cap_epochs, load_space
 
 SQLITE_HEADER = b"SQLite format 3\0"
 
 
-def before_data(command: str, settings: Settings, args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class SweepInputs:
+    """A sweep's own files, read and checked here once, before TensorFlow loads; its search takes them."""
+
+    space: SearchSpace           # --max-epochs applied
+    presets: tuple[Preset, ...]  # the warm start's candidates (presets.warm_start chooses); none with --no-warm-start
+
+
+def before_data(command: str, settings: Settings, args: argparse.Namespace) -> SweepInputs | None:
     """Refuse what would fail later: in a sweep, after its whole search and retrain. Each engine's
-    name is its sweep command."""
+    name is its sweep command; a sweep's inputs are returned as read."""
     sweeps = names()
-    if command in sweeps:
-        _sweep(settings)
+    inputs = sweep_inputs(settings) if command in sweeps else None
     if command in (*sweeps, "final"):
         _export_folder(settings)
     if command in sweeps or (command == "report" and not args.report_dir):
@@ -45,6 +53,7 @@ def before_data(command: str, settings: Settings, args: argparse.Namespace) -> N
         _predict(args)
     else:
         _stores(settings, command if command in sweeps else None)
+    return inputs
 
 
 def _export_folder(settings: Settings) -> None:
@@ -102,11 +111,12 @@ def _predict(args: argparse.Namespace) -> None:
                         "models:/NAME@champion")
 
 
-def _sweep(settings: Settings) -> None:
+def sweep_inputs(settings: Settings) -> SweepInputs:
     space = load_space(settings.space).with_max_epochs(settings.max_epochs)
     spec(settings.engine).check_sweep(settings, space)  # what this engine refuses (its grid, its storage)
-    load_presets()  # the warm start reads them
+    presets = tuple(load_presets())  # read even without a warm start: a broken file is said at once
     _enqueued(settings, space)
+    return SweepInputs(space, presets if settings.warm_start else ())
 
 
 def _enqueued(settings: Settings, space: SearchSpace) -> None:

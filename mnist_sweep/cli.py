@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ui":
             return _ui(args)
         settings = _settings(args)
-        before_data(args.command, settings, args)  # in a fraction of a second, before TensorFlow loads
+        inputs = before_data(args.command, settings, args)  # in a fraction of a second, before TensorFlow loads
         load_tensorflow()
         from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
 
@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                    "predict": commands.predict, "report": commands.report}[args.command]
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
         args.argv = argv  # the command as given: worker processes run it again
+        args.inputs = inputs  # a sweep's space and presets, as the checks read them
         args.started = _started(program)
         return handler(settings, args)
     except Recycle as grown:

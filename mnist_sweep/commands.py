@@ -23,7 +23,7 @@ from mnist_sweep.export import FILES, export_complete, write_export
 from mnist_sweep.final import FinalResult, run_final
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import load_presets, select
-from mnist_sweep.space import SearchSpace, load_space
+from mnist_sweep.space import SearchSpace
 from mnist_sweep.studies import Study, check_digest
 from mnist_sweep.tracking import Tracker
 
@@ -32,10 +32,11 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search with the settings' engine, then retrain the best once on the training set, test it
     once, export it and write the report. A worker process (`--worker I`) only runs trials."""
     engine = engines.get(settings.engine)
-    space = load_space(settings.space).with_max_epochs(settings.max_epochs)
+    space = args.inputs.space  # read by the checks (checks.SweepInputs)
     mnist = load_mnist(settings.data)  # checked before any trial starts
     tracker = _tracker(settings, settings.experiment)
-    job = SweepJob(settings, space, search_data(mnist, settings.validation_size, settings.seed, settings.search_limit),
+    job = SweepJob(settings, space, args.inputs.presets,
+                   search_data(mnist, settings.validation_size, settings.seed, settings.search_limit),
                    tracker, _tags(settings, mnist, space), args.argv, args.worker)
     study = engine.search(job)
     if study is None:  # a worker: the sweep's own process finishes

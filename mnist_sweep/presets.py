@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mnist_sweep.costs import unbuildable
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import find_file, read_yaml
 from mnist_sweep.space import MODELS, SearchSpace, cap_epochs
@@ -54,6 +55,16 @@ def select(presets: list[Preset], only: str | None) -> list[Preset]:
     if not chosen:
         raise UserError(f"unknown preset '{only[:100]}'; choose one of: {', '.join(p.name for p in presets)}")
     return chosen
+
+
+def warm_start(presets: tuple[Preset, ...], space: SearchSpace, max_epochs: int | None, trials: int,
+               epochs: int | None = None) -> list[Preset]:
+    """The presets a new sweep over `space` tries first, for both engines: under the caps every trial
+    has (at most `max_epochs` each, no more of them than `trials`), those the space holds and that
+    build. `epochs`: what the engine trains each for instead (Hyperband sets a trial's epochs)."""
+    capped = [p.capped(max_epochs) for p in presets]
+    tried = [replace(p, params={**p.params, "epochs": epochs}) if epochs else p for p in capped]
+    return [p for p, t in zip(capped, tried) if t.fits(space) and unbuildable(space.model, t.params) is None][:trials]
 
 
 def announce_warm_start(names: list[str]) -> None:

@@ -202,6 +202,15 @@ class StudyRecord:
                    final=FinalRecord.from_dict(final) if final else None, final_history=history,
                    test_evaluations=values.get("test_evaluations", len(history)))  # 0.1.0 counted finished ones
 
+    @classmethod
+    def read(cls, values: dict[str, Any], not_ours: str) -> StudyRecord:
+        """The record a store holds, for every engine's `Study.record`; `not_ours`, the store's own
+        words, when it holds none (not begun, or not made by mnist_sweep)."""
+        record = cls.from_dict(values)
+        if record is None:
+            raise UserError(not_ours)
+        return record
+
 
 class Study(Protocol):
     """A study as the steps after the search see it, whichever engine ran it."""

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mnist_sweep import commands
+from mnist_sweep.checks import sweep_inputs
 from mnist_sweep.config import Settings
 
 
@@ -46,6 +47,7 @@ def test_no_trial_reads_the_test_images(engine, tiny_mnist, tmp_path, monkeypatc
                         tracking_uri=f"sqlite:///{tmp_path}/m.db", export_dir=str(tmp_path / "export"))
     run = commands.sweep  # the engine is the settings'
     # One process: the tripwire is in this one.
-    assert run(settings, argparse.Namespace(worker=None, argv=[], started=time.time())) == 0
+    args = argparse.Namespace(worker=None, argv=[], started=time.time(), inputs=sweep_inputs(settings))
+    assert run(settings, args) == 0
     assert Tripwire.reads, "the final step must read the test set, or this guard tests nothing"
     assert all(Tripwire.reads), "the test images were read outside the final step"

@@ -3,7 +3,6 @@ Optuna trial leaves, and its warm start is capped as every trial is."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import optuna
 import yaml
@@ -60,13 +59,3 @@ def test_both_engines_write_the_same_mlflow_schema_for_the_same_space(tiny_mnist
     assert params_opt <= {*space.to_dict()["parameters"],
                           *(f"{n}_l{i}" for n in ("units", "dropout") for i in range(3))}
     assert {"n_layers", "units_l0", "learning_rate", "epochs"} <= params_opt & params_kt
-
-
-def test_max_epochs_caps_the_presets_so_the_cnn_notebooks_still_open_the_search():
-    space = load_space("cnn").with_max_epochs(1)
-    runner = TrialRunner(space, None, None, "", {}, seed=0)  # only its space and cost limit are asked
-    settings = Settings(engine="kerastuner", tuner="random", space="cnn", max_epochs=1)
-    presets = kt_engine._warm_start(runner, settings)
-    assert [p.name for p in presets] == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]
-    assert all(p.params["epochs"] == 1 for p in presets)
-    assert [p.name for p in kt_engine._warm_start(runner, replace(settings, trials=1))] == [presets[0].name]

@@ -5,7 +5,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from mnist_sweep.data import search_data
-from mnist_sweep.config import Settings
+from mnist_sweep.config import Settings, load_settings
 from mnist_sweep.engines.optuna import Objective, start_search
 from mnist_sweep.engines.optuna_study import open_study
 from mnist_sweep.space import load_space, parse_space
@@ -139,11 +139,11 @@ def _presets():
 
 
 def test_warm_start_puts_the_fitting_presets_first_with_their_tag(objective, tmp_path):
-    from mnist_sweep.engines.optuna import warm_start
+    from mnist_sweep.engines.optuna import _queue_first_trials
     objective.space = load_space("mlp").with_max_epochs(3)  # keeps the test quick: the 3-epoch presets fit
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    names = warm_start(study, _presets(), objective)
-    assert names == ["nb000-mlp-512", "nb000-mlp-256", "nb000-mlp-512-256"]
+    _queue_first_trials(study, tuple(_presets()), objective.space, Settings())
+    names = ["nb000-mlp-512", "nb000-mlp-256", "nb000-mlp-512-256"]
     study.optimize(objective, n_trials=4)
     by_number = sorted(study.trials, key=lambda t: t.number)
     assert [t.user_attrs.get("preset") for t in by_number] == names + [None]
@@ -152,7 +152,8 @@ def test_warm_start_puts_the_fitting_presets_first_with_their_tag(objective, tmp
     _, runs = trial_runs(objective)
     assert {r.data.tags["trial"]: r.data.tags.get("preset") for r in runs} == {
         "0": names[0], "1": names[1], "2": names[2], "3": None}
-    assert warm_start(study, _presets(), objective) == []  # a resumed study is not warm-started twice
+    _queue_first_trials(study, tuple(_presets()), objective.space, Settings())
+    assert len(study.trials) == 4  # a resumed study is not warm-started twice
 
 
 def test_a_model_over_max_mflops_is_refused_untrained_and_not_counted(objective):
@@ -171,30 +172,28 @@ def test_a_model_over_max_mflops_is_refused_untrained_and_not_counted(objective)
 
 
 def test_max_epochs_caps_the_presets_and_the_enqueued_configurations_so_they_still_run():
-    from mnist_sweep.engines.optuna import enqueue, warm_start
-    from mnist_sweep.files import read_yaml, find_file
+    from mnist_sweep.engines.optuna import _queue_first_trials
 
     space = load_space("cnn").with_max_epochs(1)
-    objective = Objective(space, None, None, "", {}, seed=0)  # warm_start only asks the space and the cost
     study = optuna.create_study(direction="maximize")
-    names = warm_start(study, _presets(), objective, max_epochs=1)
-    assert names == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]  # both CNN notebooks, at 1 epoch
-    enqueue(study, read_yaml(find_file("cnn-optuna", "sweeps"))["enqueue"], max_epochs=1)
+    _queue_first_trials(study, tuple(_presets()), space, load_settings("cnn-optuna", {"max_epochs": 1}))
     asked = [study.ask() for _ in range(3)]
     points = [space.sample(trial) for trial in asked]
     assert [p["epochs"] for p in points] == [1, 1, 1] and all(space.contains(p) for p in points)
+    assert [t.user_attrs.get("preset") for t in asked[:2]] == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]
     assert [t.user_attrs["enqueued"] for t in asked[2:]] == ["nb003-with-techniques"]
 
 
 def test_trials_caps_how_many_presets_and_enqueued_configurations_a_new_study_queues():
     # `--trials 1`: one trial runs, so one is queued; the rest would wait in the study for ever.
-    from mnist_sweep.engines.optuna import enqueue, warm_start
+    from mnist_sweep.engines.optuna import _queue_first_trials, enqueue
 
     space = load_space("cnn").with_max_epochs(1)
-    objective = Objective(space, None, None, "", {}, seed=0)
     study = optuna.create_study(direction="maximize")
-    assert warm_start(study, _presets(), objective, max_epochs=1, trials=1) == ["nb001-cnn-annealed-augmented"]
+    _queue_first_trials(study, tuple(_presets()), space, load_settings("cnn-optuna", {"max_epochs": 1, "trials": 1}))
+    assert [t.user_attrs.get("preset") for t in study.trials] == ["nb001-cnn-annealed-augmented"]
+    study = optuna.create_study(direction="maximize")
     enqueue(study, {"a": dict(FIXED), "b": dict(FIXED)}, room=0)  # the presets took the one trial
-    assert len(study.trials) == 1
+    assert len(study.trials) == 0
     enqueue(study, {"a": dict(FIXED), "b": dict(FIXED)}, room=1)
-    assert [t.user_attrs.get("enqueued") for t in study.trials] == [None, "a"]
+    assert [t.user_attrs.get("enqueued") for t in study.trials] == ["a"]

@@ -62,3 +62,10 @@ def test_a_study_left_in_the_old_sqlite_default_is_not_silently_started_again(tm
     with pytest.raises(UserError, match="study 'mlp-optuna' is in .*optuna.db, from before the journal storage"):
         open_study(Settings(), load_space("mlp"))
     assert open_study(Settings(study_name="other"), load_space("mlp")).study_name == "other"  # a new name is fine
+
+
+def test_a_study_optuna_made_without_mnist_sweep_is_refused_in_one_line_not_read_as_empty():
+    plain = optuna.create_study(study_name="by-hand", direction="maximize")  # a user's own, in a shared storage
+    plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    with pytest.raises(UserError, match="study 'by-hand' was not made by mnist_sweep; use another --study-name"):
+        OptunaStudy(plain, "journal").record()

@@ -5,7 +5,7 @@ from mnist_sweep.baselines import run_baselines, table
 from mnist_sweep.data import search_data
 from mnist_sweep.errors import UserError
 from mnist_sweep.models import build_model
-from mnist_sweep.presets import load_presets, select
+from mnist_sweep.presets import load_presets, select, warm_start
 from mnist_sweep.space import load_space
 from mnist_sweep.tracking import Tracker
 
@@ -55,3 +55,23 @@ def test_a_baseline_is_trained_tested_once_and_logged_with_its_preset_tag(tiny_m
     assert run.data.tags["preset"] == "nb002-mlp-32-64" and run.info.status == "FINISHED"
     assert run.data.metrics["test_accuracy"] == pytest.approx(row.test_accuracy)
     assert "nb002-mlp-32-64" in table([row])
+
+
+def test_the_warm_start_takes_the_presets_the_space_holds_capped_as_every_trial_is():
+    cnn = load_space("cnn").with_max_epochs(1)
+    chosen = warm_start(tuple(PRESETS), cnn, max_epochs=1, trials=50)
+    assert [p.name for p in chosen] == ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]
+    assert all(p.params["epochs"] == 1 for p in chosen)
+    assert [p.name for p in warm_start(tuple(PRESETS), cnn, max_epochs=1, trials=1)] == [chosen[0].name]
+    mlp = load_space("mlp").with_max_epochs(30)
+    assert "nb004-mlp-300-300" not in [p.name for p in warm_start(tuple(PRESETS), mlp, None, 50)]  # its 50 epochs
+    assert "nb004-mlp-300-300" in [p.name for p in warm_start(tuple(PRESETS), mlp, 30, 50)]  # cut to 30
+
+
+def test_under_hyperband_a_preset_is_judged_at_the_epochs_the_oracle_sets():
+    mlp = load_space("mlp")
+    at_own = [p.name for p in warm_start(tuple(PRESETS), mlp, max_epochs=None, trials=50)]
+    at_max = warm_start(tuple(PRESETS), mlp, max_epochs=None, trials=50, epochs=mlp.max_epochs())
+    assert "nb004-mlp-300-300" not in at_own  # its 50 epochs are outside the space
+    assert [p.name for p in at_max] == [*at_own, "nb004-mlp-300-300"]  # Hyperband trains it 30 at most
+    assert [p.params for p in at_max] == [p.params for p in PRESETS if p.name in {*at_own, "nb004-mlp-300-300"}]

@@ -22,6 +22,7 @@ from mnist_sweep.engines.specs import lookup_order, register, spec
 if TYPE_CHECKING:
     from mnist_sweep.config import Settings
     from mnist_sweep.data import SearchData
+    from mnist_sweep.presets import Preset
     from mnist_sweep.space import SearchSpace
     from mnist_sweep.studies import Study
     from mnist_sweep.tracking import Tracker
@@ -33,6 +34,7 @@ class SweepJob:
 
     settings: Settings
     space: SearchSpace
+    presets: tuple[Preset, ...]  # the warm start's candidates, as the checks read them
     data: SearchData
     tracker: Tracker
     tags: dict[str, str]      # on the parent run and every trial run, the same keys for both engines

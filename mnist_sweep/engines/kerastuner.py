@@ -10,7 +10,6 @@ this module: the project's record (kerastuner_project.py), the tuner that runs e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob, base
@@ -20,7 +19,7 @@ from mnist_sweep.engines.kerastuner_recovery import fail_runs_of_trials_run_agai
 from mnist_sweep.engines.kerastuner_space import Chosen, check_stopped, make_oracle
 from mnist_sweep.engines.kerastuner_spec import KerasTunerSpec
 from mnist_sweep.engines.kerastuner_tuner import SweepTuner, comparable
-from mnist_sweep.presets import Preset, announce_warm_start, load_presets
+from mnist_sweep.presets import Preset, announce_warm_start, warm_start
 from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.trials import TrialRunner
 
@@ -46,7 +45,7 @@ class KerasTunerEngine:
         settings = job.settings
         project = open_project(settings, job.space, job.digest)
         runner = base.trial_runner(job, base.open_parent(job, project))
-        presets = _warm_start(runner, settings)
+        presets = _warm_start(job)
         if settings.tuner != "grid" and not project.outcomes():
             announce_warm_start([p.name for p in presets])
         return KerasTunerSweep(settings, project, runner, presets)
@@ -56,7 +55,7 @@ class KerasTunerEngine:
         settings = job.settings
         project = open_project(settings, job.space, job.digest)
         runner = base.trial_runner(job, project.record().parent_run_id or "")
-        return KerasTunerSweep(settings, project, runner, _warm_start(runner, settings), chief=False)
+        return KerasTunerSweep(settings, project, runner, _warm_start(job), chief=False)
 
 
 class KerasTunerSweep:
@@ -123,17 +122,8 @@ def _queue_presets(tuner: SweepTuner, presets: list[Preset] | None, settings: Se
     oracle.accept = lambda values: runner.affordable(runner.space.sample(Chosen({"epochs": 1, **values})))
 
 
-def _warm_start(runner: TrialRunner, settings: Settings) -> list[Preset]:
-    """The presets a new search tries first, under the sweep's caps as every trial is: at most
-    --max-epochs each, and no more of them than --trials."""
-    if not settings.warm_start:
-        return []
-    capped = [p.capped(settings.max_epochs) for p in load_presets()]
-    return fitting_presets(capped, runner, settings.tuner == "hyperband")[:settings.trials]
-
-
-def fitting_presets(presets: list[Preset], runner: TrialRunner, hyperband: bool) -> list[Preset]:
-    """The presets this search can try; under Hyperband the oracle sets the epochs."""
-    tried = [replace(p, params={**p.params, "epochs": runner.space.max_epochs()}) if hyperband else p
-             for p in presets]
-    return [p for p, t in zip(presets, tried) if t.fits(runner.space) and runner.affordable(t.params, sampled=False)]
+def _warm_start(job: SweepJob) -> list[Preset]:
+    """The presets a new search tries first; under Hyperband the oracle sets the epochs."""
+    settings = job.settings
+    epochs = job.space.max_epochs() if settings.tuner == "hyperband" else None
+    return warm_start(job.presets, job.space, settings.max_epochs, settings.trials, epochs)

@@ -42,10 +42,8 @@ class Project:
             raise UserError(f"{self.file}: not a study of mnist_sweep; use another --study-name or --storage") from None
 
     def record(self) -> StudyRecord:
-        record = StudyRecord.from_dict(self.stored())
-        if record is None:
-            raise UserError(f"{self.file}: not a study of mnist_sweep; use another --study-name or --storage")
-        return record
+        return StudyRecord.read(self.stored(), f"{self.file}: not a study of mnist_sweep; use another "
+                                               "--study-name or --storage")
 
     def save(self, record: StudyRecord) -> None:
         stored = self.stored()

@@ -25,7 +25,7 @@ from mnist_sweep.engines.optuna_samplers import make_pruner, make_sampler
 from mnist_sweep.engines.optuna_study import (OptunaStudy, best_value, finished_count, load_study, note_outcome,
                                               open_study, outcome_of)
 from mnist_sweep.outcomes import Outcome
-from mnist_sweep.presets import Preset, announce_warm_start, load_presets
+from mnist_sweep.presets import Preset, announce_warm_start, warm_start
 from mnist_sweep.runtime import signals
 from mnist_sweep.runtime.locks import exclusive
 from mnist_sweep.runtime.memory import MemoryBudget
@@ -61,7 +61,7 @@ class OptunaEngine:
         with exclusive(SPEC.storage(settings), settings.study):
             sweep = self.attach(job)
             sweep.runner.parent_id = base.open_parent(job, sweep.study)
-            _queue_first_trials(sweep.study.study, sweep.runner, settings)
+            _queue_first_trials(sweep.study.study, job.presets, job.space, settings)
         return sweep
 
     def attach(self, job: SweepJob) -> OptunaSweep:
@@ -102,29 +102,17 @@ class Objective(TrialRunner):
         return outcome.value
 
 
-def _queue_first_trials(study: optuna.Study, objective: Objective, settings: Settings) -> None:
-    """A new study's first trials: the presets that fit, then the sweep file's configurations."""
-    new = not study.trials
-    presets: list[str] = []
-    if settings.warm_start:
-        presets = warm_start(study, load_presets(), objective, settings.max_epochs, settings.trials)
-        announce_warm_start(presets)
-    if new:
-        enqueue(study, settings.enqueue or {}, settings.max_epochs, settings.trials - len(presets))
-
-
-def warm_start(study: optuna.Study, presets: list[Preset], objective: Objective,
-               max_epochs: int | None = None, trials: int | None = None) -> list[str]:
-    """Enqueue the presets a new study can try as its first trials, so it cannot end below them;
-    under the sweep's caps: each trains at most `max_epochs`, and no more than `trials` are queued
-    (the rest would wait in the study, never run)."""
-    if study.trials:  # resuming: they were enqueued (and maybe run) when the study began
-        return []
-    capped = [p.capped(max_epochs) for p in presets]
-    chosen = [p for p in capped if p.fits(objective.space) and objective.affordable(p.params, sampled=False)][:trials]
+def _queue_first_trials(study: optuna.Study, presets: tuple[Preset, ...], space: SearchSpace,
+                        settings: Settings) -> None:
+    """A new study's first trials: the presets that fit (presets.warm_start), then the sweep file's
+    configurations. A resumed study enqueued (and maybe ran) them when it began."""
+    if study.trials:
+        return
+    chosen = warm_start(presets, space, settings.max_epochs, settings.trials)
     for preset in chosen:
         study.enqueue_trial(preset.params, user_attrs={"preset": preset.name})
-    return [p.name for p in chosen]
+    announce_warm_start([p.name for p in chosen])
+    enqueue(study, settings.enqueue or {}, settings.max_epochs, settings.trials - len(chosen))
 
 
 def enqueue(study: optuna.Study, configurations: dict[str, dict[str, Any]], max_epochs: int | None = None,

@@ -136,10 +136,8 @@ class OptunaStudy:
         return self.study.user_attrs
 
     def record(self) -> StudyRecord:
-        record = StudyRecord.from_dict(self.stored())
-        if record is None:
-            raise UserError(f"study '{self.name}' was not made by mnist_sweep; use another --study-name")
-        return record
+        return StudyRecord.read(self.stored(), f"study '{self.name}' was not made by mnist_sweep; use another "
+                                               "--study-name")
 
     def save(self, record: StudyRecord) -> None:
         for key, value in list(changed(record, self.stored())):
