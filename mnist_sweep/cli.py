@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 # Keras Tuner's chief serves gRPC while it starts worker processes, which exec at once: gRPC's
 # fork handlers have nothing to do, and would only say so on stderr at every start.
@@ -33,7 +33,7 @@ SETTINGS_ORDER = (f"Precedence, the same for every setting: {PRECEDENCE}. Enviro
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
+    def error(self, message: str) -> NoReturn:  # one line and exit 2, like every other bad input
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 # RFC 1123: labels of letters, digits and inner hyphens, 1-63 characters, 253 in all.

@@ -93,7 +93,7 @@ class Setting:
             choices = self.allowed() if isinstance(self.choices, tuple) else None
             parser.add_argument(self.flag, type=self._parse_flag(), choices=choices, help=help)
 
-    def _parse_flag(self) -> Callable[[str], Any] | None:
+    def _parse_flag(self) -> Callable[[str], Any]:
         if self.flag_type is not None:
             return self.flag_type
         kinds = self.accepted()
@@ -101,7 +101,7 @@ class Setting:
             return positive_float if self.positive else float
         if int in kinds:
             return positive_int if self.positive else int
-        return None
+        return str  # argparse's own default: the text as given
 
     def from_text(self, text: str) -> Any:
         """An environment variable's value: a number where the setting is one (else left for

@@ -26,7 +26,7 @@ class Outcome(str, Enum):
     # str's own, not Enum's: f-strings, str(), MLflow tags and tables give the stored word on
     # every Python from 3.10 (3.11 and 3.12 changed what a mixed-in Enum formats as).
     __str__ = str.__str__
-    __format__ = str.__format__
+    __format__ = str.__format__  # type: ignore[assignment]  # Enum types it as a method; str's is one
 
     @property
     def counts(self) -> bool:

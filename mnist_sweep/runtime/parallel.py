@@ -36,7 +36,9 @@ def run_each(work: Callable[[Job], Any], jobs: list[Job], processes: int, thread
     TensorFlow, which must not load before the child has tied its life to this process's)."""
     context = multiprocessing.get_context("spawn")  # a fork would copy TensorFlow's threads and locks
     name = f"{work.__module__}:{work.__qualname__}"
-    waiting, running, done, given = list(enumerate(jobs)), {}, {}, 0
+    waiting, given = list(enumerate(jobs)), 0
+    running: dict[Connection, tuple[int, multiprocessing.process.BaseProcess]] = {}  # by the pipe of its result
+    done: dict[int, Any] = {}
     try:
         while given < len(jobs):
             while waiting and len(running) < processes:
@@ -46,16 +48,17 @@ def run_each(work: Callable[[Job], Any], jobs: list[Job], processes: int, thread
                 child.start()
                 send.close()  # the child's end: its death then reads as end-of-file here
                 running[receive] = (index, child)
-            for receive in wait(list(running)):
-                index, child = running.pop(receive)
-                done[index] = _result(receive, child)
+            ready = wait(list(running))
+            for receive in [r for r in running if r in ready]:
+                index, process = running.pop(receive)
+                done[index] = _result(receive, process)
             while given in done:
                 yield done.pop(given)
                 given += 1
     finally:
-        for _, child in running.values():  # a stop or an error: no orphan trains on
-            child.terminate()
-            child.join()
+        for _, process in running.values():  # a stop or an error: no orphan trains on
+            process.terminate()
+            process.join()
 
 
 def _result(receive: Connection, child: multiprocessing.process.BaseProcess) -> Any:

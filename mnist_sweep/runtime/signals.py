@@ -17,7 +17,7 @@ from typing import Any
 from mnist_sweep.errors import INTERRUPTED_EXIT, TERMINATED_EXIT
 
 _requested = threading.Event()
-_last = [signal.SIGINT]  # the stop asked for; a KeyboardInterrupt without a handler is Ctrl-C
+_last: list[int] = [signal.SIGINT]  # the stop asked for; a KeyboardInterrupt without a handler is Ctrl-C
 
 
 def install() -> None:
