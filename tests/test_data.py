@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_arrays
-from mnist_sweep.data import load_mnist, search_data, stratified_split
+from mnist_sweep.data import load_mnist, search_data
 from mnist_sweep.errors import UserError
 
 # Digests of the real arrays, as ../shared/data/README.md gives them.
@@ -22,18 +22,6 @@ def full_size(**changes) -> dict[str, np.ndarray]:
     arrays = {"x_train": x_train, "y_train": np.arange(60000, dtype=np.uint8) % 10,
               "x_test": np.zeros((10000, 28, 28), np.uint8), "y_test": np.arange(10000, dtype=np.uint8) % 10}
     return {**arrays, **changes}
-
-
-def test_split_is_stratified_seeded_and_disjoint():
-    labels = np.repeat(np.arange(10, dtype=np.uint8), [500, 700, 520, 560, 480, 450, 500, 540, 490, 510])
-    train, val = stratified_split(labels, 1000, seed=3)
-    assert len(val) == 1000 and len(train) == len(labels) - 1000
-    assert not set(train) & set(val)
-    share = np.bincount(labels[val], minlength=10) / 1000
-    assert np.allclose(share, np.bincount(labels) / len(labels), atol=0.002)
-    again, _ = stratified_split(labels, 1000, seed=3)
-    other, _ = stratified_split(labels, 1000, seed=4)
-    assert np.array_equal(train, again) and not np.array_equal(train, other)
 
 
 def test_search_data_never_contains_test_images(tiny_mnist):
