@@ -15,6 +15,8 @@ Xeon). Last, TensorFlow's threads, each setting in a fresh process.
 
 Keras's backend is whatever KERAS_BACKEND says: `KERAS_BACKEND=jax python benchmarks/throughput.py`
 measures the same models on JAX.
+`--xla` also times the MLP at its largest batch with Keras's `jit_compile=True` (TensorFlow's XLA;
+Keras leaves it off on a CPU), in a fresh process as the rest.
 
     python benchmarks/throughput.py --data ../shared/data/mnist.npz           # ~8 min
     python benchmarks/throughput.py --data ../shared/data/mnist.npz --quick   # CI smoke, ~1 min
@@ -96,20 +98,28 @@ def _data(data_path: str, quick: bool):
     return search_data(load_mnist(data_path), 2000 if quick else 10000, 0, 2000 if quick else None)
 
 
-def threaded(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int, out: mp.Queue) -> None:
+def threaded(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int, out: mp.Queue,
+             xla: bool = False) -> None:
     """In a fresh process: set the threads first, then measure one model at one batch size."""
     from mnist_sweep.runtime.workers import use_threads
 
     use_threads(intra)
+    if xla:  # every model this process compiles, the project's included, through XLA
+        import functools
+
+        import keras
+
+        keras.Model.compile = functools.partialmethod(keras.Model.compile, jit_compile=True)
     data = _data(data_path, quick)
     out.put((train_rate(name, data, batch, epochs), len(data.y_train)))
 
 
-def fresh_rate(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int) -> tuple[float, int]:
+def fresh_rate(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int,
+               xla: bool = False) -> tuple[float, int]:
     """Samples per second of `name` at `batch`, and the images it trained on, in a fresh process."""
     context = mp.get_context("spawn")
     out = context.Queue()
-    process = context.Process(target=threaded, args=(intra, data_path, quick, epochs, name, batch, out))
+    process = context.Process(target=threaded, args=(intra, data_path, quick, epochs, name, batch, out, xla))
     process.start()
     rate = out.get(timeout=3600)  # a child that died would leave get() waiting for ever
     process.join()
@@ -128,6 +138,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="per measurement; the first is not counted")
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: 2,000 images, 2 epochs, 2 batches, small products")
+    parser.add_argument("--xla", action="store_true", help="also the MLP at the largest batch through XLA")
     parser.add_argument("--out", default="benchmarks/results/throughput.json")
     args = parser.parse_args()
     import keras
@@ -154,6 +165,13 @@ def main() -> None:
         print(f"{'batch':>8s}{'samples/s':>12s}{'GFLOP/s':>10s}{'of the float32 bound':>22s}")
         for b, r in rates.items():
             print(f"{b:8d}{r:12.0f}{r * flops / 1e9:10.1f}{r * flops / (bound * 1e9):22.1%}")
+    if args.xla:
+        mlp, batch = next(iter(MODELS)), batches[-1]
+        plain = result["models"][mlp]["samples_per_s"][batch]
+        rate = fresh_rate(cores, args.data, args.quick, epochs, mlp, batch, xla=True)[0]
+        result["xla"] = {"model": mlp, "batch": batch, "samples_per_s": round(rate)}
+        print(f"\n{mlp} at batch {batch} through XLA (jit_compile=True): {rate:.0f} samples/s, "
+              f"{rate / plain:.2f}x the same without")
     threads = thread_rates(args.data, args.quick, epochs)
     result["threads"] = {k: {m: round(v) for m, v in r.items()} for k, r in threads.items()}
     print(f"\nTensorFlow threads, batch {TUNE_BATCH} (samples/s):")
