@@ -20,6 +20,7 @@ Keras leaves it off on a CPU), in a fresh process as the rest.
 
     python benchmarks/throughput.py --data ../shared/data/mnist.npz           # ~8 min
     python benchmarks/throughput.py --data ../shared/data/mnist.npz --quick   # CI smoke, ~1 min
+    python benchmarks/throughput.py --data ../shared/data/mnist.npz --xla     # and the MLP through XLA
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import time
 from pathlib import Path
@@ -104,14 +106,22 @@ def threaded(intra: int, data_path: str, quick: bool, epochs: int, name: str, ba
     from mnist_sweep.runtime.workers import use_threads
 
     use_threads(intra)
+    compiled: list[bool] = []
     if xla:  # every model this process compiles, the project's included, through XLA
-        import functools
-
         import keras
 
-        keras.Model.compile = functools.partialmethod(keras.Model.compile, jit_compile=True)
+        plain = keras.Model.compile
+
+        def compile(model, *args, **kwargs):
+            plain(model, *args, **{**kwargs, "jit_compile": True})
+            compiled.append(model.jit_compile)  # Keras falls back silently where a layer cannot
+
+        keras.Model.compile = compile
     data = _data(data_path, quick)
-    out.put((train_rate(name, data, batch, epochs), len(data.y_train)))
+    rate = train_rate(name, data, batch, epochs)
+    if xla and not (compiled and all(compiled)):
+        raise SystemExit(f"{name}: Keras did not compile it through XLA")
+    out.put((rate, len(data.y_train)))
 
 
 def fresh_rate(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int,
@@ -121,7 +131,14 @@ def fresh_rate(intra: int, data_path: str, quick: bool, epochs: int, name: str, 
     out = context.Queue()
     process = context.Process(target=threaded, args=(intra, data_path, quick, epochs, name, batch, out, xla))
     process.start()
-    rate = out.get(timeout=3600)  # a child that died would leave get() waiting for ever
+    while True:  # a child that died says so at once, instead of leaving get() waiting
+        try:
+            rate = out.get(timeout=5)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                raise SystemExit(f"{name} at batch {batch}: the measuring process ended (exit {process.exitcode}) "
+                                 "without a result; its error is above") from None
     process.join()
     return rate
 

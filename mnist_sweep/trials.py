@@ -129,12 +129,12 @@ class TrialRunner:
         """Widths sampled within the sweep's cost limit, where it has one."""
         return None if self.max_mflops is None else CostBound(self.space, self.max_mflops)
 
-    def affordable(self, params: dict[str, Any], sampled: bool = True) -> bool:
-        """Whether a trial of `params` would train: a network can be built and, if it was sampled,
-        is within the cost limit."""
+    def affordable(self, params: dict[str, Any]) -> bool:
+        """Whether a sampled trial of `params` would train: a network can be built, within the cost
+        limit (a preset or an enqueued configuration is tried whatever it costs: presets.warm_start)."""
         if unbuildable(self.space.model, params) is not None:
             return False
-        return not sampled or self.max_mflops is None or mflops(self.space.model, params) <= self.max_mflops
+        return self.max_mflops is None or mflops(self.space.model, params) <= self.max_mflops
 
     def _check_cost(self, run_id: str, model: Any, limited: bool) -> None:
         """Log the model's cost; refuse it untrained when it is over the sweep's limit."""

@@ -1,8 +1,7 @@
 """The Keras Tuner engine on tiny synthetic data: its trials leave exactly the MLflow record an
-Optuna trial leaves, and its warm start is capped as every trial is."""
+Optuna trial leaves, and its warm start is presets.warm_start's, judged at Hyperband's epochs."""
 
 from __future__ import annotations
-
 
 import optuna
 import yaml
@@ -59,3 +58,20 @@ def test_both_engines_write_the_same_mlflow_schema_for_the_same_space(tiny_mnist
     assert params_opt <= {*space.to_dict()["parameters"],
                           *(f"{n}_l{i}" for n in ("units", "dropout") for i in range(3))}
     assert {"n_layers", "units_l0", "learning_rate", "epochs"} <= params_opt & params_kt
+
+
+def test_the_warm_start_takes_the_sweeps_caps_and_judges_presets_at_hyperbands_epochs():
+    from types import SimpleNamespace
+
+    from mnist_sweep.presets import load_presets
+    from mnist_sweep.space import load_space
+
+    def chosen(**settings):
+        job = SimpleNamespace(space=load_space("mlp"), presets=tuple(load_presets()),
+                              settings=Settings(engine="kerastuner", **settings))
+        return kt_engine._warm_start(job)
+
+    assert "nb004-mlp-300-300" in [p.name for p in chosen(tuner="hyperband")]  # its 50 epochs: Hyperband sets them
+    assert "nb004-mlp-300-300" not in [p.name for p in chosen(tuner="random")]
+    assert len(chosen(tuner="random", trials=2)) == 2
+    assert {p.params["epochs"] for p in chosen(tuner="random", max_epochs=3)} == {3}

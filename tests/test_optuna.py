@@ -186,14 +186,13 @@ def test_max_epochs_caps_the_presets_and_the_enqueued_configurations_so_they_sti
 
 def test_trials_caps_how_many_presets_and_enqueued_configurations_a_new_study_queues():
     # `--trials 1`: one trial runs, so one is queued; the rest would wait in the study for ever.
-    from mnist_sweep.engines.optuna import _queue_first_trials, enqueue
+    from mnist_sweep.engines.optuna import _queue_first_trials
 
     space = load_space("cnn").with_max_epochs(1)
-    study = optuna.create_study(direction="maximize")
-    _queue_first_trials(study, tuple(_presets()), space, load_settings("cnn-optuna", {"max_epochs": 1, "trials": 1}))
-    assert [t.user_attrs.get("preset") for t in study.trials] == ["nb001-cnn-annealed-augmented"]
-    study = optuna.create_study(direction="maximize")
-    enqueue(study, {"a": dict(FIXED), "b": dict(FIXED)}, room=0)  # the presets took the one trial
-    assert len(study.trials) == 0
-    enqueue(study, {"a": dict(FIXED), "b": dict(FIXED)}, room=1)
-    assert [t.user_attrs.get("enqueued") for t in study.trials] == ["a"]
+    for trials, queued in ((1, ["nb001-cnn-annealed-augmented"]),
+                           (2, ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64"]),
+                           (3, ["nb001-cnn-annealed-augmented", "nb003-cnn-32-64-64", "nb003-with-techniques"])):
+        study = optuna.create_study(direction="maximize")
+        _queue_first_trials(study, tuple(_presets()), space,
+                            load_settings("cnn-optuna", {"max_epochs": 1, "trials": trials}))
+        assert [t.user_attrs.get("preset") or t.user_attrs["enqueued"] for t in study.trials] == queued
