@@ -119,8 +119,11 @@ def run_default(data_path: str, trials: int, extra: list[str], folder: Path) -> 
     epochs = sum(int(re.search(r"epochs\s+(\d+)", line).group(1)) for line in lines)
     scored = (re.search(rf"{Outcome.COMPLETED}\s+val_acc (\d\.\d+)", line) for line in lines)
     best = max(float(m.group(1)) for m in scored if m)
+    # What the final step retrained, and on what budget: with two workers one seed's test accuracy
+    # moves from run to run with the time the search leaves it.
+    final = [line for line in done.stdout.splitlines() if line.startswith(("the final step", "final model"))]
     return {"seconds": round(seconds, 1), "epochs": epochs, "best_val": best, "test": test,
-            "completed": sum(f" {Outcome.COMPLETED} " in line for line in lines)}
+            "completed": sum(f" {Outcome.COMPLETED} " in line for line in lines), "final_step": final}
 
 
 def _require_peer(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +161,7 @@ def main() -> None:
     met = ratio <= TARGET_RATIO and points >= TARGET_POINTS
     print(f"mnist_sweep / peer = {ratio:.2f} of the wall time (target <= {TARGET_RATIO}), {points:+.2f} test points "
           f"(target >= +{TARGET_POINTS}): {'met' if met else 'NOT met'}")
+    print("the default sweep's final step:", *ours["final_step"], sep="\n  ")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"cpu": cpu(), "trials": trials, "peer": peer, "mnist_sweep": ours,
                                           "ratio": round(ratio, 3), "test_points": round(points, 2), "met": met},
