@@ -38,3 +38,17 @@ def test_the_same_seed_draws_the_same_trials_seed_0_too():
         settings = Settings(engine="kerastuner", tuner="random", seed=seed)
         first, second = (kt_space.make_oracle(settings, space)._random_values() for _ in range(2))
         assert first == second
+
+
+def test_failed_and_invalid_trials_do_not_count_towards_trials_and_running_ones_are_on_their_way(tmp_path):
+    """The skeleton's stop rule, as Keras Tuner's oracle applies it: an Optuna study of the same
+    trials would start as many more."""
+    from keras_tuner.engine.trial import Trial, TrialStatus
+
+    oracle = kt_space.make_oracle(Settings(engine="kerastuner", tuner="random", trials=3), load_space("mlp"))
+    oracle._set_project_dir(str(tmp_path), "stop-rule")
+    statuses = [TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID, TrialStatus.RUNNING]
+    for number, status in enumerate(statuses):
+        oracle.trials[f"{number}"] = Trial(oracle.get_space(), trial_id=f"{number}", status=status)
+    assert oracle.create_trial("worker-a").status == TrialStatus.RUNNING  # 1 counted + 1 running of 3
+    assert oracle.create_trial("worker-b").status == TrialStatus.STOPPED  # 3 on their way: start no more

@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from mnist_sweep.data import search_data
 from mnist_sweep.config import Settings, load_settings
-from mnist_sweep.engines.optuna import Objective, start_search
+from mnist_sweep.engines.optuna import Objective, start_search, trials_missing
 from mnist_sweep.engines.optuna_study import open_study
 from mnist_sweep.space import load_space, parse_space
 from mnist_sweep.tracking import Tracker
@@ -196,3 +196,17 @@ def test_trials_caps_how_many_presets_and_enqueued_configurations_a_new_study_qu
         _queue_first_trials(study, tuple(_presets()), space,
                             load_settings("cnn-optuna", {"max_epochs": 1, "trials": trials}))
         assert [t.user_attrs.get("preset") or t.user_attrs["enqueued"] for t in study.trials] == queued
+
+
+def test_refused_and_failed_trials_do_not_count_towards_trials_and_running_ones_are_on_their_way():
+    """The skeleton's stop rule, as Optuna's loop applies it (Keras Tuner's oracle: test_kerastuner_space)."""
+    from optuna.trial import TrialState, create_trial
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.9))
+    study.add_trial(create_trial(state=TrialState.PRUNED, intermediate_values={1: 0.5}))
+    study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={"over_budget": 40.0}))  # refused
+    study.add_trial(create_trial(state=TrialState.FAIL))
+    study.ask()  # running in some process
+    assert trials_missing(study, 4) == 1
+    assert trials_missing(study, 3) == 0

@@ -21,7 +21,7 @@ from mnist_sweep.runtime.workers import threads_per_worker, use_threads
 from mnist_sweep.trials import TrialRunner
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from mnist_sweep.config import Settings
     from mnist_sweep.engines import SweepJob
@@ -121,6 +121,14 @@ def trial_runner(job: SweepJob, parent: str, kind: type[Runner] = TrialRunner) -
     settings = job.settings
     return kind(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
                 settings.trial_epochs)
+
+
+def trials_missing(target: int, ended: Iterable[Outcome], running: int) -> int:
+    """The one stop rule of every engine: how many more trials to start before the study holds
+    `target` that count towards --trials (completed or pruned; a refused trial never trained, a
+    failed one runs again). Trials running in any process count as on their way, so workers
+    sharing a study start no more than it needs; 0 or less: start none."""
+    return target - sum(outcome.counts for outcome in ended) - running
 
 
 def check_going(name: str, outcomes: list[TrialOutcome], target: int, in_a_row: int = FAILURES_IN_A_ROW) -> None:

@@ -17,7 +17,9 @@ from keras_tuner.engine.trial import TrialStatus
 
 from mnist_sweep import seeds
 from mnist_sweep.config import Settings
+from mnist_sweep.engines.base import trials_missing
 from mnist_sweep.errors import SweepCannotGoOn
+from mnist_sweep.outcomes import Outcome
 from mnist_sweep.space import Param, SearchSpace
 
 
@@ -91,16 +93,25 @@ class Chosen:
 # --- oracles ----------------------------------------------------------------------------------
 
 class _StopRule:
-    """Only completed trials count towards --trials, as in an Optuna study: a failed or refused
-    trial raises the oracle's trial limit by one. Mixed into Keras Tuner's oracles."""
+    """The skeleton's one stop rule (`base.trials_missing`) as Keras Tuner's trial limit: a failed
+    or invalid trial does not count towards --trials, as in an Optuna study, so it raises the
+    oracle's limit by one. Mixed into Keras Tuner's oracles."""
 
     target = 0
 
     @kt.synchronized  # as Keras Tuner's own: the chief serves several workers
     def create_trial(self, tuner_id: str) -> Any:
-        ended = sum(t.status in (TrialStatus.FAILED, TrialStatus.INVALID) for t in self.trials.values())
-        self.max_trials = self.target + ended
+        statuses = [t.status for t in self.trials.values()]
+        ended = [_OUTCOMES[s] for s in statuses if s in _OUTCOMES]
+        running = sum(s in (TrialStatus.RUNNING, TrialStatus.IDLE) for s in statuses)
+        self.max_trials = len(statuses) + trials_missing(self.target, ended, running)
         return super().create_trial(tuner_id)
+
+
+# Keras Tuner's statuses of an ended trial as outcomes: a stopped trial was ended early by its
+# tuner; an invalid one, whose values cannot be built, never trained.
+_OUTCOMES = {TrialStatus.COMPLETED: Outcome.COMPLETED, TrialStatus.STOPPED: Outcome.PRUNED,
+             TrialStatus.FAILED: Outcome.FAILED, TrialStatus.INVALID: Outcome.REFUSED}
 
 
 class _Presets(_StopRule):

@@ -22,8 +22,8 @@ from mnist_sweep.engines import SweepJob, base
 from mnist_sweep.engines.optuna_spec import OptunaSpec
 from mnist_sweep.engines.optuna_recovery import fail_runs_of_failed_trials, recover_stale
 from mnist_sweep.engines.optuna_samplers import make_pruner, make_sampler
-from mnist_sweep.engines.optuna_study import (OptunaStudy, best_value, finished_count, load_study, note_outcome,
-                                              open_study, outcome_of)
+from mnist_sweep.engines.optuna_study import (FINISHED, OptunaStudy, best_value, load_study, note_outcome, open_study,
+                                              outcome_of, read_outcome)
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import Preset, announce_warm_start, warm_start
 from mnist_sweep.runtime import signals
@@ -210,5 +210,6 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
 
 
 def trials_missing(study: optuna.Study, target: int) -> int:
-    """Trials still to start: other processes' running trials count as on their way."""
-    return target - finished_count(study) - len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    """Trials still to start, by the skeleton's one stop rule, read from Optuna's study."""
+    ended = [read_outcome(t) for t in study.get_trials(deepcopy=False, states=FINISHED)]
+    return base.trials_missing(target, ended, len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))))
