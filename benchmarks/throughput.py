@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
-import queue
 import statistics
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from machine import cpu, headline
+from mnist_sweep.runtime.parallel import ChildDied, run_each
 
 MODELS = {
     "mlp-512-256": ("mlp", {"n_layers": 2, "units_l0": 512, "units_l1": 256, "dropout_l0": 0.2, "dropout_l1": 0.2,
@@ -100,12 +99,9 @@ def _data(data_path: str, quick: bool):
     return search_data(load_mnist(data_path), 2000 if quick else 10000, 0, 2000 if quick else None)
 
 
-def threaded(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int, out: mp.Queue,
-             xla: bool = False) -> None:
-    """In a fresh process: set the threads first, then measure one model at one batch size."""
-    from mnist_sweep.runtime.workers import use_threads
-
-    use_threads(intra)
+def threaded(job: tuple[str, bool, int, str, int, bool]) -> tuple[float, int]:
+    """In a fresh process whose threads are set (runtime.parallel): one model at one batch size."""
+    data_path, quick, epochs, name, batch, xla = job
     compiled: list[bool] = []
     if xla:  # every model this process compiles, the project's included, through XLA
         import keras
@@ -120,27 +116,19 @@ def threaded(intra: int, data_path: str, quick: bool, epochs: int, name: str, ba
     data = _data(data_path, quick)
     rate = train_rate(name, data, batch, epochs)
     if xla and not (compiled and all(compiled)):
-        raise SystemExit(f"{name}: Keras did not compile it through XLA")
-    out.put((rate, len(data.y_train)))
+        raise RuntimeError(f"{name}: Keras did not compile it through XLA")
+    return rate, len(data.y_train)
 
 
 def fresh_rate(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int,
                xla: bool = False) -> tuple[float, int]:
-    """Samples per second of `name` at `batch`, and the images it trained on, in a fresh process."""
-    context = mp.get_context("spawn")
-    out = context.Queue()
-    process = context.Process(target=threaded, args=(intra, data_path, quick, epochs, name, batch, out, xla))
-    process.start()
-    while True:  # a child that died says so at once, instead of leaving get() waiting
-        try:
-            rate = out.get(timeout=5)
-            break
-        except queue.Empty:
-            if not process.is_alive():
-                raise SystemExit(f"{name} at batch {batch}: the measuring process ended (exit {process.exitcode}) "
-                                 "without a result; its error is above") from None
-    process.join()
-    return rate
+    """Samples per second of `name` at `batch`, and the images it trained on, in a fresh process
+    of `intra` threads: the final step's way of running a job, so a process that dies ends the
+    script at once."""
+    try:
+        return next(run_each(threaded, [(data_path, quick, epochs, name, batch, xla)], 1, intra))
+    except ChildDied as died:
+        raise SystemExit(f"{name} at batch {batch}: {died}") from None
 
 
 def thread_rates(data_path: str, quick: bool, epochs: int) -> dict[str, dict[str, float]]:

@@ -20,7 +20,7 @@ from mnist_sweep import seeds
 from mnist_sweep.budget import Choice, Member, Rate
 from mnist_sweep.data import scale
 from mnist_sweep.models import ensemble
-from mnist_sweep.runtime.parallel import run_each
+from mnist_sweep.runtime.parallel import ChildDied, run_each
 from mnist_sweep.schedules import stretched
 from mnist_sweep.training import EpochHook, FitResult, fit
 
@@ -39,11 +39,14 @@ def train_members(kind: str, choice: Choice, seed: int, x: np.ndarray, y: np.nda
     trained, offset = [], 0
     # Plain values cross to the children: a _Job would import this module, and TensorFlow with it,
     # before a child is set up (runtime/parallel.py).
-    for job, history in zip(jobs, run_each(_train, [asdict(j) for j in jobs], choice.processes, choice.threads)):
-        for epoch, values in enumerate(zip(*history.values()), start=1):
-            report(offset + epoch, dict(zip(history, values)))
-        offset += job.epochs
-        trained.append(keras.saving.load_model(job.model_file))
+    try:
+        for job, history in zip(jobs, run_each(_train, [asdict(j) for j in jobs], choice.processes, choice.threads)):
+            for epoch, values in enumerate(zip(*history.values()), start=1):
+                report(offset + epoch, dict(zip(history, values)))
+            offset += job.epochs
+            trained.append(keras.saving.load_model(job.model_file))
+    except ChildDied as died:
+        raise ChildDied(f"a member of the final step: {died}; run the same command again to retrain") from None
     return ensemble(trained)
 
 

@@ -37,3 +37,18 @@ def test_an_annealing_recorded_whole_is_replayed_and_a_flat_rate_trained_whole_s
     recorded = [1e-2, 1e-2, 3e-3, 9e-4]
     assert rates_trained(tiny_mnist, tmp_path, annealing, recorded, epochs=4, own_epochs=4) == pytest.approx(recorded)
     assert rates_trained(tiny_mnist, tmp_path, {}, [1e-2] * 3, epochs=3, own_epochs=3) == pytest.approx([1e-2] * 3)
+
+
+def test_a_member_whose_process_dies_tells_the_user_to_run_the_command_again(tiny_mnist, tmp_path, monkeypatch):
+    from mnist_sweep import members
+    from mnist_sweep.runtime.parallel import ChildDied
+
+    def dies(*args):
+        raise ChildDied("its process died (exit -9) before it finished")
+        yield
+
+    monkeypatch.setattr(members, "run_each", dies)
+    trial = TrialOutcome(3, "completed", {**MLP, "epochs": 1}, 0.9, 1, 1.0, learning_rates=[1e-2])
+    two = Choice((Member(trial, 1, 1), Member(trial, 1, 1)), cores=2)
+    with pytest.raises(ChildDied, match=r"final step: its process died \(exit -9\).*run the same command again"):
+        train_members("mlp", two, 0, tiny_mnist.x_train, tiny_mnist.y_train, tmp_path)

@@ -26,7 +26,8 @@ Job = TypeVar("Job")
 
 
 class ChildDied(Exception):
-    """A job's process ended without a result (killed, out of memory, or its job raised)."""
+    """A job's process ended without a result (killed, out of memory, or its job raised). Its
+    words say what happened to the process; the caller says which job it was and what to do."""
 
 
 def run_each(work: Callable[[Job], Any], jobs: list[Job], processes: int, threads: int) -> Iterator[Any]:
@@ -66,11 +67,10 @@ def _result(receive: Connection, child: multiprocessing.process.BaseProcess) -> 
         ok, value = receive.recv()
     except EOFError:
         child.join()
-        raise ChildDied(f"a process of the final step died (exit {child.exitcode}) before it finished; run "
-                        "the same command again to retrain") from None
+        raise ChildDied(f"its process died (exit {child.exitcode}) before it finished") from None
     child.join()
     if not ok:
-        raise ChildDied(f"a process of the final step failed: {value}")
+        raise ChildDied(f"its process failed: {value}")
     return value
 
 
