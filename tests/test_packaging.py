@@ -11,7 +11,6 @@ import pytest
 
 import mnist_sweep
 from mnist_sweep.cli import main
-from mnist_sweep.errors import UserError, require_extra
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the check is the same on every version
 ROOT = Path(__file__).parents[1]
@@ -53,12 +52,6 @@ def test_a_postgresql_storage_without_its_driver_names_the_extra_before_tensorfl
     err = capsys.readouterr().err
     assert "pip install 'mnist-sweep[postgres]'" in err and "--storage postgresql://" in err
     assert err.count("\n") == 1
-
-
-def test_a_missing_extra_is_one_user_error_naming_it(monkeypatch):
-    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
-    with pytest.raises(UserError, match=r"needs optuna_integration.*mnist-sweep\[peer\]"):
-        require_extra("optuna_integration", "peer", "the peer")
 
 
 def test_the_peer_benchmark_without_optuna_integration_says_which_extra_in_one_line(monkeypatch, capsys):

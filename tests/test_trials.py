@@ -46,15 +46,6 @@ def test_a_trial_cut_at_trial_epochs_ends_its_schedule_there_and_keeps_its_own_e
     assert outcome.learning_rates[-1] < 0.6 * cosine["learning_rate"]
 
 
-def test_a_recorded_schedule_replays_over_fewer_or_more_epochs_as_the_same_curve():
-    from mnist_sweep.schedules import stretched
-
-    rates = [1.0, 1.0, 0.5, 0.5, 0.1, 0.1]
-    assert stretched(rates, 3) == [1.0, 0.5, 0.1]
-    assert stretched(rates, 6) == rates
-    assert stretched([1.0, 0.1], 4) == [1.0, 1.0, 0.1, 0.1]
-
-
 def test_a_pruned_trial_raises_with_its_outcome_up_to_where_it_stopped(runner):
     def prune_after_first(epoch, metrics):
         raise Stopped(f"stopped at epoch {epoch}")
