@@ -16,7 +16,6 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from mnist_sweep import seeds
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob, base
 from mnist_sweep.engines.optuna_spec import OptunaSpec
@@ -164,7 +163,7 @@ def start_search(study: optuna.Study, settings: Settings, space: SearchSpace, wo
     trials = study.get_trials(deepcopy=False)
     presets = sum("preset" in t.user_attrs for t in trials)
     begun = sum(t.state != TrialState.WAITING for t in trials)
-    study.sampler = make_sampler(settings.sampler, seeds.sampler(settings.seed, begun, worker), presets)
+    study.sampler = make_sampler(settings.sampler, settings.seed, begun, worker, presets)
     study.pruner = make_pruner(settings.pruner, settings.most_epochs(space.max_epochs()), presets)
 
 

@@ -6,18 +6,23 @@ import warnings
 
 import optuna
 
+from mnist_sweep import seeds
+
 # TPE's multivariate, group and constant-liar options and the QMC sampler are marked experimental,
 # yet they are what the sweep uses; the warning would only repeat on every start.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def make_sampler(name: str, seed: int, presets: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, seed: int, begun: int = 0, worker: int = 0,
+                 presets: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler of process `worker` of a study of `seed` that has begun `begun` trials."""
+    if name == "qmc":  # one scrambled sequence for the whole study: each trial takes its own point of it
+        return optuna.samplers.QMCSampler(scramble=True, seed=seeds.sequence(seed), warn_independent_sampling=False)
+    seed = seeds.sampler(seed, begun, worker)
     if name == "tpe":  # multivariate + group: TPE that understands per-layer (conditional) parameters
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                           n_startup_trials=10 + presets)  # 10: Optuna's default
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.RandomSampler(seed=seed)
 
 
 def make_pruner(name: str, max_epochs: int, presets: int = 0) -> optuna.pruners.BasePruner:
