@@ -308,17 +308,18 @@ def choose(completed: list[TrialOutcome], limit_minutes: float | None, images: I
     by_value = distinct(completed)
     searched = augmented_first(by_value, images.validation) if trial_epochs is not None else by_value
     ranked = included_next(searched, include, max(1, min(include_models, members - 1)))
-    noted = {"best_value": by_value[0] if searched[0] is not by_value[0] else None,  # only where the tie moved it
-             "include": include}
+    best_value = by_value[0] if searched[0] is not by_value[0] else None  # only where the tie moved it
     if limit_minutes is None:
-        return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members, **noted)
+        return Choice(ensemble_members(ranked, members, trial_epochs), cores, asked=members, best_value=best_value,
+                      include=include)
     for count in range(members, 1, -1):
         team = _team(ranked, count, 60 * limit_minutes, images, cores, trial_epochs)
         if team is not None:
-            return replace(_searched_first(team, include), asked=members, minutes=limit_minutes, **noted)
+            return replace(_searched_first(team, include), asked=members, minutes=limit_minutes,
+                           best_value=best_value, include=include)
     # A single model is the search's choice alone: the best that fits.
     return replace(_single(searched, limit_minutes, images, cores, members, trial_epochs), minutes=limit_minutes,
-                   **noted)
+                   best_value=best_value, include=include)
 
 
 def _searched_first(team: Choice, include: str | None) -> Choice:
@@ -378,7 +379,7 @@ def _least_epochs(trial: TrialOutcome, own: int, trial_epochs: int | None) -> in
 def _single(ranked: list[TrialOutcome], limit_minutes: float, images: Images, cores: int, members: int,
             trial_epochs: int | None) -> Choice:
     """The best configuration whose retrain fits, on all cores: whole (or filled), else cut to what fits."""
-    passed = []
+    passed: list[tuple[TrialOutcome, float]] = []
     for trial in ranked:
         own = own_epochs(trial, trial_epochs)
         per_epoch = epoch_seconds(trial, images, cores)
@@ -401,8 +402,10 @@ def _fitting(seconds: float, per_epoch: float, own: int) -> int:
 def study_images(recorded: StudySettings, train_images: int, final_images: int) -> Images:
     """A study's Images: each trial trained on its trial_images or train_limit, else the training
     images less the validation split, and validated on that split."""
+    validation = recorded.validation_size
+    assert validation is not None, "every version's record holds validation_size (0.1.0's did)"
     limits = [n for n in (recorded.trial_images, recorded.train_limit) if n is not None]
-    return Images(min([*limits, train_images - recorded.validation_size]), final_images, recorded.validation_size)
+    return Images(min([*limits, train_images - validation]), final_images, validation)
 
 
 def final_minutes(settings: Settings, started: float) -> float | None:

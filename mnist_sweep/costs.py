@@ -87,14 +87,14 @@ class CostBound:
     limit: float
 
     def highest(self, param: Param, name: str, values: dict[str, Any]) -> int:
+        low, high = map(int, param.bounds())  # only an int parameter's range is narrowed (SearchSpace.sample)
         if param.name not in GROWING:
-            return int(param.high)
+            return high
         known = {**self._lows(values), **values}
         try:
-            self._fits(known, name, int(param.low))
+            self._fits(known, name, low)
         except KeyError:  # a count or width the cost needs comes later in the file: nothing to narrow by
-            return int(param.high)
-        low, high = int(param.low), int(param.high)
+            return high
         if self._fits(known, name, high) or not self._fits(known, name, low):
             return high if self._fits(known, name, high) else low
         while high - low > 1:  # cost grows with width: the largest that fits, by bisection

@@ -80,17 +80,24 @@ class Param:
             return any(value == c and type(value) is type(c) for c in self.choices)
         if self.kind == "fixed":
             return value == self.value
+        low, high = self.bounds()
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         whole = self.kind == "float" or (number and value == int(value))
-        return number and whole and self.low <= value <= self.high
+        return number and whole and low <= value <= high
+
+    def bounds(self) -> tuple[float, float]:
+        """An int or float range's low and high (whole numbers for an int one): the other kinds have none."""
+        assert self.low is not None and self.high is not None, f"'{self.name}' is {self.kind}: it has no range"
+        return self.low, self.high
 
     def suggest(self, trial: Suggester, name: str, high: int | None = None) -> Any:
         """A value from `trial`; `high` lowers an int range's top (never below its bottom)."""
         if self.kind == "int":
-            top = int(self.high) if high is None else max(int(self.low), min(int(self.high), high))
-            return trial.suggest_int(name, int(self.low), top, step=int(self.step or 1), log=self.log)
+            low, top = map(int, self.bounds())
+            top = top if high is None else max(low, min(top, high))
+            return trial.suggest_int(name, low, top, step=int(self.step or 1), log=self.log)
         if self.kind == "float":
-            return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+            return trial.suggest_float(name, *self.bounds(), step=self.step, log=self.log)
         if self.kind == "categorical":
             return trial.suggest_categorical(name, list(self.choices))
         return self.value
@@ -127,6 +134,7 @@ class SearchSpace:
 
     def max_epochs(self) -> int:
         epochs = self.get("epochs")
+        assert epochs is not None, f"{self.source}: no 'epochs' parameter (parse_space requires one)"
         return int(max(epochs.choices) if epochs.kind == "categorical" else epochs.high or epochs.value)
 
     def get(self, name: str) -> Param | None:
@@ -138,7 +146,8 @@ class SearchSpace:
         if cap is None or epochs is None:
             return self
         if epochs.kind == "int":
-            capped = replace(epochs, low=min(epochs.low, cap), high=min(epochs.high, cap))
+            low, high = epochs.bounds()
+            capped = replace(epochs, low=min(low, cap), high=min(high, cap))
         elif epochs.kind == "categorical":
             capped = replace(epochs, choices=tuple(c for c in epochs.choices if c <= cap) or (cap,))
         else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mnist_sweep.config import SETTINGS, Settings
 from mnist_sweep.declare import CHECKED, Setting
@@ -79,6 +79,10 @@ def recorded(engine: str | None = None) -> tuple[Setting, ...]:
     return tuple(s for s in SETTINGS if s.recorded and (engine is None or s.engine in (None, engine)))
 
 
+_Recorded = TypeVar("_Recorded", bound="_StudySettings")
+
+
+@dataclass(frozen=True)  # no fields of its own (StudySettings adds them): a dataclass, as asdict(self) needs
 class _StudySettings:
     """What a study's trials were made under: one field per setting declared `recorded=` in
     config.Settings, generated from those declarations (StudySettings below), so a setting a
@@ -87,7 +91,7 @@ class _StudySettings:
     load as None; a record's extra keys (newer versions) are dropped."""
 
     @classmethod
-    def of(cls, settings: Settings) -> Any:
+    def of(cls: type[_Recorded], settings: Settings) -> _Recorded:
         """What the settings' declarations (config.Settings) say a study records, for its engine."""
         return cls(**{s.name: s.kept(getattr(settings, s.name)) for s in recorded(settings.engine)})
 
@@ -101,10 +105,19 @@ class _StudySettings:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("train_limit", "trial_images")}
 
 
-StudySettings = make_dataclass(
-    "StudySettings", [(s.name, s.type | None, field(default=None)) for s in recorded()],
-    bases=(_StudySettings,), frozen=True)
-StudySettings.__module__ = __name__  # make_dataclass takes `module=` only from Python 3.12
+if TYPE_CHECKING:
+    class StudySettings(_StudySettings):
+        """StudySettings as mypy sees it: it cannot see into make_dataclass, and listing the fields
+        here again would declare each recorded setting twice. Its fields read as Any."""
+
+        def __init__(self, **values: Any) -> None: ...
+
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    StudySettings = make_dataclass(
+        "StudySettings", [(s.name, s.type | None, field(default=None)) for s in recorded()],
+        bases=(_StudySettings,), frozen=True)
+    StudySettings.__module__ = __name__  # make_dataclass takes `module=` only from Python 3.12
 
 
 @dataclass(frozen=True)
