@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import mnist_sweep.engines  # noqa: F401  (registers the engines whose defaults the settings ask)
 from mnist_sweep.config import Settings
-from mnist_sweep.runtime import devices, workers
+from mnist_sweep.runtime import devices
 
 
 class FakeTensorFlow:
@@ -50,15 +50,3 @@ def test_workers_stay_within_the_gpus_the_user_made_visible(monkeypatch):
     assert [env(i)["CUDA_VISIBLE_DEVICES"] for i in range(3)] == ["2", "3", "2"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8a1f, GPU-77c2")  # UUIDs, as nvidia-smi -L lists them
     assert devices.placement(2)(1) == {"CUDA_VISIBLE_DEVICES": "GPU-77c2"}
-
-
-def test_each_worker_process_starts_with_its_device(monkeypatch):
-    started = []
-    monkeypatch.setattr(workers.subprocess, "Popen", lambda command, **kw: started.append((command, kw["env"])))
-    pool = workers.Workers(["optuna"], 2, lambda index: None, env=lambda i: {"ENGINE": str(i)},
-                           gpus=lambda i: {"CUDA_VISIBLE_DEVICES": str(i)})
-    for index in range(2):
-        pool._start(index)
-    for index, (command, env) in enumerate(started):
-        assert env["CUDA_VISIBLE_DEVICES"] == env["ENGINE"] == str(index)
-        assert command[-4:] == ["--workers", "2", "--worker", str(index)]

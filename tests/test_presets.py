@@ -1,13 +1,9 @@
 import pytest
-from mlflow.tracking import MlflowClient
 
-from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.data import search_data
 from mnist_sweep.errors import UserError
 from mnist_sweep.models import build_model
 from mnist_sweep.presets import load_presets, select, warm_start
 from mnist_sweep.space import load_space
-from mnist_sweep.tracking import Tracker
 
 PRESETS = load_presets()
 
@@ -44,17 +40,6 @@ def test_a_point_outside_the_space_is_not_contained():
 def test_unknown_preset_is_refused_with_the_known_names():
     with pytest.raises(UserError, match="unknown preset 'nb9'; choose one of: nb000-mlp-32"):
         select(PRESETS, "nb9")
-
-
-def test_a_baseline_is_trained_tested_once_and_logged_with_its_preset_tag(tiny_mnist, tracking_uri, tmp_path):
-    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
-    data = search_data(tiny_mnist, val_size=60, seed=0)
-    (row,) = run_baselines(select(PRESETS, "nb002-mlp-32-64"), tiny_mnist, data, tracker, seed=0, max_epochs=2)
-    assert row.epochs == 2 and 0 <= row.test_accuracy <= 1 and row.reported == 0.96
-    (run,) = MlflowClient(tracking_uri).search_runs([tracker.experiment_id], "tags.run_kind = 'baseline'")
-    assert run.data.tags["preset"] == "nb002-mlp-32-64" and run.info.status == "FINISHED"
-    assert run.data.metrics["test_accuracy"] == pytest.approx(row.test_accuracy)
-    assert "nb002-mlp-32-64" in table([row])
 
 
 def test_the_warm_start_takes_the_presets_the_space_holds_capped_as_every_trial_is():

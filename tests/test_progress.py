@@ -11,7 +11,6 @@ import optuna
 import pytest
 
 from mnist_sweep.runtime import progress as progress_module
-from mnist_sweep.runtime import workers
 from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.studies import TrialOutcome
 
@@ -110,31 +109,6 @@ def test_an_optuna_study_is_followed_by_its_count_towards_trials(monkeypatch):
         count, target, eta = last_bar(terminal.getvalue())
     assert (count, target) == (2, 3) and eta != "?"
     assert "refused" in terminal.getvalue()
-
-
-class Finishing:
-    """A worker process that ends well after a few polls."""
-
-    pid = 1
-
-    def __init__(self, *args, **kwargs):
-        self.polls = 3
-
-    def poll(self) -> int | None:
-        self.polls -= 1
-        return 0 if self.polls <= 0 else None
-
-
-def test_workers_are_watched_while_they_run_and_once_at_the_end(monkeypatch):
-    monkeypatch.setattr(workers.subprocess, "Popen", Finishing)
-    monkeypatch.setattr(workers.time, "sleep", lambda seconds: None)
-    monkeypatch.setattr(workers, "WATCH_SECONDS", 0)
-    looks = []
-    workers.Workers(["optuna"], 2, lambda index: None).run(lambda: looks.append(1))
-    assert len(looks) == 4  # after each of the three polls, and after the last worker ended
-
-
-
 
 
 def test_a_terminal_without_a_size_still_gets_the_bar(monkeypatch):

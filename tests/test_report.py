@@ -134,12 +134,6 @@ def test_the_gain_over_the_notebooks_names_the_trials_an_ensemble_averages(tmp_p
     assert FinalRecord.from_dict(final.to_dict()) == final  # the record keeps its members through the store
 
 
-def _read_back(tracker: Tracker, parent: str) -> list[str]:
-    """The outcome of each trial run under `parent`, in trial order, as the report reads it."""
-    trials = sorted((trial_from_run(run) for run in tracker.trial_runs(parent)), key=lambda t: t.number)
-    return [t.outcome for t in trials]
-
-
 def test_a_refused_trial_is_reported_as_refused_and_a_pruned_one_as_pruned(tiny_mnist, tracking_uri, tmp_path):
     tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
     parent = tracker.parent_run("s", {"engine": "optuna"})
@@ -156,31 +150,3 @@ def test_a_refused_trial_is_reported_as_refused_and_a_pruned_one_as_pruned(tiny_
     text = markdown(table([trial_from_run(run) for run in tracker.trial_runs(parent)]))
     assert "| 1 | 1 | pruned |" in text and "| 2 | 0 | refused |" in text
     assert {run.info.status for run in tracker.trial_runs(parent)} == {"KILLED"}  # MLflow's filters as before
-
-
-def test_every_outcome_a_run_is_ended_with_reads_back_as_it_was(tracking_uri, tmp_path):
-    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
-    parent = tracker.parent_run("s", {})
-    words = ["completed", "pruned", "refused", "failed", "killed"]
-    for number, word in enumerate(words):
-        run_id = tracker.start_child(parent, f"trial-{number:03d}", {}, {"trial": str(number), "run_kind": "trial"})
-        tracker.log_metrics(run_id, {"epochs_run": 1})
-        tracker.end_run(run_id, word, "why")
-    tracker.start_child(parent, "trial-005", {}, {"trial": "5", "run_kind": "trial"})  # not ended yet
-    assert _read_back(tracker, parent) == [*words, "running"]
-
-
-def test_trial_runs_as_earlier_versions_tagged_them_read_as_those_trials_ended(tracking_uri, tmp_path):
-    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
-    parent = tracker.parent_run("s", {})
-    # As 0.1.0 and main before issue 34 ended them: the tag, the status and the epochs trained.
-    # A refused trial was tagged pruned, and never trained.
-    written = {"completed": ("completed", "FINISHED", 3), "pruned": ("pruned", "KILLED", 2),
-               "refused": ("pruned", "KILLED", 0), "failed": ("failed", "FAILED", 1),
-               "killed": ("killed", "KILLED", 1)}
-    for number, (tag, status, epochs) in enumerate(written.values()):
-        run = tracker.client.create_run(tracker.experiment_id, tags={
-            "mlflow.parentRunId": parent, "trial": str(number), "run_kind": "trial", "outcome": tag})
-        tracker.client.log_metric(run.info.run_id, "epochs_run", epochs)
-        tracker.client.set_terminated(run.info.run_id, status)
-    assert _read_back(tracker, parent) == list(written)
