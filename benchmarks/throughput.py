@@ -16,7 +16,10 @@ Xeon). Last, TensorFlow's threads, each setting in a fresh process.
 Keras's backend is whatever KERAS_BACKEND says: `KERAS_BACKEND=jax python benchmarks/throughput.py`
 measures the same models on JAX.
 `--xla` also times the MLP at its largest batch with Keras's `jit_compile=True` (TensorFlow's XLA;
-Keras leaves it off on a CPU), in a fresh process as the rest.
+Keras leaves it off on a CPU), in a fresh process as the rest. The models train in the number
+format a sweep would use on this machine (`--precision auto`, runtime/precision.py: bfloat16 on a
+CPU with AMX); in bfloat16, each model is timed once more in float32, and the share of the float32
+bound is still what is reported, so the two formats are measured against one yardstick.
 
     python benchmarks/throughput.py --data ../shared/data/mnist.npz           # ~8 min
     python benchmarks/throughput.py --data ../shared/data/mnist.npz --quick   # CI smoke, ~1 min
@@ -35,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from machine import cpu, headline
+from mnist_sweep.runtime import precision
 from mnist_sweep.runtime.parallel import ChildDied, run_each
 
 MODELS = {
@@ -99,9 +103,10 @@ def _data(data_path: str, quick: bool):
     return search_data(load_mnist(data_path), 2000 if quick else 10000, 0, 2000 if quick else None)
 
 
-def threaded(job: tuple[str, bool, int, str, int, bool]) -> tuple[float, int]:
+def threaded(job: tuple[str, bool, int, str, int, bool, str]) -> tuple[float, int]:
     """In a fresh process whose threads are set (runtime.parallel): one model at one batch size."""
-    data_path, quick, epochs, name, batch, xla = job
+    data_path, quick, epochs, name, batch, xla, number_format = job
+    precision.use(number_format)
     compiled: list[bool] = []
     if xla:  # every model this process compiles, the project's included, through XLA
         import keras
@@ -121,20 +126,37 @@ def threaded(job: tuple[str, bool, int, str, int, bool]) -> tuple[float, int]:
 
 
 def fresh_rate(intra: int, data_path: str, quick: bool, epochs: int, name: str, batch: int,
-               xla: bool = False) -> tuple[float, int]:
+               number_format: str, xla: bool = False) -> tuple[float, int]:
     """Samples per second of `name` at `batch`, and the images it trained on, in a fresh process
     of `intra` threads: the final step's way of running a job, so a process that dies ends the
     script at once."""
     try:
-        return next(run_each(threaded, [(data_path, quick, epochs, name, batch, xla)], 1, intra))
+        return next(run_each(threaded, [(data_path, quick, epochs, name, batch, xla, number_format)], 1, intra))
     except ChildDied as died:
         raise SystemExit(f"{name} at batch {batch}: {died}") from None
 
 
-def thread_rates(data_path: str, quick: bool, epochs: int) -> dict[str, dict[str, float]]:
+def thread_rates(data_path: str, quick: bool, epochs: int, number_format: str) -> dict[str, dict[str, float]]:
     names = list(MODELS)[:1] if quick else list(MODELS)
-    return {f"intra {intra} inter {intra}": {name: fresh_rate(intra, data_path, quick, epochs, name, TUNE_BATCH)[0]
-                                             for name in names} for intra in (1, 2)}
+    return {f"intra {intra} inter {intra}": {
+        name: fresh_rate(intra, data_path, quick, epochs, name, TUNE_BATCH, number_format)[0] for name in names}
+        for intra in (1, 2)}
+
+
+def float32_rates(result: dict, cores: int, data_path: str, quick: bool, epochs: int,
+                  batches: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    """Each model again in float32 at one batch (the MLP's largest, the CNN's TUNE_BATCH): what the
+    number format buys, measured in the same run."""
+    found = {}
+    print("\nthe same in float32:")
+    for name, batch in zip(MODELS, (batches[-1], TUNE_BATCH if not quick else batches[0])):
+        rate = fresh_rate(cores, data_path, quick, epochs, name, batch, precision.FLOAT32)[0]
+        chosen = result["models"][name]["samples_per_s"][batch]
+        share = rate * result["models"][name]["train_mflops_per_sample"] / (result["peak_gflops"] * 1e3)
+        found[name] = {"batch": batch, "samples_per_s": round(rate), "share_of_peak": round(share, 3)}
+        print(f"  {name} at batch {batch}: {rate:.0f} samples/s ({share:.1%} of the float32 bound); "
+              f"{result['precision']} trained {chosen / rate:.2f}x that")
+    return found
 
 
 def main() -> None:
@@ -144,23 +166,28 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: 2,000 images, 2 epochs, 2 batches, small products")
     parser.add_argument("--xla", action="store_true", help="also the MLP at the largest batch through XLA")
+    parser.add_argument("--precision", choices=precision.CHOICES, default=precision.AUTO,
+                        help="the number format to train in (default: auto, as a sweep trains on this machine); "
+                             "with bfloat16, each model is also timed in float32 at one batch")
     parser.add_argument("--out", default="benchmarks/results/throughput.json")
     args = parser.parse_args()
     import keras
 
     epochs = 2 if args.quick else args.epochs
+    chosen = precision.resolve(args.precision)
     found = bounds(512 if args.quick else 4096, 3 if args.quick else 10)
     bound = max(v for k, v in found.items() if "float32" in k)
     print(headline())
     print(f"Keras backend: {keras.backend.backend()}; " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in found.items()))
-    result = {"cpu": cpu(), "backend": keras.backend.backend(),
+    print(f"training in {chosen} (--precision {args.precision})")
+    result = {"cpu": cpu(), "backend": keras.backend.backend(), "precision": chosen,
               "bounds_gflops": {k: round(v, 1) for k, v in found.items()},
               "peak_gflops": round(bound, 1), "epochs": epochs, "models": {}}
     cores = os.cpu_count() or 1
     batches = QUICK_BATCHES if args.quick else BATCHES
     for name in MODELS:
         flops = train_flops(name)
-        measured = {b: fresh_rate(cores, args.data, args.quick, epochs, name, b) for b in batches}
+        measured = {b: fresh_rate(cores, args.data, args.quick, epochs, name, b, chosen) for b in batches}
         rates, images = {b: r for b, (r, _) in measured.items()}, measured[batches[0]][1]
         result["models"][name] = {"train_mflops_per_sample": round(flops / 1e6, 3),
                                   "samples_per_s": {b: round(r) for b, r in rates.items()},
@@ -173,11 +200,13 @@ def main() -> None:
     if args.xla:
         mlp, batch = next(iter(MODELS)), batches[-1]
         plain = result["models"][mlp]["samples_per_s"][batch]
-        rate = fresh_rate(cores, args.data, args.quick, epochs, mlp, batch, xla=True)[0]
+        rate = fresh_rate(cores, args.data, args.quick, epochs, mlp, batch, chosen, xla=True)[0]
         result["xla"] = {"model": mlp, "batch": batch, "samples_per_s": round(rate)}
         print(f"\n{mlp} at batch {batch} through XLA (jit_compile=True): {rate:.0f} samples/s, "
               f"{rate / plain:.2f}x the same without")
-    threads = thread_rates(args.data, args.quick, epochs)
+    if chosen != precision.FLOAT32:
+        result["float32"] = float32_rates(result, cores, args.data, args.quick, epochs, batches)
+    threads = thread_rates(args.data, args.quick, epochs, chosen)
     result["threads"] = {k: {m: round(v) for m, v in r.items()} for k, r in threads.items()}
     print(f"\nTensorFlow threads, batch {TUNE_BATCH} (samples/s):")
     for label, rates in threads.items():

@@ -23,7 +23,7 @@ from mnist_sweep.errors import (CANNOT_GO_ON_EXIT, RECYCLE_EXIT, USER_ERROR_EXIT
                                 Recycle, SweepCannotGoOn, UserError)
 from mnist_sweep.files import find_file  # noqa: E402
 from mnist_sweep.quiet import load_tensorflow  # noqa: E402
-from mnist_sweep.runtime import signals  # noqa: E402
+from mnist_sweep.runtime import devices, precision, signals  # noqa: E402
 from mnist_sweep.runtime.memory import restart, restart_command  # noqa: E402
 
 
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(args)
         inputs = before_data(args.command, settings, args)  # in a fraction of a second, before TensorFlow loads
         load_tensorflow()
+        precision.use(settings.precision, devices.gpu_count())  # before any model, here and in what it starts
         from mnist_sweep import commands  # heavy: TensorFlow, Optuna, MLflow
 
         handler = {**dict.fromkeys(names(), commands.sweep), "final": commands.final,

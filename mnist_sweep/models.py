@@ -12,6 +12,7 @@ import numpy as np
 from mnist_sweep.costs import STRIDED_KERNEL
 from mnist_sweep.layers import FusedBatchNormalization
 from mnist_sweep.optimizers import make_optimizer
+from mnist_sweep.runtime import precision
 from mnist_sweep.schedules import learning_rate, loss
 from mnist_sweep.space import layer_values
 
@@ -49,6 +50,7 @@ def fresh_session() -> None:
     keras.backend.clear_session(free_memory=False)
     gc.collect()
     gc.freeze()
+    precision.apply()  # clear_session forgets the number format
 
 
 def forward_mflops(model: keras.Model) -> float:
@@ -81,9 +83,22 @@ def serving_model(model: Any, name: str | None = None) -> Any:
     kept = [layer.plain() if isinstance(layer, FusedBatchNormalization) else layer
             for layer in model.layers if not isinstance(layer, random)]
     served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=name or model.name)
+    if any(layer.dtype_policy.name != "float32" for layer in served.layers):
+        served = _in_float32(served)
     _compile_served(served)
     served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
     return served
+
+
+def _in_float32(model: keras.Sequential) -> keras.Sequential:
+    """The same network computing in float32: a model trained in mixed precision keeps float32
+    weights, so they carry over whole, and what is exported holds no bfloat16 operation."""
+    def float32(layer: keras.layers.Layer) -> keras.layers.Layer:
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    clone = keras.models.clone_model(model, clone_function=float32)
+    clone.set_weights(model.get_weights())
+    return clone
 
 
 def ensemble(members: list[keras.Model]) -> keras.Model:
@@ -92,7 +107,8 @@ def ensemble(members: list[keras.Model]) -> keras.Model:
         return serving_model(members[0])
     inputs = keras.Input(INPUT_SHAPE)
     served = [serving_model(m, f"{m.name}_{i}") for i, m in enumerate(members)]  # names are unique in a graph
-    model = keras.Model(inputs, keras.layers.Average()([m(inputs) for m in served]), name="ensemble")
+    average = keras.layers.Average(dtype="float32")  # the members serve in float32; so does their average
+    model = keras.Model(inputs, average([m(inputs) for m in served]), name="ensemble")
     _compile_served(model)
     return model
 
@@ -132,7 +148,7 @@ def _mlp(params: dict[str, Any]) -> keras.Model:
         layers.append(keras.layers.Dense(width, activation="relu"))
         if rate > 0:
             layers.append(keras.layers.Dropout(rate))
-    layers.append(keras.layers.Dense(10, activation="softmax"))
+    layers.append(_output())
     return keras.Sequential(layers, name="mlp")
 
 
@@ -159,8 +175,14 @@ def _cnn(params: dict[str, Any]) -> keras.Model:
     layers += [keras.layers.Flatten(), keras.layers.Dense(int(params["dense_units"]), activation="relu")]
     if params.get("dense_dropout", 0.0) > 0:
         layers.append(keras.layers.Dropout(params["dense_dropout"]))
-    layers.append(keras.layers.Dense(10, activation="softmax"))
+    layers.append(_output())
     return keras.Sequential(layers, name="cnn")
+
+
+def _output() -> keras.layers.Layer:
+    """The ten digits' probabilities, in float32 whatever the other layers compute in: bfloat16
+    keeps 8 bits of a probability, and the loss of a confident right answer would round to 0."""
+    return keras.layers.Dense(10, activation="softmax", dtype="float32")
 
 
 def _conv(filters: int, kernel: int, padding: str, batch_norm: bool, strides: int = 1) -> list[keras.layers.Layer]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +59,15 @@ def no_mlflow_environment(monkeypatch):
     MLFLOW_TRACKING_URI itself whenever a store is opened: each test starts without them."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def float32_unless_asked(monkeypatch):
+    """A command run in this process chooses the number format for all it trains after
+    (runtime/precision.py): each test starts in float32, and Keras's policy with it."""
+    monkeypatch.delenv("MNIST_SWEEP_COMPUTE", raising=False)
+    yield
+    if "keras" in sys.modules:
+        import keras
+
+        keras.mixed_precision.set_global_policy("float32")

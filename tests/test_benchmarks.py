@@ -60,8 +60,10 @@ def test_the_parallel_benchmark_trains_every_trial_both_ways(real_data, tmp_path
 
 
 def test_the_throughput_benchmark_sets_each_model_against_the_measured_peak(real_data, tmp_path):
-    _, result = quick("throughput", real_data, tmp_path, "--xla")
+    _, result = quick("throughput", real_data, tmp_path, "--xla", "--precision", "bfloat16")
     assert result["xla"]["samples_per_s"] > 0  # the script stops if Keras fell back from XLA
+    assert result["precision"] == "bfloat16"  # and each model was timed in float32 too, to compare
+    assert {name: r["batch"] for name, r in result["float32"].items()} == {"mlp-512-256": 256, "cnn-nb003": 32}
     assert result["peak_gflops"] > 0 and set(result["models"]) == {"mlp-512-256", "cnn-nb003"}
     mlp = result["models"]["mlp-512-256"]
     assert mlp["train_mflops_per_sample"] == pytest.approx(3 * 2 * (784 * 512 + 512 * 256 + 256 * 10) / 1e6, abs=1e-3)

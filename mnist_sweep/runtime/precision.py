@@ -1,0 +1,61 @@
+"""The number format a process trains in: float32, or bfloat16 where the CPU multiplies it in hardware.
+
+bfloat16 is Keras's mixed precision (`mixed_bfloat16`): the weights stay float32, the layers
+compute in bfloat16, and the output layer in float32 (models.py), so the probabilities and the
+loss keep their precision. On the Intel Xeon with AMX of 2026-12-07 it trained the MLP 1.26x and
+notebook 003's CNN 1.8x faster than float32, at the same validation accuracy after each epoch
+(docs/benchmarks.md). A CPU without AMX's bfloat16 tiles converts in software, so `auto` keeps
+float32 there, and on a GPU. The served model computes in float32 whatever trained it
+(models.serving_model): exported files, TFLite and ONNX see no bfloat16.
+
+The choice lives in this process's environment, so the processes it starts (the final step's
+members, the sweep's workers) compute alike; Keras forgets its policy at every clear_session, so
+models.fresh_session applies it again before each model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+AUTO, FLOAT32, BFLOAT16 = "auto", "float32", "bfloat16"
+CHOICES = (AUTO, FLOAT32, BFLOAT16)
+_POLICIES = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}  # Keras's names
+_CHOSEN = "MNIST_SWEEP_COMPUTE"  # what `use` resolved, for this process and those it starts
+HARDWARE_FLAG = "amx_bf16"  # /proc/cpuinfo's flag for AMX's bfloat16 tiles
+
+
+def resolve(choice: str, gpus: int = 0) -> str:
+    """float32 or bfloat16: `auto` is bfloat16 on a CPU with AMX's bfloat16 tiles and no GPU."""
+    if choice != AUTO:
+        return choice
+    return BFLOAT16 if gpus == 0 and HARDWARE_FLAG in cpu_flags() else FLOAT32
+
+
+def use(choice: str, gpus: int = 0) -> str:
+    """Train in `choice` from now on, here and in the processes this one starts; what it resolved to."""
+    os.environ[_CHOSEN] = resolve(choice, gpus)
+    apply()
+    return current()
+
+
+def current() -> str:
+    """What this process trains in: float32 unless `use` (here or in a parent) chose otherwise."""
+    return os.environ.get(_CHOSEN, FLOAT32)
+
+
+def apply() -> None:
+    """Set Keras's policy for the models built next (after a clear_session, again)."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(_POLICIES[current()])
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them; none elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
