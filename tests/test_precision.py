@@ -1,4 +1,4 @@
-"""runtime/precision.py: bfloat16 where the CPU has it in hardware, and a served model in float32 whatever trained it."""
+"""runtime/precision.py: bfloat16 where the CPU has it in hardware; a served model in float32 whatever trained it."""
 
 from __future__ import annotations
 
