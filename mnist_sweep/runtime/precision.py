@@ -2,9 +2,9 @@
 
 bfloat16 is Keras's mixed precision (`mixed_bfloat16`): the weights stay float32, the layers
 compute in bfloat16, and the output layer in float32 (models.py), so the probabilities and the
-loss keep their precision. On the Intel Xeon with AMX of 2026-12-07 it trained the MLP 1.26x and
-notebook 003's CNN 1.8x faster than float32, at the same validation accuracy after each epoch
-(docs/benchmarks.md). A CPU without AMX's bfloat16 tiles converts in software, so `auto` keeps
+loss keep their precision. On the Intel Xeon with AMX of 2026-12-07 it trained notebook 003's CNN
+2.05x and the MLP 1.06x as fast as float32 (benchmarks/throughput.py), and the default MLP sweep
+tested alike (docs/benchmarks.md). A CPU without AMX's bfloat16 tiles converts in software, so `auto` keeps
 float32 there, and on a GPU. The served model computes in float32 whatever trained it
 (models.serving_model): exported files, TFLite and ONNX see no bfloat16.
 
