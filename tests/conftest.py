@@ -65,7 +65,7 @@ def no_mlflow_environment(monkeypatch):
 def float32_unless_asked(monkeypatch):
     """A command run in this process chooses the number format for all it trains after
     (runtime/precision.py): each test starts in float32, and Keras's policy with it."""
-    monkeypatch.delenv("MNIST_SWEEP_COMPUTE", raising=False)
+    monkeypatch.setenv("MNIST_SWEEP_COMPUTE", "float32")  # set, not deleted: a test's own choice is undone after it
     yield
     if "keras" in sys.modules:
         import keras

@@ -53,3 +53,21 @@ def test_the_median_pruner_judges_a_trial_from_its_second_epoch_once_five_trials
     early.report(0.1, 1)
     early.report(0.1, 2)
     assert not early.should_prune()  # too few finished trials to judge against
+
+
+def test_qmc_workers_draw_a_deeper_layer_each_their_own_way():
+    """The sequence covers the first trial's parameters; a deeper layer's are drawn at random, and
+    two workers of one study (or a resumed process) must not draw them alike."""
+    def deeper_units(worker: int) -> list[int]:
+        study = optuna.create_study(sampler=make_sampler("qmc", 7, begun=1, worker=worker))
+        study.add_trial(optuna.trial.create_trial(params={"n_layers": 1}, value=0.5, distributions={
+            "n_layers": optuna.distributions.IntDistribution(1, 3)}))
+        drawn = []
+        for _ in range(4):
+            trial = study.ask()
+            trial.suggest_int("n_layers", 1, 3)
+            drawn.append(trial.suggest_int("units_l1", 16, 1024))
+            study.tell(trial, 0.5)
+        return drawn
+
+    assert deeper_units(0) != deeper_units(1)

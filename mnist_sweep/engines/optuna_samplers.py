@@ -16,9 +16,13 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 def make_sampler(name: str, seed: int, begun: int = 0, worker: int = 0,
                  presets: int = 0) -> optuna.samplers.BaseSampler:
     """The sampler of process `worker` of a study of `seed` that has begun `begun` trials."""
+    own = seeds.sampler(seed, begun, worker)  # this process's stream: other workers' and earlier processes' differ
     if name == "qmc":  # one scrambled sequence for the whole study: each trial takes its own point of it
-        return optuna.samplers.QMCSampler(scramble=True, seed=seeds.sequence(seed), warn_independent_sampling=False)
-    seed = seeds.sampler(seed, begun, worker)
+        # What the sequence does not cover (a deeper layer's parameters, the first trial's) is drawn
+        # at random, from this process's own stream: from the study's, workers would draw alike.
+        return optuna.samplers.QMCSampler(scramble=True, seed=seeds.sequence(seed), warn_independent_sampling=False,
+                                          independent_sampler=optuna.samplers.RandomSampler(seed=own))
+    seed = own
     if name == "tpe":  # multivariate + group: TPE that understands per-layer (conditional) parameters
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                           n_startup_trials=10 + presets)  # 10: Optuna's default
