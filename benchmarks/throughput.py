@@ -143,6 +143,11 @@ def thread_rates(data_path: str, quick: bool, epochs: int, number_format: str) -
         for intra in (1, 2)}
 
 
+def share_of(samples_per_s: float, flops_per_sample: float, bound_gflops: float) -> float:
+    """The share of the float32 bound that a training rate is: every figure's one yardstick."""
+    return samples_per_s * flops_per_sample / (bound_gflops * 1e9)
+
+
 def float32_rates(result: dict, cores: int, data_path: str, quick: bool, epochs: int,
                   batches: tuple[int, ...]) -> dict[str, dict[str, float]]:
     """Each model again in float32 at one batch (the MLP's largest, the CNN's TUNE_BATCH): what the
@@ -152,7 +157,7 @@ def float32_rates(result: dict, cores: int, data_path: str, quick: bool, epochs:
     for name, batch in zip(MODELS, (batches[-1], TUNE_BATCH if not quick else batches[0])):
         rate = fresh_rate(cores, data_path, quick, epochs, name, batch, precision.FLOAT32)[0]
         chosen = result["models"][name]["samples_per_s"][batch]
-        share = rate * result["models"][name]["train_mflops_per_sample"] / (result["peak_gflops"] * 1e3)
+        share = share_of(rate, result["models"][name]["train_mflops_per_sample"] * 1e6, result["peak_gflops"])
         found[name] = {"batch": batch, "samples_per_s": round(rate), "share_of_peak": round(share, 3)}
         print(f"  {name} at batch {batch}: {rate:.0f} samples/s ({share:.1%} of the float32 bound); "
               f"{result['precision']} trained {chosen / rate:.2f}x that")
@@ -191,12 +196,12 @@ def main() -> None:
         rates, images = {b: r for b, (r, _) in measured.items()}, measured[batches[0]][1]
         result["models"][name] = {"train_mflops_per_sample": round(flops / 1e6, 3),
                                   "samples_per_s": {b: round(r) for b, r in rates.items()},
-                                  "share_of_peak": {b: round(r * flops / (bound * 1e9), 3) for b, r in rates.items()}}
+                                  "share_of_peak": {b: round(share_of(r, flops, bound), 3) for b, r in rates.items()}}
         print(f"\n{name}: {flops / 1e6:.2f} training MFLOPs per sample, {images} images, "
               f"median of epochs 2 to {epochs}, a fresh process of {cores} threads")
         print(f"{'batch':>8s}{'samples/s':>12s}{'GFLOP/s':>10s}{'of the float32 bound':>22s}")
         for b, r in rates.items():
-            print(f"{b:8d}{r:12.0f}{r * flops / 1e9:10.1f}{r * flops / (bound * 1e9):22.1%}")
+            print(f"{b:8d}{r:12.0f}{r * flops / 1e9:10.1f}{share_of(r, flops, bound):22.1%}")
     if args.xla:
         mlp, batch = next(iter(MODELS)), batches[-1]
         plain = result["models"][mlp]["samples_per_s"][batch]
