@@ -23,7 +23,6 @@ from mnist_sweep.export import FILES, export_complete, write_export
 from mnist_sweep.final import FinalResult, run_final
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.presets import load_presets, select
-from mnist_sweep.runtime import precision
 from mnist_sweep.space import SearchSpace
 from mnist_sweep.studies import Study, check_digest
 from mnist_sweep.tracking import Tracker
@@ -54,8 +53,7 @@ def _tags(settings: Settings, mnist: MNIST, space: SearchSpace) -> dict[str, str
     giving its own values (`engine`, `sampler`, `pruner`)."""
     engine = spec(settings.engine)
     return {"engine": engine.run_tag, "study": settings.study, **engine.tags(settings),
-            "data_digest": mnist.digest, "space": space.model, "test_set": mnist.test_set,
-            "precision": precision.current()}
+            "data_digest": mnist.digest, "space": space.model, "test_set": mnist.test_set}
 
 
 def _finish(study: Study, mnist: MNIST, tracker: Tracker, settings: Settings, started: float) -> None:

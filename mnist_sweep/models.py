@@ -82,11 +82,12 @@ def serving_model(model: Any, name: str | None = None) -> Any:
     random = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
     kept = [layer.plain() if isinstance(layer, FusedBatchNormalization) else layer
             for layer in model.layers if not isinstance(layer, random)]
-    served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=name or model.name)
-    if any(layer.dtype_policy.name != "float32" for layer in served.layers):
-        served = _in_float32(served)
-    _compile_served(served)
-    served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
+    with precision.in_float32():  # the Sequential's own policy too: its saved config names it
+        served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=name or model.name)
+        if any(layer.dtype_policy.name != "float32" for layer in served.layers):
+            served = _in_float32(served)
+        _compile_served(served)
+        served(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only a model that has run
     return served
 
 
@@ -105,11 +106,11 @@ def ensemble(members: list[keras.Model]) -> keras.Model:
     """One model that averages the class probabilities of `members` (served, as serving_model gives them)."""
     if len(members) == 1:
         return serving_model(members[0])
-    inputs = keras.Input(INPUT_SHAPE)
     served = [serving_model(m, f"{m.name}_{i}") for i, m in enumerate(members)]  # names are unique in a graph
-    average = keras.layers.Average(dtype="float32")  # the members serve in float32; so does their average
-    model = keras.Model(inputs, average([m(inputs) for m in served]), name="ensemble")
-    _compile_served(model)
+    with precision.in_float32():  # the members serve in float32; so do their average and the container
+        inputs = keras.Input(INPUT_SHAPE)
+        model = keras.Model(inputs, keras.layers.Average()([m(inputs) for m in served]), name="ensemble")
+        _compile_served(model)
     return model
 
 

@@ -30,6 +30,7 @@ from mnist_sweep.errors import UserError
 from mnist_sweep.files import make_folder
 from mnist_sweep.errors import Recycle
 from mnist_sweep.outcomes import Outcome
+from mnist_sweep.runtime import precision
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # the report's reads are tiny
 # MLflow announces on stderr each time it creates or checks its SQLite tables: noise here.
@@ -83,8 +84,10 @@ class Tracker:
             _check_server(uri)
         mlflow.set_tracking_uri(uri)
         self.uri = uri
-        # The tags a fluent run gets (source, user, git commit): resolved once, the same for every run here.
-        self.context = resolve_tags()
+        # The tags a fluent run gets (source, user, git commit), and the number format this process
+        # trains in (chosen before any command opens a tracker): the same for every run here, the
+        # trials', the final step's and the baselines' alike.
+        self.context = {**resolve_tags(), "precision": precision.current()}
         try:
             self.client = MlflowClient(uri)
             self.experiment_id = self._experiment(experiment, artifact_root)

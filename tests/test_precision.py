@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -32,12 +34,14 @@ def test_a_model_trained_in_bfloat16_learns_and_is_served_and_saved_in_float32(t
     computes = {layer.name: layer.compute_dtype for layer in trained.layers if layer.weights}
     assert set(list(computes.values())[:-1]) == {"bfloat16"} and list(computes.values())[-1] == "float32"
 
-    served = ensemble([trained])
+    served = ensemble([trained, trained])  # the Average of two served copies: every container is saved
     assert {layer.compute_dtype for layer in served.layers} == {"float32"}
     expected = trained.predict(x_test, verbose=0)
     assert np.abs(served.predict(x_test, verbose=0) - expected).max() < 0.05  # bfloat16 keeps 8 bits
     assert evaluate(served, x_test, tiny_mnist.y_test)["accuracy"] > 0.8
     served.save(tmp_path / "model.keras")
+    with zipfile.ZipFile(tmp_path / "model.keras") as saved:  # what plain Keras rebuilds the model from
+        assert "bfloat16" not in saved.read("config.json").decode()
     precision.use("float32")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert np.allclose(loaded.predict(x_test, verbose=0), served.predict(x_test, verbose=0), atol=1e-6)

@@ -79,3 +79,16 @@ def test_arrays_logged_on_a_run_load_back_whole_and_a_run_without_them_has_none(
     loaded = tracker.load_arrays(run_id, TEST_RESULTS)
     assert set(loaded) == {"truth", "predicted"} and loaded["predicted"].tolist() == predicted.tolist()
     assert tracker.load_arrays(tracker.start_run("older", {}), TEST_RESULTS) is None  # a run of an older version
+
+
+def test_every_run_is_tagged_with_the_number_format_it_trained_in(tracking_uri, tmp_path, monkeypatch):
+    from mnist_sweep.runtime import precision
+
+    monkeypatch.setenv("MNIST_SWEEP_COMPUTE", "bfloat16")  # as precision.use leaves it for the command
+    assert precision.current() == "bfloat16"
+    tracker = Tracker(tracking_uri, "test", tmp_path / "artifacts")
+    parent = tracker.parent_run("s", {})
+    baselines = tracker.start_run("baselines", {"run_kind": "baselines"})
+    child = tracker.start_child(parent, "final", {}, {"run_kind": "final"})
+    tags = [tracker.client.get_run(run).data.tags.get("precision") for run in (parent, baselines, child)]
+    assert tags == ["bfloat16"] * 3  # the final step's and the baselines' runs too, not only the trials'

@@ -16,6 +16,8 @@ models.fresh_session applies it again before each model.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 AUTO, FLOAT32, BFLOAT16 = "auto", "float32", "bfloat16"
@@ -49,6 +51,19 @@ def apply() -> None:
     import keras
 
     keras.mixed_precision.set_global_policy(_POLICIES[current()])
+
+
+@contextmanager
+def in_float32() -> Iterator[None]:
+    """Models built within compute in float32, whatever this process trains in: a served model's
+    saved config then names no bfloat16 policy, for its container as for its layers."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(_POLICIES[FLOAT32])
+    try:
+        yield
+    finally:
+        apply()
 
 
 def cpu_flags() -> set[str]:
