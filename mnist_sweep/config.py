@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from mnist_sweep.declare import CHECKED, NOTED, NOTED_IF_SET, SWEEPS, declarations, positive_int, setting
 from mnist_sweep.errors import UserError
 from mnist_sweep.files import find_file, read_yaml
-from mnist_sweep.runtime.precision import AUTO, CHOICES as PRECISIONS
+from mnist_sweep.runtime.precision import CHOICES as PRECISIONS, Precision
 from mnist_sweep.seeds import MAX_SEED
 
 SAMPLERS = ("tpe", "random", "qmc")
@@ -122,9 +122,9 @@ class Settings:
         150.0, "after a trial, if memory grew by more than this since the first (default: 150), go on in a fresh "
         "process, same PID: Keras keeps ~7 MB of every model it built", "runtime/memory.py", positive=True)
     precision: str = setting(  # Keras's mixed precision where the CPU has it in hardware
-        AUTO, "the number format models train in: bfloat16 (Keras's mixed precision: the weights and the output "
-        "layer stay float32), float32, or auto: bfloat16 on a CPU with AMX and no GPU, else float32 (default: "
-        "auto); the exported model computes in float32", "runtime/precision.py",
+        Precision.AUTO.value, "the number format models train in: bfloat16 (Keras's mixed precision: the weights "
+        "and the output layer stay float32), float32, or auto: bfloat16 on a CPU with AMX and no GPU, else float32 "
+        "(default: auto); the exported model computes in float32", "runtime/precision.py",
         flags_in=(SWEEPS, "final", "baselines"), choices=PRECISIONS)
     study_name: str | None = setting(None, None, "engines/", flags_in=(SWEEPS, *STUDY_COMMANDS),
                                      engine_help="study_help")

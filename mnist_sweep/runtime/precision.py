@@ -18,39 +18,56 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 
-AUTO, FLOAT32, BFLOAT16 = "auto", "float32", "bfloat16"
-CHOICES = (AUTO, FLOAT32, BFLOAT16)
-_POLICIES = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}  # Keras's names
 _CHOSEN = "MNIST_SWEEP_COMPUTE"  # what `use` resolved, for this process and those it starts
 HARDWARE_FLAG = "amx_bf16"  # /proc/cpuinfo's flag for AMX's bfloat16 tiles
 
 
-def resolve(choice: str, gpus: int = 0) -> str:
+class Precision(str, Enum):
+    """The number formats a model trains in, as --precision spells them; auto resolves to one of the others."""
+
+    AUTO = "auto"
+    FLOAT32 = "float32"
+    BFLOAT16 = "bfloat16"
+
+    __str__ = str.__str__  # the word, in tags and messages, on every Python (see outcomes.Outcome)
+    __format__ = str.__format__  # type: ignore[assignment]
+
+    @property
+    def policy(self) -> str:
+        """Keras's name for it: bfloat16 is Keras's mixed precision, the weights kept in float32."""
+        return {Precision.FLOAT32: "float32", Precision.BFLOAT16: "mixed_bfloat16"}[self]
+
+
+CHOICES = tuple(p.value for p in Precision)
+
+
+def resolve(choice: str, gpus: int = 0) -> Precision:
     """float32 or bfloat16: `auto` is bfloat16 on a CPU with AMX's bfloat16 tiles and no GPU."""
-    if choice != AUTO:
-        return choice
-    return BFLOAT16 if gpus == 0 and HARDWARE_FLAG in cpu_flags() else FLOAT32
+    if Precision(choice) != Precision.AUTO:
+        return Precision(choice)
+    return Precision.BFLOAT16 if gpus == 0 and HARDWARE_FLAG in cpu_flags() else Precision.FLOAT32
 
 
-def use(choice: str, gpus: int = 0) -> str:
+def use(choice: str, gpus: int = 0) -> Precision:
     """Train in `choice` from now on, here and in the processes this one starts; what it resolved to."""
-    os.environ[_CHOSEN] = resolve(choice, gpus)
+    os.environ[_CHOSEN] = resolve(choice, gpus).value
     apply()
     return current()
 
 
-def current() -> str:
+def current() -> Precision:
     """What this process trains in: float32 unless `use` (here or in a parent) chose otherwise."""
-    return os.environ.get(_CHOSEN, FLOAT32)
+    return Precision(os.environ.get(_CHOSEN, Precision.FLOAT32.value))
 
 
 def apply() -> None:
     """Set Keras's policy for the models built next (after a clear_session, again)."""
     import keras
 
-    keras.mixed_precision.set_global_policy(_POLICIES[current()])
+    keras.mixed_precision.set_global_policy(current().policy)
 
 
 @contextmanager
@@ -59,7 +76,7 @@ def in_float32() -> Iterator[None]:
     saved config then names no bfloat16 policy, for its container as for its layers."""
     import keras
 
-    keras.mixed_precision.set_global_policy(_POLICIES[FLOAT32])
+    keras.mixed_precision.set_global_policy(Precision.FLOAT32.policy)
     try:
         yield
     finally:
