@@ -116,6 +116,9 @@ def sweep_inputs(settings: Settings) -> SweepInputs:
     spec(settings.engine).check_sweep(settings, space)  # what this engine refuses (its grid, its storage)
     presets = tuple(load_presets())  # read even without a warm start: a broken file is said at once
     _enqueued(settings, space)
+    if settings.search_share is not None and settings.minutes is None:
+        raise UserError("search_share: it is a share of `minutes`, which this sweep does not set; set minutes, "
+                        "or use --timeout to stop the search after so many seconds")
     return SweepInputs(space, presets if settings.warm_start else ())
 
 

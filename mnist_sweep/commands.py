@@ -13,7 +13,7 @@ from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.budget import choose_for_study
+from mnist_sweep.budget import choose_for_study, search_timeout
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
@@ -32,6 +32,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search with the settings' engine, then retrain the best once on the training set, test it
     once, export it and write the report. A worker process (`--worker I`) only runs trials."""
     engine = engines.get(settings.engine)
+    settings = replace(settings, timeout=search_timeout(settings, args.started))  # the search's share of `minutes`
     space = args.inputs.space  # read by the checks (checks.SweepInputs)
     mnist = load_mnist(settings.data)  # checked before any trial starts
     tracker = _tracker(settings, settings.experiment)

@@ -111,6 +111,10 @@ class Settings:
         "budget.py", flags_in=(SWEEPS, "final"),
         helps={"final": "fit the final step's models to this many minutes less this command's time so far "
                "(default: as the sweep had it)"}, positive=True, recorded=NOTED)
+    search_share: float | None = setting(  # what the final step gets does not hang on the machine's speed
+        None, "the share of `minutes` in which the search starts trials, counted from the command's start "
+        "(default: the sweep file's; none: all of it): trials running then finish, and the final step gets "
+        "the rest", "budget.py", positive=True, most=1, why="a share of the command's minutes")
     # The final step builds its list of members, each a whole retrain, before it trains the first.
     final_models: int = setting(
         1, "retrain the K best distinct configurations (the best again where fewer completed), side by side, "

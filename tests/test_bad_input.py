@@ -118,6 +118,8 @@ NAME = "is not a usable study name"
     (["optuna", "--sweep", "nan-recycle.yaml"], f"'recycle_mb' {FINITE}, not nan"),
     (["kerastuner", "--sweep", "inf-minutes.yaml"], f"'final_minutes' {FINITE}, not inf"),
     (["optuna", "--timeout", "1" + "0" * 400], f"'timeout' {FINITE}, not 1000"),
+    (["kerastuner", "--search-share", "0.5"], "search_share: it is a share of `minutes`, which this sweep does not"),
+    (["optuna", "--search-share", "1.5"], "'search_share' must be at most 1, not 1.5: a share of the command's"),
     (["optuna", "--max-mflops", "inf"], "--max-mflops: must be finite (leave the flag out for no limit), not 'inf'"),
     (["optuna", "--recycle-mb", "inf"], "--recycle-mb: must be finite"),
     (["final", "--study-name", "s", "--final-minutes", "inf"], "--final-minutes: must be finite"),

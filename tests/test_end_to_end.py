@@ -168,6 +168,19 @@ def _report_tabulates_draws_and_logs_on_the_parent(client: MlflowClient, cwd: Pa
         f.path for f in client.list_artifacts(parent.info.run_id, "report")}
 
 
+def test_the_search_stops_starting_trials_at_its_share_of_the_minutes_and_the_final_step_runs(real_data, tmp_path):
+    # 50 trials would take minutes; 0.4 of half a minute (12 s, TensorFlow's start included) fits a few.
+    args = ["optuna", "--trials", "50", "--study-name", "share", "--data", str(real_data), "--minutes", "0.5",
+            "--search-share", "0.4", "--no-warm-start", *QUICK]
+    began = time.monotonic()
+    done = cli(tmp_path, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    study = study_of(tmp_path, "share")
+    assert 1 <= len(study.trials) < 50 and all(t.state.is_finished() for t in study.trials)
+    assert study.user_attrs["final"]["evaluations"] == 1 and "test_accuracy" in done.stdout
+    assert time.monotonic() - began < 120
+
+
 def test_an_ensemble_final_is_tested_once_logged_and_exported_as_one_model(real_data, tmp_path):
     args = ["optuna", "--trials", "2", "--study-name", "ens", "--data", str(real_data), "--final-models", "2", *QUICK]
     done = cli(tmp_path, *args)
