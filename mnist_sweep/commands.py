@@ -42,11 +42,22 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     study = engine.search(job)
     if study is None:  # a worker: the sweep's own process finishes
         return 0
+    _say_if_cut_short(settings, study.finished())
     parent = study.record().parent_run_id
     with study.exclusive(), tracker.ended_on_error(parent):  # another machine may have done it: then shown
         _finish(study, mnist, tracker, settings, args.started)
     tracker.end_run(parent, Outcome.COMPLETED)
     return 0
+
+
+def _say_if_cut_short(settings: Settings, finished: int) -> None:
+    """One line when the search's time (its share of `minutes`, or --timeout) ended it short of --trials."""
+    if settings.timeout is None or finished >= settings.trials:
+        return
+    limit = (f"its share of the minutes (search_share {settings.search_share} of {settings.minutes})"
+             if settings.search_share is not None and settings.minutes is not None else "--timeout")
+    print(f"the search stopped starting trials at {limit} with {finished} of {settings.trials} trials; the final "
+          "step gets the rest of the time, and the same command resumes the study towards its --trials")
 
 
 def _tags(settings: Settings, mnist: MNIST, space: SearchSpace) -> dict[str, str]:

@@ -107,7 +107,8 @@ class Settings:
         positive=True, recorded=NOTED)
     minutes: float | None = setting(  # counted from the command's start; a recycled process keeps it
         None, "the whole command's wall time: the final step's models are fitted to what the search leaves of "
-        "it (with --final-minutes too, to the less of the two); it does not stop the search (--timeout does)",
+        "it (with --final-minutes too, to the less of the two); it does not stop the search (--timeout and "
+        "--search-share do)",
         "budget.py", flags_in=(SWEEPS, "final"),
         helps={"final": "fit the final step's models to this many minutes less this command's time so far "
                "(default: as the sweep had it)"}, positive=True, recorded=NOTED)

@@ -87,7 +87,7 @@ class Tracker:
         # The tags a fluent run gets (source, user, git commit), and the number format this process
         # trains in (chosen before any command opens a tracker): the same for every run here, the
         # trials', the final step's and the baselines' alike.
-        self.context = {**resolve_tags(), "precision": precision.current()}
+        self.context = {**resolve_tags(), "precision": precision.current().value}
         try:
             self.client = MlflowClient(uri)
             self.experiment_id = self._experiment(experiment, artifact_root)

@@ -178,6 +178,8 @@ def test_the_search_stops_starting_trials_at_its_share_of_the_minutes_and_the_fi
     study = study_of(tmp_path, "share")
     assert 1 <= len(study.trials) < 50 and all(t.state.is_finished() for t in study.trials)
     assert study.user_attrs["final"]["evaluations"] == 1 and "test_accuracy" in done.stdout
+    assert (f"the search stopped starting trials at its share of the minutes (search_share 0.4 of 0.5) with "
+            f"{len(study.trials)} of 50 trials") in done.stdout
     assert time.monotonic() - began < 120
 
 

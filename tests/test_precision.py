@@ -56,3 +56,14 @@ def test_the_processes_a_command_starts_train_in_its_number_format():
 
     precision.use("bfloat16")
     assert list(run_each(_chosen_here, [None], 1, 1)) == ["bfloat16"]  # as the final step's members
+
+
+def test_a_float32_block_gives_back_the_policy_it_found_even_within_another():
+    import keras
+
+    precision.use("bfloat16")
+    with precision.in_float32():
+        with precision.in_float32():  # as a served ensemble serves its members
+            pass
+        assert keras.mixed_precision.global_policy().name == "float32"
+    assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"

@@ -151,7 +151,7 @@ class OptunaStudy:
             trial = self.study.best_trial
         except ValueError:
             raise UserError(f"study '{self.name}' has no completed trial yet; "
-                            "give it more --trials or a longer --timeout") from None
+                            "give it more --trials, a longer --timeout or a larger search_share") from None
         return outcome_of(trial)
 
     def finished(self) -> int:

@@ -76,11 +76,12 @@ def in_float32() -> Iterator[None]:
     saved config then names no bfloat16 policy, for its container as for its layers."""
     import keras
 
+    before = keras.mixed_precision.global_policy()  # restored as it was, even within another such block
     keras.mixed_precision.set_global_policy(Precision.FLOAT32.policy)
     try:
         yield
     finally:
-        apply()
+        keras.mixed_precision.set_global_policy(before)
 
 
 def cpu_flags() -> set[str]:
