@@ -39,6 +39,7 @@ import numpy as np
 
 from machine import cpu, headline
 from mnist_sweep.runtime import precision
+from mnist_sweep.runtime.precision import Precision
 from mnist_sweep.runtime.parallel import ChildDied, run_each
 
 MODELS = {
@@ -155,7 +156,7 @@ def float32_rates(result: dict, cores: int, data_path: str, quick: bool, epochs:
     found = {}
     print("\nthe same in float32:")
     for name, batch in zip(MODELS, (batches[-1], TUNE_BATCH if not quick else batches[0])):
-        rate = fresh_rate(cores, data_path, quick, epochs, name, batch, precision.Precision.FLOAT32)[0]
+        rate = fresh_rate(cores, data_path, quick, epochs, name, batch, Precision.FLOAT32)[0]
         chosen = result["models"][name]["samples_per_s"][batch]
         share = share_of(rate, result["models"][name]["train_mflops_per_sample"] * 1e6, result["peak_gflops"])
         found[name] = {"batch": batch, "samples_per_s": round(rate), "share_of_peak": round(share, 3)}
@@ -171,7 +172,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: 2,000 images, 2 epochs, 2 batches, small products")
     parser.add_argument("--xla", action="store_true", help="also the MLP at the largest batch through XLA")
-    parser.add_argument("--precision", choices=precision.CHOICES, default=precision.Precision.AUTO.value,
+    parser.add_argument("--precision", choices=precision.CHOICES, default=Precision.AUTO.value,
                         help="the number format to train in (default: auto, as a sweep trains on this machine); "
                              "with bfloat16, each model is also timed in float32 at one batch")
     parser.add_argument("--out", default="benchmarks/results/throughput.json")
@@ -209,7 +210,7 @@ def main() -> None:
         result["xla"] = {"model": mlp, "batch": batch, "samples_per_s": round(rate)}
         print(f"\n{mlp} at batch {batch} through XLA (jit_compile=True): {rate:.0f} samples/s, "
               f"{rate / plain:.2f}x the same without")
-    if chosen != precision.Precision.FLOAT32:
+    if chosen != Precision.FLOAT32:
         result["float32"] = float32_rates(result, cores, args.data, args.quick, epochs, batches)
     threads = thread_rates(args.data, args.quick, epochs, chosen)
     result["threads"] = {k: {m: round(v) for m, v in r.items()} for k, r in threads.items()}

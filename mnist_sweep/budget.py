@@ -417,7 +417,7 @@ def search_timeout(settings: Settings, started: float) -> float | None:
     final step, 0.5 minutes for 11 epochs, tested 98.17% (docs/benchmarks.md)."""
     limits = [] if settings.timeout is None else [settings.timeout]
     if settings.minutes is not None and settings.search_share is not None:
-        limits.append(max(1.0, settings.minutes * 60 * settings.search_share - (time.time() - started)))
+        limits.append(max(1.0, 60 * (settings.minutes * settings.search_share - _minutes_since(started))))
     return min(limits, default=None)
 
 
@@ -426,8 +426,13 @@ def final_minutes(settings: Settings, started: float) -> float | None:
     search (begun at `started`, seconds since the epoch) and the reserve, whichever is less."""
     limits = [] if settings.final_minutes is None else [settings.final_minutes]
     if settings.minutes is not None:
-        limits.append(max(0.0, settings.minutes * (1 - RESERVE_SHARE) - (time.time() - started) / 60))
+        limits.append(max(0.0, settings.minutes * (1 - RESERVE_SHARE) - _minutes_since(started)))
     return min(limits, default=None)
+
+
+def _minutes_since(started: float) -> float:
+    """Minutes since `started` (seconds since the epoch: the command's start, kept across a recycle)."""
+    return (time.time() - started) / 60
 
 
 def choose_for_study(study: Study, settings: Settings, train_images: int, started: float) -> Choice:

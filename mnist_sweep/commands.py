@@ -55,7 +55,7 @@ def _say_if_cut_short(settings: Settings, finished: int) -> None:
     if settings.timeout is None or finished >= settings.trials:
         return
     limit = (f"its share of the minutes (search_share {settings.search_share} of {settings.minutes})"
-             if settings.search_share is not None and settings.minutes is not None else "--timeout")
+             if settings.search_share is not None else "--timeout")  # a share comes with minutes (checks.py)
     print(f"the search stopped starting trials at {limit} with {finished} of {settings.trials} trials; the final "
           "step gets the rest of the time, and the same command resumes the study towards its --trials")
 

@@ -46,8 +46,9 @@ CHOICES = tuple(p.value for p in Precision)
 
 def resolve(choice: str, gpus: int = 0) -> Precision:
     """float32 or bfloat16: `auto` is bfloat16 on a CPU with AMX's bfloat16 tiles and no GPU."""
-    if Precision(choice) != Precision.AUTO:
-        return Precision(choice)
+    chosen = Precision(choice)
+    if chosen != Precision.AUTO:
+        return chosen
     return Precision.BFLOAT16 if gpus == 0 and HARDWARE_FLAG in cpu_flags() else Precision.FLOAT32
 
 
