@@ -114,8 +114,9 @@ class Settings:
                "(default: as the sweep had it)"}, positive=True, recorded=NOTED)
     search_share: float | None = setting(  # what the final step gets does not hang on the machine's speed
         None, "the share of `minutes` in which the search starts trials, counted from the command's start "
-        "(default: the sweep file's; none: all of it): trials running then finish, and the final step gets "
-        "the rest", "budget.py", positive=True, most=1, why="a share of the command's minutes")
+        "(default: the sweep file's; none: all of it): sampled trials running then stop at their epoch's "
+        "end, pruned, and the final step gets the rest", "budget.py", positive=True, most=1,
+        why="a share of the command's minutes")
     # The final step builds its list of members, each a whole retrain, before it trains the first.
     final_models: int = setting(
         1, "retrain the K best distinct configurations (the best again where fewer completed), side by side, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mnist_sweep import seeds
@@ -64,6 +64,10 @@ class TrialRunner:
     seed: int
     max_mflops: float | None = None
     trial_epochs: int | None = None  # the search's epochs per trial at most (a fidelity, like its images)
+    # Under search_share, when the search's time ends (time.monotonic()): a sampled trial still
+    # training then stops at its epoch's end, pruned, so the final step gets the rest (see _out_of_time).
+    stop_at: float | None = None
+    _completed: int = field(default=0, init=False, repr=False)  # trials this process completed
 
     def run(self, number: int, params: dict[str, Any], preset: str | None = None,
             report: EpochHook | None = None, on_run: Callable[[str], None] | None = None,
@@ -88,8 +92,8 @@ class TrialRunner:
                                threads=current_threads())
         try:
             self.tracker.log_datasets(run_id, self.data.slices)
-            limited = sampled if sampled is not None else preset is None
-            trained = self._fit(run_id, number, params, seen, report, resume, limited)
+            sampled = sampled if sampled is not None else preset is None
+            trained = self._fit(run_id, number, params, seen, report, resume, sampled)
             model, outcome.epoch_seconds = trained.model, round((trained.train_seconds or [0.0])[-1], 3)
             if on_trained is not None:
                 on_trained(model)
@@ -98,21 +102,37 @@ class TrialRunner:
             if isinstance(err, Exception):
                 raise TrialEnded(outcome) from err
             raise
+        self._completed += 1
         return self._end(seen.fill(outcome, time.perf_counter() - began), parameter_count(model))
 
     def _fit(self, run_id: str, number: int, params: dict[str, Any], seen: _Seen, report: EpochHook | None,
-             resume: Resume | None, limited: bool) -> FitResult:
+             resume: Resume | None, sampled: bool) -> FitResult:
+        trained = searched(params, self.trial_epochs)
+
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             seen.add(epoch, metrics)
             self.tracker.log_metrics(run_id, metrics, step=epoch)
             if report is not None:
                 report(epoch, metrics)
+            if self._out_of_time(epoch, int(trained["epochs"]), sampled):
+                raise Stopped(f"the search's share of the minutes ended at epoch {epoch}")
 
         if (why := unbuildable(self.space.model, params)) is not None:
             raise Refused(why)
-        return fit(self.space.model, searched(params, self.trial_epochs), self.data.x_train, self.data.y_train,
+        return fit(self.space.model, trained, self.data.x_train, self.data.y_train,
                    validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=seeds.trial(self.seed, number),
-                   on_built=lambda model: self._check_cost(run_id, model, limited), resume=resume)
+                   on_built=lambda model: self._check_cost(run_id, model, sampled), resume=resume)
+
+    def _out_of_time(self, epoch: int, last: int, sampled: bool) -> bool:
+        """Whether the trial stops here because the search's time ended (`stop_at`).
+
+        Left to finish, the trial running at that point took up to a minute of the default MLP sweep's
+        final step (63 s of its 1.2 minutes, 2026-12-07), whose minutes decide its test accuracy. Never
+        at a trial's last epoch (it has cost all it will), never a preset or an enqueued configuration
+        (the floor every sweep keeps), and only once this process has completed a trial, so that
+        the final step always has one."""
+        return (self.stop_at is not None and sampled and self._completed > 0 and epoch < last
+                and time.monotonic() > self.stop_at)
 
     def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:
         """Close the trial's run as its outcome says: tagged refused, a refused model's run is KILLED

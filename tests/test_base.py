@@ -135,3 +135,16 @@ def test_refusals_far_beyond_the_trials_asked_for_stop_the_sweep_and_name_the_sm
     with pytest.raises(SweepCannotGoOn, match=r"21 sampled models were refused untrained \(the smallest over "
                                               r"max_mflops needed 100.0\)"):
         base.check_going("s", refused, target=2)
+
+
+def test_trials_stop_at_the_searchs_end_only_where_it_is_a_share_of_the_minutes():
+    import time
+
+    def stop_at(**settings):
+        job = SimpleNamespace(settings=Settings(**settings), space=None, data=None, tracker=None, tags={})
+        return base.trial_runner(job, "parent").stop_at
+
+    shared = stop_at(minutes=5.4, search_share=0.5, timeout=120.0)  # commands.sweep made the share the timeout
+    assert shared == pytest.approx(time.monotonic() + 120, abs=5)
+    # A plain --timeout is Optuna's: it stops starting trials, and the running ones finish.
+    assert stop_at(timeout=120.0) is None and stop_at(minutes=5.4) is None

@@ -96,3 +96,24 @@ def test_a_trial_records_its_last_epochs_training_without_the_validation_pass(ru
     outcome = runner.run(0, FIXED)
     assert outcome.seconds > 1.2  # two slow validations
     assert 0 < outcome.epoch_seconds < 0.5
+
+
+def test_past_the_searchs_share_a_sampled_trial_stops_at_its_epochs_end_once_one_has_completed(runner):
+    import time
+    from dataclasses import replace
+
+    three = {**FIXED, "epochs": 3}
+    late = replace(runner, stop_at=time.monotonic() - 1)  # the search's share of the minutes ended a second ago
+    # The process's first trial completes: the final step needs a completed trial to retrain.
+    assert late.run(0, three).epochs == 3
+    with pytest.raises(TrialEnded) as ended:
+        late.run(1, three)
+    outcome = ended.value.outcome
+    assert (outcome.outcome, outcome.epochs) == ("pruned", 1) and "share of the minutes" in outcome.reason
+    assert late.tracker.client.get_run(outcome.run_id).info.status == "KILLED"
+    # The floor runs whole: a preset and a configuration the sweep file enqueues; a trial at its last epoch ends.
+    assert late.run(2, three, preset="nb-test").epochs == 3
+    assert late.run(3, three, sampled=False).epochs == 3
+    assert late.run(4, {**FIXED, "epochs": 1}).outcome == "completed"
+    # Before its share ends, a trial trains all its epochs.
+    assert replace(runner, stop_at=time.monotonic() + 600).run(5, three).epochs == 3

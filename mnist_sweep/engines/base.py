@@ -10,6 +10,7 @@ here names an engine.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -119,8 +120,11 @@ def open_parent(job: SweepJob, study: Study) -> str:
 def trial_runner(job: SweepJob, parent: str, kind: type[Runner] = TrialRunner) -> Runner:
     """What runs every trial of the sweep, in any process: the one place the search reads the seed."""
     settings = job.settings
+    # Under search_share the search's --timeout is its share (commands.sweep): its trials stop there too.
+    stop_at = (time.monotonic() + settings.timeout
+               if settings.search_share is not None and settings.timeout is not None else None)
     return kind(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
-                settings.trial_epochs)
+                settings.trial_epochs, stop_at)
 
 
 def trials_missing(target: int, ended: Iterable[Outcome], running: int) -> int:
