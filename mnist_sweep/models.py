@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from mnist_sweep.costs import STRIDED_KERNEL
-from mnist_sweep.layers import FusedBatchNormalization
+from mnist_sweep.layers import FastDropout, FusedBatchNormalization
 from mnist_sweep.optimizers import make_optimizer
 from mnist_sweep.runtime import precision
 from mnist_sweep.schedules import learning_rate, loss
@@ -74,13 +74,13 @@ def serving_model(model: Any, name: str | None = None) -> Any:
 
     The random layers pass images through unchanged at inference, but their random ops stay in
     an exported graph, and TFLite has no kernels for them. A loss, a layer or an optimizer of this
-    project's (label smoothing, the fused batch normalisation, the fused Adam and RMSprop) would
+    project's (label smoothing, the fused batch normalisation, the dropout, the fused Adam and RMSprop) would
     make plain Keras unable to load the file without importing mnist_sweep.
     """
     if not isinstance(model, keras.Sequential):  # an ensemble(): its members are served already
         return model
     random = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
-    kept = [layer.plain() if isinstance(layer, FusedBatchNormalization) else layer
+    kept = [layer.plain() if isinstance(layer, (FusedBatchNormalization, FastDropout)) else layer
             for layer in model.layers if not isinstance(layer, random)]
     with precision.in_float32():  # the Sequential's own policy too: its saved config names it
         served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=name or model.name)
@@ -148,7 +148,7 @@ def _mlp(params: dict[str, Any]) -> keras.Model:
     for width, rate in zip(units, dropouts):
         layers.append(keras.layers.Dense(width, activation="relu"))
         if rate > 0:
-            layers.append(keras.layers.Dropout(rate))
+            layers.append(FastDropout(rate))
     layers.append(_output())
     return keras.Sequential(layers, name="mlp")
 
@@ -172,10 +172,10 @@ def _cnn(params: dict[str, Any]) -> keras.Model:
             layers += (_conv(int(filters), STRIDED_KERNEL, "same", batch_norm, strides=2) if strided
                        else [keras.layers.MaxPooling2D()])
         if rate > 0:
-            layers.append(keras.layers.Dropout(rate))
+            layers.append(FastDropout(rate))
     layers += [keras.layers.Flatten(), keras.layers.Dense(int(params["dense_units"]), activation="relu")]
     if params.get("dense_dropout", 0.0) > 0:
-        layers.append(keras.layers.Dropout(params["dense_dropout"]))
+        layers.append(FastDropout(params["dense_dropout"]))
     layers.append(_output())
     return keras.Sequential(layers, name="cnn")
 

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_sweep.layers import FusedBatchNormalization
+from mnist_sweep.layers import FastDropout, FusedBatchNormalization
 
 
 def twins(momentum=0.9):
@@ -69,3 +69,41 @@ def test_training_goes_through_tensorflow_fused_kernel_and_inference_does_not_ne
 
     assert any(t.startswith("FusedBatchNorm") for t in ops(True))
     assert not any(t.startswith("FusedBatchNorm") for t in ops(False))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_dropout_keeps_each_activation_with_one_minus_its_rate_scaled_up_as_keras_does(dtype):
+    x = np.full((400, 250), 2.0, np.float32)  # 100,000 activations: the kept share within 0.5 points
+    layer = FastDropout(0.3, seed=0, dtype=dtype)
+    out = np.asarray(keras.ops.convert_to_tensor(layer(x, training=True), "float32"))
+    assert (out == 0).mean() == pytest.approx(0.3, abs=0.005)
+    assert np.unique(out[out != 0]) == pytest.approx([2.0 / 0.7], rel=1e-2)  # bfloat16 keeps 8 bits
+    assert np.array_equal(np.asarray(keras.ops.convert_to_tensor(layer(x, training=False), "float32")), x)
+
+
+def test_dropout_gradient_passes_through_the_kept_activations_only_scaled_by_the_same_mask():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(64, 32)).astype(np.float32))
+    layer = FastDropout(0.5, seed=3)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = layer(x, training=True)
+        loss = tf.reduce_sum(out * tf.range(32, dtype=tf.float32))
+    grad = np.asarray(tape.gradient(loss, x))
+    kept = np.asarray(out) != 0
+    np.testing.assert_allclose(grad, np.where(kept, 2.0 * np.arange(32, dtype=np.float32), 0.0), rtol=1e-6)
+
+
+def test_dropout_draws_a_new_mask_each_step_and_the_same_ones_from_the_same_seed():
+    x = np.ones((32, 64), np.float32)
+    first, again = FastDropout(0.5, seed=7), FastDropout(0.5, seed=7)
+    masks = [np.asarray(first(x, training=True)) != 0 for _ in range(2)]
+    assert not np.array_equal(*masks)
+    assert np.array_equal(np.asarray(again(x, training=True)) != 0, masks[0])
+
+
+def test_dropout_is_served_as_keras_own_layer():
+    layer = FastDropout(0.25, seed=5)
+    plain = layer.plain()
+    assert type(plain) is keras.layers.Dropout and (plain.rate, plain.seed) == (0.25, 5)
