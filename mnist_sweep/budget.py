@@ -421,6 +421,15 @@ def search_timeout(settings: Settings, started: float) -> float | None:
     return min(limits, default=None)
 
 
+def share_end(settings: Settings, started: float) -> float | None:
+    """When the search's share of `minutes` ends, on time.monotonic()'s clock; None without a share.
+    Trials still training then stop (trials.TrialRunner): --timeout alone keeps Optuna's meaning,
+    under which running trials finish."""
+    if settings.minutes is None or settings.search_share is None:
+        return None
+    return time.monotonic() + 60 * (settings.minutes * settings.search_share - _minutes_since(started))
+
+
 def final_minutes(settings: Settings, started: float) -> float | None:
     """The final step's budget: final_minutes, or what the command's `minutes` leaves after the
     search (begun at `started`, seconds since the epoch) and the reserve, whichever is less."""

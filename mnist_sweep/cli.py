@@ -25,6 +25,7 @@ from mnist_sweep.files import find_file  # noqa: E402
 from mnist_sweep.quiet import load_tensorflow  # noqa: E402
 from mnist_sweep.runtime import devices, precision, signals  # noqa: E402
 from mnist_sweep.runtime.memory import restart, restart_command  # noqa: E402
+from mnist_sweep.runtime.workers import STARTED_ENV  # noqa: E402
 
 
 # Every command's --help ends with where its settings come from, one rule for all of them.
@@ -140,15 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _started(program: bool) -> float:
+def _started(program: bool, worker: int | None) -> float:
     """When this command began, in seconds since the epoch: a process that outgrew its memory goes on
     with os.execv (runtime/memory.py), which keeps its PID and so its creation time; a caller's
-    main() begins now."""
+    main() begins now; a worker's command began when the sweep's that started it did."""
+    if worker is not None and STARTED_ENV in os.environ:
+        return float(os.environ[STARTED_ENV])
     if not program:
         return time.time()
     import psutil
 
-    return psutil.Process().create_time()
+    started = psutil.Process().create_time()
+    os.environ[STARTED_ENV] = repr(started)  # for the workers this command starts
+    return started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         signals.install()  # a plain `kill` ends trials as cleanly as Ctrl-C
         args.argv = argv  # the command as given: worker processes run it again
         args.inputs = inputs  # a sweep's space and presets, as the checks read them
-        args.started = _started(program)
+        args.started = _started(program, getattr(args, "worker", None))
         return handler(settings, args)
     except Recycle as grown:
         return _recycle(grown, restart_command(argv, settings.timeout, started), program)

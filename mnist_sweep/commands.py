@@ -13,7 +13,7 @@ from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.budget import choose_for_study, search_timeout
+from mnist_sweep.budget import choose_for_study, search_timeout, share_end
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
 from mnist_sweep.engines import SweepJob
@@ -38,7 +38,8 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     tracker = _tracker(settings, settings.experiment)
     job = SweepJob(settings, space, args.inputs.presets,
                    search_data(mnist, settings.validation_size, settings.seed, settings.search_limit),
-                   tracker, _tags(settings, mnist, space), args.argv, args.worker)
+                   tracker, _tags(settings, mnist, space), args.argv, args.worker,
+                   stop_trials_at=share_end(settings, args.started))
     study = engine.search(job)
     if study is None:  # a worker: the sweep's own process finishes
         return 0

@@ -15,7 +15,7 @@ class Outcome(str, Enum):
     """A trial's outcome; equal to, printed and stored as its value ("completed", ...)."""
 
     COMPLETED = "completed"  # trained all its epochs: scored, counts towards --trials
-    PRUNED = "pruned"        # stopped early by the pruner, after an epoch at least: counts
+    PRUNED = "pruned"        # stopped early (the pruner, or search_share's end) after an epoch at least: counts
     REFUSED = "refused"      # never trained (unbuildable, or over max_mflops): does not count
     FAILED = "failed"        # an error ended it: retried, its configuration runs again
     KILLED = "killed"        # Ctrl-C or a signal ended it (its MLflow run only: the trial is failed)

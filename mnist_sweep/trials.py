@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mnist_sweep import seeds
@@ -64,10 +64,10 @@ class TrialRunner:
     seed: int
     max_mflops: float | None = None
     trial_epochs: int | None = None  # the search's epochs per trial at most (a fidelity, like its images)
-    # Under search_share, when the search's time ends (time.monotonic()): a sampled trial still
-    # training then stops at its epoch's end, pruned, so the final step gets the rest (see _out_of_time).
+    # Where search_share ends (time.monotonic()): a sampled trial still training then stops at its
+    # epoch's end, pruned, so the final step gets the rest (see _out_of_time).
     stop_at: float | None = None
-    _completed: int = field(default=0, init=False, repr=False)  # trials this process completed
+    completed: int = 0  # the study's completed trials: those before this process began, then its own
 
     def run(self, number: int, params: dict[str, Any], preset: str | None = None,
             report: EpochHook | None = None, on_run: Callable[[str], None] | None = None,
@@ -102,7 +102,7 @@ class TrialRunner:
             if isinstance(err, Exception):
                 raise TrialEnded(outcome) from err
             raise
-        self._completed += 1
+        self.completed += 1
         return self._end(seen.fill(outcome, time.perf_counter() - began), parameter_count(model))
 
     def _fit(self, run_id: str, number: int, params: dict[str, Any], seen: _Seen, report: EpochHook | None,
@@ -129,9 +129,9 @@ class TrialRunner:
         Left to finish, the trial running at that point took up to a minute of the default MLP sweep's
         final step (63 s of its 1.2 minutes, 2026-12-07), whose minutes decide its test accuracy. Never
         at a trial's last epoch (it has cost all it will), never a preset or an enqueued configuration
-        (the floor every sweep keeps), and only once this process has completed a trial, so that
-        the final step always has one."""
-        return (self.stop_at is not None and sampled and self._completed > 0 and epoch < last
+        (the floor every sweep keeps), and only once the study has a completed trial, so that the
+        final step always has one."""
+        return (self.stop_at is not None and sampled and self.completed > 0 and epoch < last
                 and time.monotonic() > self.stop_at)
 
     def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:

@@ -137,14 +137,12 @@ def test_refusals_far_beyond_the_trials_asked_for_stop_the_sweep_and_name_the_sm
         base.check_going("s", refused, target=2)
 
 
-def test_trials_stop_at_the_searchs_end_only_where_it_is_a_share_of_the_minutes():
-    import time
+def test_every_trial_runner_stops_trials_at_the_jobs_share_end_and_knows_the_studys_completed_trials():
+    class Done(Study):
+        def outcomes(self) -> list[TrialOutcome]:
+            return [ended(0, Outcome.COMPLETED), ended(1, Outcome.PRUNED), ended(2, Outcome.COMPLETED)]
 
-    def stop_at(**settings):
-        job = SimpleNamespace(settings=Settings(**settings), space=None, data=None, tracker=None, tags={})
-        return base.trial_runner(job, "parent").stop_at
-
-    shared = stop_at(minutes=5.4, search_share=0.5, timeout=120.0)  # commands.sweep made the share the timeout
-    assert shared == pytest.approx(time.monotonic() + 120, abs=5)
-    # A plain --timeout is Optuna's: it stops starting trials, and the running ones finish.
-    assert stop_at(timeout=120.0) is None and stop_at(minutes=5.4) is None
+    job = SimpleNamespace(settings=Settings(), space=None, data=None, tracker=None, tags={}, stop_trials_at=123.0)
+    runner = base.trial_runner(job, "parent", Done())
+    # A process begun after the study completed trials (a resume, a worker, a memory recycle) may stop its first.
+    assert (runner.stop_at, runner.completed) == (123.0, 2)

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from mnist_sweep.budget import (MIN_MEMBER_EPOCHS, MOST_FILLED_EPOCHS, RESERVE_SHARE, RETRAIN_SLOWDOWN, Images,
-                                Rate, choose, epoch_seconds, final_minutes, search_timeout,
+                                Rate, choose, epoch_seconds, final_minutes, search_timeout, share_end,
                                 wall_seconds)
 from mnist_sweep import seeds
 from mnist_sweep.config import Settings
@@ -286,3 +286,7 @@ def test_the_search_starts_trials_in_its_share_of_the_minutes_only_so_the_final_
     assert search_timeout(Settings(minutes=5.4, search_share=0.3), two_ago) == 1.0  # spent: end after a trial
     assert search_timeout(Settings(minutes=5.4), two_ago) is None  # no share: the search runs to its --trials
     assert search_timeout(Settings(timeout=30), two_ago) == 30
+    # Trials still training stop where the share ends, whatever --timeout says; without a share, never.
+    ends = share_end(Settings(minutes=5.4, search_share=0.5, timeout=30), two_ago)
+    assert ends - time.monotonic() == pytest.approx(42, abs=1)
+    assert share_end(Settings(minutes=5.4, timeout=30), two_ago) is None and share_end(Settings(), two_ago) is None

@@ -1,5 +1,6 @@
 """Bad input: one line naming what is wrong, exit code 2, no traceback, nothing recorded."""
 
+import os
 import re
 import subprocess
 import sys
@@ -116,3 +117,19 @@ def test_the_cli_module_loads_without_numpy_so_help_stays_quick():
     code = "import sys, mnist_sweep.cli; print(sorted({'numpy', 'tensorflow', 'optuna', 'mlflow'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_a_workers_command_began_when_the_sweep_that_started_it_did(monkeypatch):
+    # So the search's share of `minutes` ends at one time in every process, not at each worker's start.
+    import time
+
+    from mnist_sweep import cli
+    from mnist_sweep.runtime.workers import STARTED_ENV
+
+    monkeypatch.setenv(STARTED_ENV, "unset")  # so that what _started sets is undone after the test
+    monkeypatch.delenv(STARTED_ENV)
+    began = cli._started(True, None)  # the sweep's own process: its creation, handed on to its workers
+    assert began <= time.time() and os.environ[STARTED_ENV] == repr(began)
+    monkeypatch.setenv(STARTED_ENV, "1000.5")
+    assert cli._started(True, 0) == cli._started(False, 1) == 1000.5
+    assert cli._started(False, None) > 1000.5  # a caller's own command begins now

@@ -117,3 +117,6 @@ def test_past_the_searchs_share_a_sampled_trial_stops_at_its_epochs_end_once_one
     assert late.run(4, {**FIXED, "epochs": 1}).outcome == "completed"
     # Before its share ends, a trial trains all its epochs.
     assert replace(runner, stop_at=time.monotonic() + 600).run(5, three).epochs == 3
+    # A process that begins after the study completed a trial (a resume, a memory recycle) stops its first.
+    with pytest.raises(TrialEnded):
+        replace(runner, stop_at=time.monotonic() - 1, completed=1).run(6, three)

@@ -10,7 +10,6 @@ here names an engine.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -117,14 +116,12 @@ def open_parent(job: SweepJob, study: Study) -> str:
     return parent
 
 
-def trial_runner(job: SweepJob, parent: str, kind: type[Runner] = TrialRunner) -> Runner:
+def trial_runner(job: SweepJob, parent: str, study: Study, kind: type[Runner] = TrialRunner) -> Runner:
     """What runs every trial of the sweep, in any process: the one place the search reads the seed."""
     settings = job.settings
-    # Under search_share the search's --timeout is its share (commands.sweep): its trials stop there too.
-    stop_at = (time.monotonic() + settings.timeout
-               if settings.search_share is not None and settings.timeout is not None else None)
+    completed = sum(o.outcome == Outcome.COMPLETED for o in study.outcomes())  # before this process's
     return kind(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
-                settings.trial_epochs, stop_at)
+                settings.trial_epochs, job.stop_trials_at, completed)
 
 
 def trials_missing(target: int, ended: Iterable[Outcome], running: int) -> int:

@@ -44,7 +44,7 @@ class KerasTunerEngine:
         """The project, its parent run and the presets the search can try first."""
         settings = job.settings
         project = open_project(settings, job.space, job.digest)
-        runner = base.trial_runner(job, base.open_parent(job, project))
+        runner = base.trial_runner(job, base.open_parent(job, project), project)
         presets = _warm_start(job)
         if settings.tuner != "grid" and not project.outcomes():
             announce_warm_start([p.name for p in presets])
@@ -54,7 +54,7 @@ class KerasTunerEngine:
         """A worker of a distributed search: trials only, from the chief's oracle."""
         settings = job.settings
         project = open_project(settings, job.space, job.digest)
-        runner = base.trial_runner(job, project.record().parent_run_id or "")
+        runner = base.trial_runner(job, project.record().parent_run_id or "", project)
         return KerasTunerSweep(settings, project, runner, _warm_start(job), chief=False)
 
 

@@ -67,7 +67,8 @@ class OptunaEngine:
         """The study and this process's objective, for a study the sweep's own process prepared."""
         settings = job.settings
         study = OptunaStudy(open_study(settings, job.space, job.digest), SPEC.storage(settings))
-        return OptunaSweep(study, base.trial_runner(job, study.record().parent_run_id or "", Objective), settings)
+        return OptunaSweep(study, base.trial_runner(job, study.record().parent_run_id or "", study, Objective),
+                           settings)
 
 
 class Objective(TrialRunner):

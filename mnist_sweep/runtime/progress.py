@@ -59,7 +59,7 @@ class Progress:
         so_far = "   -  " if self.best is None else f"{self.best:.4f}"
         line = (f"trial {trial.number:3d}  {trial.outcome:9s}  val_acc {shown}  epochs {trial.epochs:2d}  "
                 f"{trial.seconds:6.1f}s  best {so_far}")
-        if trial.outcome in (Outcome.FAILED, Outcome.REFUSED) and trial.reason:
+        if trial.outcome != Outcome.COMPLETED and trial.reason:  # why: the pruner, the time, an error
             line += f"  ({trial.reason[:80]})"
         if trial.preset:
             line += f"  [{trial.preset}]"

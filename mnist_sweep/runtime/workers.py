@@ -27,6 +27,10 @@ from mnist_sweep.errors import CANNOT_GO_ON_EXIT, USER_ERROR_EXIT, SweepCannotGo
 # On every trial run and trial record: which process ran it. A journal study tells a dead
 # worker's trial by it; with several workers it shows who ran what.
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
+# When the sweep's command began (seconds since the epoch), set by the sweep's process and inherited
+# by the workers it starts: a worker's command began when its sweep's did (cli._started), so the
+# search's share of `minutes` ends at one time in every process.
+STARTED_ENV = "MNIST_SWEEP_STARTED"
 WATCH_SECONDS = 1.0  # between the looks `watch` takes at the study: each reads it whole
 STOP_WAIT_SECONDS = 60  # for workers to close their runs after Ctrl-C, before they are killed
 PR_SET_PDEATHSIG = 1
