@@ -32,6 +32,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search with the settings' engine, then retrain the best once on the training set, test it
     once, export it and write the report. A worker process (`--worker I`) only runs trials."""
     engine = engines.get(settings.engine)
+    stop_trials_at = share_end(settings, args.started)  # trials still training then stop
     settings = replace(settings, timeout=search_timeout(settings, args.started))  # the search's share of `minutes`
     space = args.inputs.space  # read by the checks (checks.SweepInputs)
     mnist = load_mnist(settings.data)  # checked before any trial starts
@@ -39,7 +40,7 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     job = SweepJob(settings, space, args.inputs.presets,
                    search_data(mnist, settings.validation_size, settings.seed, settings.search_limit),
                    tracker, _tags(settings, mnist, space), args.argv, args.worker,
-                   stop_trials_at=share_end(settings, args.started))
+                   stop_trials_at=stop_trials_at)
     study = engine.search(job)
     if study is None:  # a worker: the sweep's own process finishes
         return 0

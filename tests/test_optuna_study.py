@@ -33,7 +33,8 @@ def test_each_outcome_reads_back_from_optuna_as_noted_and_a_0_1_0_refusal_too():
     legacy.set_user_attr("over_budget", 60.0)
     study.tell(legacy, state=TrialState.PRUNED)
     read = [(o.number, o.outcome, o.reason) for o in OptunaStudy(study, "").outcomes()]
-    assert read == [(0, "completed", None), (1, "pruned", None), (2, "refused", "needs 60 MFLOPs per image"),
+    assert read == [(0, "completed", None), (1, "pruned", "val accuracy 0.5 at epoch 1"),
+                    (2, "refused", "needs 60 MFLOPs per image"),
                     (3, "refused", "no room for 3 blocks"), (4, "failed", "ValueError: boom"),
                     (5, "refused", "60.0 MFLOPs per image, over max_mflops")]
     assert finished_count(study) == 2  # completed and pruned count towards --trials; refused and failed do not

@@ -83,6 +83,8 @@ def note_outcome(trial: optuna.Trial, outcome: TrialOutcome) -> None:
         trial.set_user_attr(REFUSED_REASON, outcome.reason)
     elif outcome.outcome == Outcome.FAILED:
         trial.set_user_attr("fail_reason", outcome.reason)
+    elif outcome.outcome == Outcome.PRUNED:  # the pruner's judgement, or search_share's end: not the same
+        trial.set_user_attr("prune_reason", outcome.reason)
 
 
 def read_outcome(trial: FrozenTrial) -> Outcome:
@@ -97,7 +99,8 @@ def outcome_of(trial: FrozenTrial) -> TrialOutcome:
     """A stored trial as the outcome its objective noted."""
     attrs, outcome = trial.user_attrs, read_outcome(trial)
     value = trial.value if trial.value is not None else _last(trial.intermediate_values)
-    reason = attrs.get("fail_reason", "see log") if outcome == Outcome.FAILED else None
+    reasons = {Outcome.FAILED: attrs.get("fail_reason", "see log"), Outcome.PRUNED: attrs.get("prune_reason")}
+    reason = reasons.get(outcome)
     if outcome == Outcome.REFUSED:
         reason = attrs.get(REFUSED_REASON) or f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
     return TrialOutcome(trial.number, outcome, attrs.get("params", trial.params), value,
