@@ -416,15 +416,15 @@ def search_timeout(settings: Settings, started: float) -> float | None:
     nothing: the default MLP sweep's 50 trials took 4.5 of its 5.4 minutes on a slow day, and its
     final step, 0.5 minutes for 11 epochs, tested 98.17% (docs/benchmarks.md)."""
     limits = [] if settings.timeout is None else [settings.timeout]
-    if settings.minutes is not None and settings.search_share is not None:
-        limits.append(max(1.0, 60 * (settings.minutes * settings.search_share - _minutes_since(started))))
+    if (end := share_end(settings, started)) is not None:
+        limits.append(max(1.0, end - time.monotonic()))  # spent: one more trial, so a study gets one
     return min(limits, default=None)
 
 
 def share_end(settings: Settings, started: float) -> float | None:
     """When the search's share of `minutes` ends, on time.monotonic()'s clock; None without a share.
-    Trials still training then stop (trials.TrialRunner): --timeout alone keeps Optuna's meaning,
-    under which running trials finish."""
+    Sampled trials still training then stop (trials.TrialRunner._out_of_time says which): --timeout
+    alone keeps Optuna's meaning, under which running trials finish."""
     if settings.minutes is None or settings.search_share is None:
         return None
     return time.monotonic() + 60 * (settings.minutes * settings.search_share - _minutes_since(started))

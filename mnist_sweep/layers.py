@@ -60,11 +60,11 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 # 32-bit integers and turned into one mask of 0 and 1/(1 - rate), the forward pass and its gradient
 # are one multiplication each. The benchmark's MLP (batch 256, epochs 2-8, two runs each, one after
 # the other; Intel Xeon, 2026-12-07 from 08:45): in bfloat16 59,478 and 60,094 samples/s (medians)
-# against Keras's layer's 56,566 and 56,230, and none of the epochs near 40,000 that Keras's layer
-# had (2 of its 14; 6 of 14 against 1 in an earlier pair); in float32 no change (44,739 and 45,407
-# against 45,514 and 45,490). In the same session benchmarks/throughput.py (median of epochs 2-4,
-# one run each) saw no difference: 53,840 samples/s against 53,494 at the commit before. A gain of
-# a few per cent at most, then (docs/benchmarks.md).
+# against Keras's layer's 56,566 and 56,230 (an earlier pair: 60,091 and 60,077 against 55,059 and
+# 53,246), and 1 of 28 epochs near 40,000 against Keras's layer's 8 of 28; in float32 no change
+# (44,739 and 45,407 against 45,514 and 45,490). So 5-13% in these 8-epoch probes, and none that
+# benchmarks/throughput.py's median of epochs 2-4 could measure (53,840 samples/s against 53,494 at
+# the commit before, one run each, the same session; docs/benchmarks.md).
 _INT32_SPAN = 2**32
 
 

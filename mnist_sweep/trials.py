@@ -27,7 +27,7 @@ from mnist_sweep.tracking import Tracker, failure
 from mnist_sweep.training import EpochHook, FitResult, Resume, fit, parameter_count
 
 class Stopped(Exception):
-    """The engine ended the trial early (pruning): its run is recorded as pruned, not failed."""
+    """The trial ended early (the pruner, or search_share's end): its run is recorded as pruned, not failed."""
 
 
 class Refused(Stopped):
@@ -67,7 +67,7 @@ class TrialRunner:
     # Where search_share ends (time.monotonic()): a sampled trial still training then stops at its
     # epoch's end, pruned, so the final step gets the rest (see _out_of_time).
     stop_at: float | None = None
-    completed: int = 0  # the study's completed trials: those before this process began, then its own
+    has_completed: bool = False  # the study had a completed trial when this process began, or it completed one
 
     def run(self, number: int, params: dict[str, Any], preset: str | None = None,
             report: EpochHook | None = None, on_run: Callable[[str], None] | None = None,
@@ -102,7 +102,7 @@ class TrialRunner:
             if isinstance(err, Exception):
                 raise TrialEnded(outcome) from err
             raise
-        self.completed += 1
+        self.has_completed = True
         return self._end(seen.fill(outcome, time.perf_counter() - began), parameter_count(model))
 
     def _fit(self, run_id: str, number: int, params: dict[str, Any], seen: _Seen, report: EpochHook | None,
@@ -131,7 +131,7 @@ class TrialRunner:
         at a trial's last epoch (it has cost all it will), never a preset or an enqueued configuration
         (the floor every sweep keeps), and only once the study has a completed trial, so that the
         final step always has one."""
-        return (self.stop_at is not None and sampled and self.completed > 0 and epoch < last
+        return (self.stop_at is not None and sampled and self.has_completed and epoch < last
                 and time.monotonic() > self.stop_at)
 
     def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:
@@ -156,11 +156,11 @@ class TrialRunner:
             return False
         return self.max_mflops is None or mflops(self.space.model, params) <= self.max_mflops
 
-    def _check_cost(self, run_id: str, model: Any, limited: bool) -> None:
+    def _check_cost(self, run_id: str, model: Any, sampled: bool) -> None:
         """Log the model's cost; refuse it untrained when it is over the sweep's limit."""
         mflops = forward_mflops(model)
         self.tracker.log_metrics(run_id, {"mflops": mflops}, step=0)
-        if limited and self.max_mflops is not None and mflops > self.max_mflops:
+        if sampled and self.max_mflops is not None and mflops > self.max_mflops:
             raise OverBudget(mflops, self.max_mflops)
 
 

@@ -145,4 +145,5 @@ def test_every_trial_runner_stops_trials_at_the_jobs_share_end_and_knows_the_stu
     job = SimpleNamespace(settings=Settings(), space=None, data=None, tracker=None, tags={}, stop_trials_at=123.0)
     runner = base.trial_runner(job, "parent", Done())
     # A process begun after the study completed trials (a resume, a worker, a memory recycle) may stop its first.
-    assert (runner.stop_at, runner.completed) == (123.0, 2)
+    assert (runner.stop_at, runner.has_completed) == (123.0, True)
+    assert base.trial_runner(job, "parent", Study()).has_completed is False

@@ -119,4 +119,4 @@ def test_past_the_searchs_share_a_sampled_trial_stops_at_its_epochs_end_once_one
     assert replace(runner, stop_at=time.monotonic() + 600).run(5, three).epochs == 3
     # A process that begins after the study completed a trial (a resume, a memory recycle) stops its first.
     with pytest.raises(TrialEnded):
-        replace(runner, stop_at=time.monotonic() - 1, completed=1).run(6, three)
+        replace(runner, stop_at=time.monotonic() - 1, has_completed=True).run(6, three)

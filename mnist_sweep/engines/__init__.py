@@ -40,7 +40,7 @@ class SweepJob:
     tags: dict[str, str]      # on the parent run and every trial run, the same keys for both engines
     argv: list[str]           # the command as given: worker processes run it again with --worker I
     worker: int | None = None  # set in a worker process, which runs trials only
-    stop_trials_at: float | None = None  # the end of search_share (time.monotonic()): running trials stop
+    stop_trials_at: float | None = None  # search_share's end (time.monotonic()): sampled trials stop there
 
     @property
     def digest(self) -> str:

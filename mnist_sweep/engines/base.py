@@ -119,9 +119,9 @@ def open_parent(job: SweepJob, study: Study) -> str:
 def trial_runner(job: SweepJob, parent: str, study: Study, kind: type[Runner] = TrialRunner) -> Runner:
     """What runs every trial of the sweep, in any process: the one place the search reads the seed."""
     settings = job.settings
-    completed = sum(o.outcome == Outcome.COMPLETED for o in study.outcomes())  # before this process's
-    return kind(job.space, job.data, job.tracker, parent, job.tags, settings.seed, settings.max_mflops,
-                settings.trial_epochs, job.stop_trials_at, completed)
+    return kind(job.space, job.data, job.tracker, parent, job.tags, settings.seed, max_mflops=settings.max_mflops,
+                trial_epochs=settings.trial_epochs, stop_at=job.stop_trials_at,
+                has_completed=any(o.outcome == Outcome.COMPLETED for o in study.outcomes()))
 
 
 def trials_missing(target: int, ended: Iterable[Outcome], running: int) -> int:
