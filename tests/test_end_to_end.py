@@ -305,7 +305,8 @@ def test_a_killed_worker_is_replaced_and_its_trial_runs_again(real_data, tmp_pat
         running = study_of(tmp_path, "w").get_trials(states=(optuna.trial.TrialState.RUNNING,))
         victim = next((t for t in running if "params" in t.user_attrs), None)  # sampled: training
         time.sleep(0.2)
-    os.kill(int(victim.user_attrs["worker"].split(":")[1]), signal.SIGKILL)
+    worker = victim.user_attrs["worker"]
+    os.kill(int(worker.split(":")[1]), signal.SIGKILL)
     _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr[-2000:]
     assert "ended with exit -9; its trial is queued again and a new worker takes its place" in stderr
@@ -313,16 +314,18 @@ def test_a_killed_worker_is_replaced_and_its_trial_runs_again(real_data, tmp_pat
     study = study_of(tmp_path, "w")
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 6 and len({t.number for t in complete}) == 6
-    failed = study.trials[victim.number]
-    assert failed.state == optuna.trial.TrialState.FAIL
-    retries = [t for t in complete if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
+    # The trial the killed process was running: the one seen running, or its next where that one
+    # ended in the moment between the look and the kill (trials of 3 epochs on 2,000 images are short).
+    (failed,) = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert failed.user_attrs["worker"] == worker and failed.number >= victim.number
+    retries = [t for t in complete if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == failed.number]
     assert len(retries) == 1 and retries[0].params == failed.params
     assert len({t.user_attrs["worker"] for t in complete}) >= 2  # trials ran in more than one process
     kinds = runs(tmp_path, "w")
     finished = [r for r in kinds["trial"] if r.info.status == "FINISHED"]
     assert sorted(int(r.data.tags["trial"]) for r in finished) == sorted(t.number for t in complete)  # each once
     (killed,) = [r for r in kinds["trial"] if r.info.status != "FINISHED"]
-    assert killed.info.status == "FAILED" and int(killed.data.tags["trial"]) == victim.number
+    assert killed.info.status == "FAILED" and int(killed.data.tags["trial"]) == failed.number
     assert len(kinds["study"]) == 1 and kinds["study"][0].info.status == "FINISHED" and len(kinds["final"]) == 1
 
 
