@@ -96,3 +96,8 @@ class FastDropout(keras.layers.Dropout):
     def plain(self) -> keras.layers.Dropout:
         """Keras's own layer with this one's configuration."""
         return keras.layers.Dropout(**self.get_config())
+
+
+def as_served(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """The layer as a served model holds it: Keras's own for this module's layers, others as they are."""
+    return layer.plain() if isinstance(layer, (FusedBatchNormalization, FastDropout)) else layer

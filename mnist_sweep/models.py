@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from mnist_sweep.costs import STRIDED_KERNEL
-from mnist_sweep.layers import FastDropout, FusedBatchNormalization
+from mnist_sweep.layers import FastDropout, FusedBatchNormalization, as_served
 from mnist_sweep.optimizers import make_optimizer
 from mnist_sweep.runtime import precision
 from mnist_sweep.schedules import learning_rate, loss
@@ -80,8 +80,7 @@ def serving_model(model: Any, name: str | None = None) -> Any:
     if not isinstance(model, keras.Sequential):  # an ensemble(): its members are served already
         return model
     random = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
-    kept = [layer.plain() if isinstance(layer, (FusedBatchNormalization, FastDropout)) else layer
-            for layer in model.layers if not isinstance(layer, random)]
+    kept = [as_served(layer) for layer in model.layers if not isinstance(layer, random)]
     with precision.in_float32():  # the Sequential's own policy too: its saved config names it
         served = keras.Sequential([keras.Input(model.input_shape[1:]), *kept], name=name or model.name)
         if any(layer.dtype_policy.name != "float32" for layer in served.layers):
