@@ -92,11 +92,13 @@ def test_the_sweep_recovers_first_then_runs_rounds_until_nothing_is_missing(monk
     assert sweep.calls == ["recover", "here 0", "wait", "here 0", "wait"]
 
 
-def test_with_several_workers_the_sweep_starts_them_and_a_timeout_is_spent_in_one_round(monkeypatch):
+def test_with_several_workers_the_sweep_starts_them_in_every_round_timeout_or_not(monkeypatch):
+    """A round ended short with time left (a trial another process seemed to run failed meanwhile)
+    is followed by another: CI once saw a resumed default sweep (with `minutes`) end on 3 of 4."""
     monkeypatch.setattr(base.devices, "gpu_count", lambda: 0)  # --workers 2 on a CPU machine
-    sweep = Sweep(rounds=5)
+    sweep = Sweep(rounds=2)
     base.search(Engine(sweep), job(Settings(trials=3, workers=2, timeout=60)))
-    assert sweep.calls == ["recover", "workers 2", "wait"]
+    assert sweep.calls == ["recover", "workers 2", "wait", "workers 2", "wait"]
 
 
 def test_a_worker_process_attaches_and_runs_trials_only_with_its_share_of_the_cores(monkeypatch):

@@ -1,5 +1,7 @@
 """The Optuna objective and its MLflow record, on tiny synthetic data and a temporary store."""
 
+import time
+
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
@@ -210,3 +212,21 @@ def test_refused_and_failed_trials_do_not_count_towards_trials_and_running_ones_
     study.ask()  # running in some process
     assert trials_missing(study, 4) == 1
     assert trials_missing(study, 3) == 0
+
+
+def test_a_round_that_ends_with_time_left_leaves_its_missing_trials_to_the_next_and_a_spent_timeout_none(objective):
+    from optuna.trial import TrialState, create_trial
+
+    from mnist_sweep.engines.optuna import OptunaSweep
+    from mnist_sweep.engines.optuna_study import OptunaStudy
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.9))
+    study.add_trial(create_trial(state=TrialState.FAIL))  # seemed running while the round waited for it
+    with_time = OptunaSweep(OptunaStudy(study, "memory"), objective, Settings(trials=3, timeout=600))
+    spent = OptunaSweep(OptunaStudy(study, "memory"), objective, Settings(trials=3, timeout=0.01))
+    assert with_time.missing() == spent.missing() == 2  # --timeout counts from the first look
+    time.sleep(0.02)
+    assert with_time.missing() == 2
+    assert spent.missing() == 0
+    assert OptunaSweep(OptunaStudy(study, "memory"), objective, Settings(trials=3)).missing() == 2

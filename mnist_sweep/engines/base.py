@@ -52,7 +52,8 @@ class Sweep(Protocol):
         """Trials in `count` worker processes running `argv`, this process following them."""
 
     def missing(self) -> int:
-        """Trials the study still needs after a round: 0 when the sweep is done."""
+        """Trials the study still needs after a round: 0 when the sweep is done, its target met or
+        its --timeout spent (a round can end short of both: the next one goes on)."""
 
     def wait_for_others(self) -> None:
         """Wait for the trials that processes elsewhere still run."""
@@ -85,7 +86,7 @@ def search(engine: SweepEngine, job: SweepJob) -> Study | None:
                 else:
                     sweep.run_here(progress)
             sweep.wait_for_others()
-            if sweep.missing() <= 0 or settings.timeout is not None:  # a timeout is spent in one round
+            if sweep.missing() <= 0:  # an engine's timeout, once spent, leaves nothing missing
                 return sweep.study
 
 

@@ -132,6 +132,7 @@ class OptunaSweep:
 
     def __init__(self, study: OptunaStudy, runner: Objective, settings: Settings):
         self.study, self.runner, self.settings = study, runner, settings
+        self.began: float | None = None  # the first round's start, from which --timeout counts
 
     def recover(self) -> None:  # any dead process's trial, whichever worker died
         recover_stale(self.study, self.runner.tracker, self.runner.parent_id)
@@ -139,16 +140,27 @@ class OptunaSweep:
     def run_here(self, progress: Progress, worker: int = 0) -> None:
         settings = self.settings
         start_search(self.study.study, settings, self.runner.space, worker)
-        optimize(self.study.study, self.runner, settings.trials, settings.timeout, progress,
+        optimize(self.study.study, self.runner, settings.trials, self._left(), progress,
                  MemoryBudget(settings.recycle_mb))
 
     def run_workers(self, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
                     progress: Progress) -> None:
-        pool = Workers(argv, count, lambda index: self.recover(), gpus=gpus, timeout=self.settings.timeout)
+        pool = Workers(argv, count, lambda index: self.recover(), gpus=gpus, timeout=self._left())
         pool.run(lambda: progress.follow(self.study))
 
     def missing(self) -> int:
-        return trials_missing(self.study.study, self.settings.trials)
+        left = self._left()
+        return 0 if left is not None and left <= 0 else trials_missing(self.study.study, self.settings.trials)
+
+    def _left(self) -> float | None:
+        """What --timeout leaves, counted across rounds. A round can end with time left and trials
+        missing: a trial another process seemed to run (one picked up by a process that died at
+        once) failed while the round waited for it. The next round runs it in what is left."""
+        if self.settings.timeout is None:
+            return None
+        if self.began is None:
+            self.began = time.monotonic()
+        return self.settings.timeout - (time.monotonic() - self.began)
 
     def wait_for_others(self) -> None:
         wait_for_others(self.study.study, self.recover)
