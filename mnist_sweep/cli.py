@@ -147,12 +147,13 @@ def _started(program: bool, worker: int | None) -> float:
     main() begins now; a worker's command began when the sweep's that started it did."""
     if worker is not None and STARTED_ENV in os.environ:
         return float(os.environ[STARTED_ENV])
-    if not program:
-        return time.time()
-    import psutil
+    if program:
+        import psutil
 
-    started = psutil.Process().create_time()
-    os.environ[STARTED_ENV] = repr(started)  # for the workers this command starts
+        started = psutil.Process().create_time()
+    else:
+        started = time.time()
+    os.environ[STARTED_ENV] = repr(started)  # for the workers this command starts, a caller's too
     return started
 
 

@@ -132,4 +132,5 @@ def test_a_workers_command_began_when_the_sweep_that_started_it_did(monkeypatch)
     assert began <= time.time() and os.environ[STARTED_ENV] == repr(began)
     monkeypatch.setenv(STARTED_ENV, "1000.5")
     assert cli._started(True, 0) == cli._started(False, 1) == 1000.5
-    assert cli._started(False, None) > 1000.5  # a caller's own command begins now
+    caller = cli._started(False, None)  # a caller's own command begins now, and so do its workers
+    assert caller > 1000.5 and os.environ[STARTED_ENV] == repr(caller)
