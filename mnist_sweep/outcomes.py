@@ -29,6 +29,12 @@ class Outcome(str, Enum):
     __format__ = str.__format__  # type: ignore[assignment]  # Enum types it as a method; str's is one
 
     @property
+    def reason_key(self) -> str:
+        """The key under which a trial that ended so keeps why (an MLflow tag, an Optuna user
+        attribute): the words the first versions wrote, when a refused trial was a pruned one."""
+        return "prune_reason" if self in (Outcome.PRUNED, Outcome.REFUSED) else "fail_reason"
+
+    @property
     def counts(self) -> bool:
         """Whether a trial that ended so counts towards a study's --trials."""
         return self in (Outcome.COMPLETED, Outcome.PRUNED)

@@ -150,9 +150,7 @@ class Tracker:
 
     def end_run(self, run_id: str, outcome: Outcome, reason: str | None = None) -> None:
         outcome = Outcome(outcome)  # a stray word fails here, before any tag is written
-        # A refused trial's reason keeps the key it had when such runs were tagged pruned.
-        key = "prune_reason" if outcome in (Outcome.PRUNED, Outcome.REFUSED) else "fail_reason"
-        tags = {"outcome": outcome.value, **({key: reason[:5000]} if reason else {})}
+        tags = {"outcome": outcome.value, **({outcome.reason_key: reason[:5000]} if reason else {})}
         self.set_tags(run_id, tags)
         self.client.set_terminated(run_id, status=STATUS[outcome])
 

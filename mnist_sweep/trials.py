@@ -72,8 +72,9 @@ class TrialRunner:
     def run(self, number: int, params: dict[str, Any], preset: str | None = None,
             report: EpochHook | None = None, on_run: Callable[[str], None] | None = None,
             resume: Resume | None = None, on_trained: Callable[[Any], None] | None = None,
-            sampled: bool | None = None) -> TrialOutcome:
-        """Train `params` as trial `number`; `report(epoch, metrics)` may raise Stopped to prune.
+            sampled: bool | None = None, prune: Callable[[], bool] | None = None) -> TrialOutcome:
+        """Train `params` as trial `number`: `report(epoch, metrics)` sees each epoch, then `prune()`,
+        the engine's pruner, is asked whether to stop, at the epochs where a trial may (_stop_reason).
 
         The cost limit binds sampled models only (by default, all but presets): a configuration the
         user named, a notebook's or a sweep file's, runs whatever it costs.
@@ -93,7 +94,7 @@ class TrialRunner:
         try:
             self.tracker.log_datasets(run_id, self.data.slices)
             sampled = sampled if sampled is not None else preset is None
-            trained = self._fit(run_id, number, params, seen, report, resume, sampled)
+            trained = self._fit(run_id, number, params, seen, report, resume, sampled, prune)
             model, outcome.epoch_seconds = trained.model, round((trained.train_seconds or [0.0])[-1], 3)
             if on_trained is not None:
                 on_trained(model)
@@ -106,7 +107,7 @@ class TrialRunner:
         return self._end(seen.fill(outcome, time.perf_counter() - began), parameter_count(model))
 
     def _fit(self, run_id: str, number: int, params: dict[str, Any], seen: _Seen, report: EpochHook | None,
-             resume: Resume | None, sampled: bool) -> FitResult:
+             resume: Resume | None, sampled: bool, prune: Callable[[], bool] | None) -> FitResult:
         trained = searched(params, self.trial_epochs)
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -114,8 +115,8 @@ class TrialRunner:
             self.tracker.log_metrics(run_id, metrics, step=epoch)
             if report is not None:
                 report(epoch, metrics)
-            if self._out_of_time(epoch, int(trained["epochs"]), sampled):
-                raise Stopped(f"the search's share of the minutes ended at epoch {epoch}")
+            if (why := self._stop_reason(epoch, int(trained["epochs"]), sampled, prune, metrics)) is not None:
+                raise Stopped(why)
 
         if (why := unbuildable(self.space.model, params)) is not None:
             raise Refused(why)
@@ -123,16 +124,25 @@ class TrialRunner:
                    validation=(self.data.x_val, self.data.y_val), hook=on_epoch, seed=seeds.trial(self.seed, number),
                    on_built=lambda model: self._check_cost(run_id, model, sampled), resume=resume)
 
-    def _out_of_time(self, epoch: int, last: int, sampled: bool) -> bool:
-        """Whether the trial stops here because the search's time ended (`stop_at`).
+    def _stop_reason(self, epoch: int, last: int, sampled: bool, prune: Callable[[], bool] | None,
+                     metrics: dict[str, float]) -> str | None:
+        """Why the trial stops early at this epoch's end, if it does: the engine's pruner said so, or
+        the search's share of the minutes ended (`stop_at`).
 
-        Left to finish, the trial running at that point took up to a minute of the default MLP sweep's
-        final step (63 s of its 1.2 minutes, 2026-12-07), whose minutes decide its test accuracy. Never
-        at a trial's last epoch (it has cost all it will), never a preset or an enqueued configuration
-        (the floor every sweep keeps), and only once the study has a completed trial, so that the
-        final step always has one."""
-        return (self.stop_at is not None and sampled and self.has_completed and epoch < last
-                and time.monotonic() > self.stop_at)
+        Only a sampled trial, and never at its last epoch. A preset or a configuration the sweep file
+        enqueues is the floor every sweep keeps (at epoch 1 a warm-up trails any flat rate); at its
+        last epoch a trial has cost all it will, and stopped there it would only be lost to the final
+        step's choice. Time stops a trial only once the study has a completed trial, so the final step
+        always has one; left to finish, the trial running when the share ended took up to a minute of
+        the default MLP sweep's final step (63 s of its 1.2 minutes, 2026-12-07), whose minutes
+        decide its test accuracy."""
+        if not sampled or epoch >= last:
+            return None
+        if prune is not None and prune():
+            return f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}"
+        if self.stop_at is not None and self.has_completed and time.monotonic() > self.stop_at:
+            return f"the search's share of the minutes ended at epoch {epoch}"
+        return None
 
     def _end(self, outcome: TrialOutcome, n_params: int | None) -> TrialOutcome:
         """Close the trial's run as its outcome says: tagged refused, a refused model's run is KILLED

@@ -32,12 +32,15 @@ def test_each_outcome_reads_back_from_optuna_as_noted_and_a_0_1_0_refusal_too():
     legacy = study.ask()  # 0.1.0 marked a refused trial by its cost alone
     legacy.set_user_attr("over_budget", 60.0)
     study.tell(legacy, state=TrialState.PRUNED)
+    retry = study.ask()  # Optuna's retry copies the failed trial's attributes, its reason too
+    retry.set_user_attr("fail_reason", "ValueError: boom")
+    study.tell(retry, 0.8)
     read = [(o.number, o.outcome, o.reason) for o in OptunaStudy(study, "").outcomes()]
     assert read == [(0, "completed", None), (1, "pruned", "val accuracy 0.5 at epoch 1"),
                     (2, "refused", "needs 60 MFLOPs per image"),
                     (3, "refused", "no room for 3 blocks"), (4, "failed", "ValueError: boom"),
-                    (5, "refused", "60.0 MFLOPs per image, over max_mflops")]
-    assert finished_count(study) == 2  # completed and pruned count towards --trials; refused and failed do not
+                    (5, "refused", "60.0 MFLOPs per image, over max_mflops"), (6, "completed", None)]
+    assert finished_count(study) == 3  # completed and pruned count towards --trials; refused and failed do not
     assert OptunaStudy(study, "").outcomes()[0].epoch_seconds == 12.5  # the final step's estimates start there
 
 

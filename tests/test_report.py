@@ -15,7 +15,7 @@ from mnist_sweep.reporting.report import (Baseline, Predictions, edge_warnings, 
 from mnist_sweep.space import load_space
 from mnist_sweep.studies import TrialOutcome
 from mnist_sweep.tracking import Tracker
-from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner
+from mnist_sweep.trials import TrialEnded, TrialRunner
 from tests.test_trials import FIXED
 
 
@@ -142,11 +142,9 @@ def test_a_refused_trial_is_reported_as_refused_and_a_pruned_one_as_pruned(tiny_
     with pytest.raises(TrialEnded):
         runner.run(0, FIXED)  # 0.05 MFLOPs per image, over 0.01: refused untrained
 
-    def prune(epoch, metrics):
-        raise Stopped(f"stopped at epoch {epoch}")
-
+    runner.max_mflops = None
     with pytest.raises(TrialEnded):
-        runner.run(1, FIXED, preset="p", report=prune)  # a preset runs whatever it costs; the pruner stops it
+        runner.run(1, FIXED, prune=lambda: True)  # the pruner stops it after its first epoch
     text = markdown(table([trial_from_run(run) for run in tracker.trial_runs(parent)]))
     assert "| 1 | 1 | pruned |" in text and "| 2 | 0 | refused |" in text
     assert {run.info.status for run in tracker.trial_runs(parent)} == {"KILLED"}  # MLflow's filters as before

@@ -11,7 +11,7 @@ from mnist_sweep.data import search_data
 from mnist_sweep.space import load_space
 from mnist_sweep.studies import TrialOutcome
 from mnist_sweep.tracking import Tracker
-from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner
+from mnist_sweep.trials import TrialEnded, TrialRunner
 
 FIXED = {"n_layers": 1, "units_l0": 32, "dropout_l0": 0.0, "optimizer": "adam", "learning_rate": 3e-3,
          "batch_size": 32, "epochs": 2, "schedule": "constant", "anneal": False, "label_smoothing": 0.0, "ema": False,
@@ -47,15 +47,30 @@ def test_a_trial_cut_at_trial_epochs_ends_its_schedule_there_and_keeps_its_own_e
 
 
 def test_a_pruned_trial_raises_with_its_outcome_up_to_where_it_stopped(runner):
-    def prune_after_first(epoch, metrics):
-        raise Stopped(f"stopped at epoch {epoch}")
-
     with pytest.raises(TrialEnded) as ended:
-        runner.run(0, FIXED, report=prune_after_first)
+        runner.run(0, FIXED, prune=lambda: True)
     outcome = ended.value.outcome
-    assert (outcome.outcome, outcome.epochs, outcome.reason) == ("pruned", 1, "stopped at epoch 1")
+    assert (outcome.outcome, outcome.epochs) == ("pruned", 1)
+    assert outcome.reason == f"val accuracy {outcome.value:.4f} at epoch 1"
     assert outcome.value is not None and len(outcome.learning_rates) == 1
     assert runner.tracker.client.get_run(outcome.run_id).info.status == "KILLED"
+
+
+def test_the_pruner_is_asked_only_where_a_trial_may_stop_never_for_the_floor_or_at_the_last_epoch(runner):
+    asked = []
+
+    def prune() -> bool:
+        asked.append(1)
+        return True
+
+    three = {**FIXED, "epochs": 3}
+    assert runner.run(0, three, preset="nb-test", prune=prune).epochs == 3  # a notebook's preset
+    assert runner.run(1, three, sampled=False, prune=prune).epochs == 3  # a configuration the sweep file enqueues
+    assert runner.run(2, {**FIXED, "epochs": 1}, prune=prune).outcome == "completed"  # its last epoch
+    assert asked == []
+    with pytest.raises(TrialEnded):
+        runner.run(3, three, prune=prune)
+    assert asked == [1]
 
 
 def test_a_model_over_the_cost_limit_is_refused_and_a_diverging_one_failed(runner):

@@ -31,7 +31,7 @@ from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.runtime.workers import WORKER, Workers
 from mnist_sweep.space import SearchSpace, cap_epochs
-from mnist_sweep.trials import Stopped, TrialEnded, TrialRunner, searched
+from mnist_sweep.trials import TrialEnded, TrialRunner
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # our line per trial (with any failure reason) replaces its logs
 
@@ -80,19 +80,10 @@ class Objective(TrialRunner):
         floor = preset or trial.user_attrs.get("enqueued")
         params = self.space.sample(trial, within=None if floor else self.cost_bound())  # a fixed point is as given
         trial.set_user_attr("params", params)
-        last = int(searched(params, self.trial_epochs)["epochs"])
-
-        def report(epoch: int, metrics: dict[str, float]) -> None:
-            trial.report(metrics["val_accuracy"], epoch)
-            # A preset, or a configuration the sweep file enqueues, is the floor: it always finishes
-            # (at epoch 1 a warm-up trails any flat rate). At its last epoch a trial has cost all it
-            # will: pruned there, it would only be lost to the final step's choice.
-            if not floor and epoch < last and trial.should_prune():
-                raise Stopped(f"val accuracy {metrics['val_accuracy']:.4f} at epoch {epoch}")
-
-        try:
-            outcome = self.run(trial.number, params, preset, report, sampled=not floor,
-                               on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
+        try:  # the runner asks the pruner where a trial may stop (never a preset or enqueued one)
+            outcome = self.run(trial.number, params, preset, lambda epoch, metrics: trial.report(
+                metrics["val_accuracy"], epoch), sampled=not floor, prune=trial.should_prune,
+                on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
         except TrialEnded as ended:
             note_outcome(trial, ended.outcome)
             if ended.outcome.outcome in (Outcome.PRUNED, Outcome.REFUSED):

@@ -81,10 +81,8 @@ def note_outcome(trial: optuna.Trial, outcome: TrialOutcome) -> None:
     elif outcome.outcome == Outcome.REFUSED:  # "over_budget" marks it (None: refused as unbuildable)
         trial.set_user_attr("over_budget", outcome.mflops)
         trial.set_user_attr(REFUSED_REASON, outcome.reason)
-    elif outcome.outcome == Outcome.FAILED:
-        trial.set_user_attr("fail_reason", outcome.reason)
-    elif outcome.outcome == Outcome.PRUNED:  # the pruner's judgement, or search_share's end: not the same
-        trial.set_user_attr("prune_reason", outcome.reason)
+    elif outcome.outcome in (Outcome.FAILED, Outcome.PRUNED):  # pruned: by the pruner, or at search_share's end
+        trial.set_user_attr(outcome.outcome.reason_key, outcome.reason)
 
 
 def read_outcome(trial: FrozenTrial) -> Outcome:
@@ -99,9 +97,10 @@ def outcome_of(trial: FrozenTrial) -> TrialOutcome:
     """A stored trial as the outcome its objective noted."""
     attrs, outcome = trial.user_attrs, read_outcome(trial)
     value = trial.value if trial.value is not None else _last(trial.intermediate_values)
-    reasons = {Outcome.FAILED: attrs.get("fail_reason", "see log"), Outcome.PRUNED: attrs.get("prune_reason")}
-    reason = reasons.get(outcome)
-    if outcome == Outcome.REFUSED:
+    reason = None  # a completed retry keeps the attributes its failed first run had, fail_reason too
+    if outcome in (Outcome.FAILED, Outcome.PRUNED):
+        reason = attrs.get(outcome.reason_key, "see log" if outcome == Outcome.FAILED else None)
+    elif outcome == Outcome.REFUSED:
         reason = attrs.get(REFUSED_REASON) or f"{attrs['over_budget']} MFLOPs per image, over max_mflops"
     return TrialOutcome(trial.number, outcome, attrs.get("params", trial.params), value,
                         int(attrs.get("epochs_run", 0)), attrs.get("seconds", 0.0), attrs.get("learning_rates") or [],
