@@ -423,7 +423,7 @@ def search_timeout(settings: Settings, started: float) -> float | None:
 
 def share_end(settings: Settings, started: float) -> float | None:
     """When the search's share of `minutes` ends, on time.monotonic()'s clock; None without a share.
-    Sampled trials still training then stop (trials.TrialRunner._out_of_time says which): --timeout
+    Sampled trials still training then stop (trials.TrialRunner._stop_reason says which): --timeout
     alone keeps Optuna's meaning, under which running trials finish."""
     if settings.minutes is None or settings.search_share is None:
         return None

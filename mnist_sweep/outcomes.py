@@ -30,8 +30,8 @@ class Outcome(str, Enum):
 
     @property
     def reason_key(self) -> str:
-        """The key under which a trial that ended so keeps why (an MLflow tag, an Optuna user
-        attribute): the words the first versions wrote, when a refused trial was a pruned one."""
+        """The MLflow tag that keeps why a trial ended so, as the first versions wrote it (a refused
+        trial was a pruned one then); Optuna's user attribute for a failed or pruned trial too."""
         return "prune_reason" if self in (Outcome.PRUNED, Outcome.REFUSED) else "fail_reason"
 
     @property

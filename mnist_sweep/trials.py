@@ -65,7 +65,7 @@ class TrialRunner:
     max_mflops: float | None = None
     trial_epochs: int | None = None  # the search's epochs per trial at most (a fidelity, like its images)
     # Where search_share ends (time.monotonic()): a sampled trial still training then stops at its
-    # epoch's end, pruned, so the final step gets the rest (see _out_of_time).
+    # epoch's end, pruned, so the final step gets the rest (see _stop_reason).
     stop_at: float | None = None
     has_completed: bool = False  # the study had a completed trial when this process began, or it completed one
 

@@ -62,6 +62,16 @@ def no_mlflow_environment(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def no_sweep_start(monkeypatch):
+    """A sweep run in this process hands its start to its workers in the environment (cli._started):
+    each test starts without one, and what a test's sweep set is undone after it."""
+    from mnist_sweep.runtime.workers import STARTED_ENV
+
+    monkeypatch.setenv(STARTED_ENV, "0")
+    monkeypatch.delenv(STARTED_ENV)
+
+
+@pytest.fixture(autouse=True)
 def float32_unless_asked(monkeypatch):
     """A command run in this process chooses the number format for all it trains after
     (runtime/precision.py): each test starts in float32, and Keras's policy with it."""

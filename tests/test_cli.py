@@ -126,8 +126,6 @@ def test_a_workers_command_began_when_the_sweep_that_started_it_did(monkeypatch)
     from mnist_sweep import cli
     from mnist_sweep.runtime.workers import STARTED_ENV
 
-    monkeypatch.setenv(STARTED_ENV, "unset")  # so that what _started sets is undone after the test
-    monkeypatch.delenv(STARTED_ENV)
     began = cli._started(True, None)  # the sweep's own process: its creation, handed on to its workers
     assert began <= time.time() and os.environ[STARTED_ENV] == repr(began)
     monkeypatch.setenv(STARTED_ENV, "1000.5")

@@ -230,3 +230,30 @@ def test_a_round_that_ends_with_time_left_leaves_its_missing_trials_to_the_next_
     assert with_time.missing() == 2
     assert spent.missing() == 0
     assert OptunaSweep(OptunaStudy(study, "memory"), objective, Settings(trials=3)).missing() == 2
+
+
+def test_each_round_gets_what_the_timeout_left_in_this_process_and_in_its_workers(objective, monkeypatch):
+    from mnist_sweep.engines import optuna as engine
+    from mnist_sweep.engines.optuna import OptunaSweep
+    from mnist_sweep.engines.optuna_study import OptunaStudy
+
+    given = []
+    monkeypatch.setattr(engine, "optimize", lambda study, objective, target, timeout, *rest: given.append(timeout))
+
+    class Workers:
+        def __init__(self, argv, count, recover, gpus, timeout):
+            given.append(timeout)
+
+        def run(self, watch) -> None:
+            pass
+
+    monkeypatch.setattr(engine, "Workers", Workers)
+    sweep = OptunaSweep(OptunaStudy(optuna.create_study(direction="maximize"), "memory"), objective,
+                        Settings(trials=3, timeout=60))
+    sweep.began = time.monotonic() - 30  # a first round took 30 s
+    sweep.run_here(progress=None)
+    sweep.run_workers(["optuna"], 2, lambda index: {}, progress=None)
+    assert given == [pytest.approx(30, abs=1)] * 2
+    sweep.began -= 30  # spent: no worker processes start for nothing
+    sweep.run_workers(["optuna"], 2, lambda index: {}, progress=None)
+    assert len(given) == 2

@@ -78,7 +78,8 @@ def search(engine: SweepEngine, job: SweepJob) -> Study | None:
         sweep.recover()
         count, gpus = worker_plan(settings)
         # Rounds: a round ends when this process (or its workers) ran out of trials to start;
-        # trials that other machines ran and lost may leave the study short, and a new round runs them.
+        # trials that other machines ran and lost, or that a dead process left unclaimed here, may
+        # leave the study short, and a new round runs them.
         while True:
             with following(sweep.study, settings.trials) as progress:  # with workers, it follows them
                 if count > 1:
@@ -86,7 +87,7 @@ def search(engine: SweepEngine, job: SweepJob) -> Study | None:
                 else:
                     sweep.run_here(progress)
             sweep.wait_for_others()
-            if sweep.missing() <= 0:  # an engine's timeout, once spent, leaves nothing missing
+            if sweep.missing() <= 0:  # Optuna's --timeout, once spent, leaves nothing missing
                 return sweep.study
 
 

@@ -136,7 +136,10 @@ class OptunaSweep:
 
     def run_workers(self, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
                     progress: Progress) -> None:
-        pool = Workers(argv, count, lambda index: self.recover(), gpus=gpus, timeout=self._left())
+        left = self._left()
+        if left is not None and left <= 0:  # spent while the round began: no processes to start
+            return
+        pool = Workers(argv, count, lambda index: self.recover(), gpus=gpus, timeout=left)
         pool.run(lambda: progress.follow(self.study))
 
     def missing(self) -> int:
