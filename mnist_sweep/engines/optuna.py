@@ -80,10 +80,13 @@ class Objective(TrialRunner):
         floor = preset or trial.user_attrs.get("enqueued")
         params = self.space.sample(trial, within=None if floor else self.cost_bound())  # a fixed point is as given
         trial.set_user_attr("params", params)
-        try:  # the runner asks the pruner where a trial may stop (never a preset or enqueued one)
-            outcome = self.run(trial.number, params, preset, lambda epoch, metrics: trial.report(
-                metrics["val_accuracy"], epoch), sampled=not floor, prune=trial.should_prune,
-                on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
+
+        def report(epoch: int, metrics: dict[str, float]) -> None:  # what Optuna's pruner judges
+            trial.report(metrics["val_accuracy"], epoch)
+
+        try:  # the runner asks the pruner where a trial may stop (never a preset or an enqueued one)
+            outcome = self.run(trial.number, params, preset, report, sampled=not floor, prune=trial.should_prune,
+                               on_run=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id))
         except TrialEnded as ended:
             note_outcome(trial, ended.outcome)
             if ended.outcome.outcome in (Outcome.PRUNED, Outcome.REFUSED):
