@@ -257,3 +257,24 @@ def test_each_round_gets_what_the_timeout_left_in_this_process_and_in_its_worker
     sweep.began -= 30  # spent: no worker processes start for nothing
     sweep.run_workers(["optuna"], 2, lambda index: {}, progress=None)
     assert len(given) == 2
+
+
+def test_a_trial_a_ctrl_c_stops_is_queued_again_with_its_configuration_whatever_error_it_raised(objective, monkeypatch):
+    from mnist_sweep.engines.optuna import optimize
+    from mnist_sweep.runtime.memory import MemoryBudget
+    from mnist_sweep.runtime.progress import Progress
+
+    from mnist_sweep.runtime import signals
+
+    def ctrl_c(*args, **kwargs):  # the stop asked for, and an MLflow call it cut short raising its own error
+        monkeypatch.setattr(signals._requested, "is_set", lambda: True)
+        raise RuntimeError("interrupted in a database call")
+
+    monkeypatch.setattr(objective, "run", ctrl_c)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(FIXED, user_attrs={"preset": "nb-test"})
+    with Progress(2, 0) as progress, pytest.raises(KeyboardInterrupt):
+        optimize(study, objective, 2, None, progress, MemoryBudget(None))
+    stopped, again = study.trials  # Optuna failed the one; the resume runs the other first
+    assert stopped.state == optuna.trial.TrialState.FAIL and again.state == optuna.trial.TrialState.WAITING
+    assert again.params == stopped.params and again.user_attrs["preset"] == "nb-test"

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from mnist_sweep.config import Settings
 from mnist_sweep.engines import SweepJob, base
 from mnist_sweep.engines.optuna_spec import OptunaSpec
-from mnist_sweep.engines.optuna_recovery import fail_runs_of_failed_trials, recover_stale
+from mnist_sweep.engines.optuna_recovery import fail_runs_of_failed_trials, recover_stale, run_again
 from mnist_sweep.engines.optuna_samplers import make_pruner, make_sampler
 from mnist_sweep.engines.optuna_study import (FINISHED, OptunaStudy, best_value, load_study, note_outcome, open_study,
                                               outcome_of, read_outcome)
@@ -74,7 +74,17 @@ class OptunaEngine:
 class Objective(TrialRunner):
     """An Optuna objective: sample the space, run the trial, map its outcome to Optuna's states."""
 
+    interrupted: int | None = None  # the trial a Ctrl-C or `kill` stopped in this process
+
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._trial(trial)
+        except BaseException:  # Optuna fails the trial; optimize queues it again if a stop did it
+            if signals.stopping():  # whatever it surfaced as: an interrupted MLflow call raises its own error
+                self.interrupted = trial.number
+            raise
+
+    def _trial(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", WORKER)  # how a journal study tells a dead worker's trial
         preset = trial.user_attrs.get("preset")
         floor = preset or trial.user_attrs.get("enqueued")
@@ -213,7 +223,11 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
             return
         # No gc_after_trial: each trial starts with models.fresh_session(), which collects
         # already; Optuna's full collection cost 0.5 s per trial (benchmarks/overhead.py).
-        study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks, catch=(Exception,))
+        try:
+            study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks, catch=(Exception,))
+        except KeyboardInterrupt:
+            run_again(study, objective.interrupted)
+            raise
         ended = [outcome_of(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
         base.check_going(study.study_name, ended, target, in_a_row=missing)  # a round that only failed stops it
 

@@ -48,6 +48,17 @@ def fail_dead_local_trials(study: optuna.Study) -> None:
             RETRY(study, failed)
 
 
+def run_again(study: optuna.Study, number: int | None) -> None:
+    """Queue again trial `number`, which a Ctrl-C or `kill` stopped in this process (Optuna failed
+    it), so that the resume runs its configuration as it runs a dead process's: a preset stays in
+    the study's floor. None: no trial was stopped (the stop came between trials)."""
+    if number is None:
+        return
+    trial = study.get_trials(deepcopy=False)[number]
+    if trial.state == TrialState.FAIL:  # a second Ctrl-C may have cut Optuna's own bookkeeping short
+        RETRY(study, trial)
+
+
 UNCLAIMED_SECONDS = 60  # a trial picked up but never told who runs it: its process died at once
 
 

@@ -31,6 +31,11 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
+def stopping() -> bool:
+    """Whether a stop was asked for: what failed after it may be its doing, not a fault."""
+    return _requested.is_set()
+
+
 def exit_code() -> int:
     """The exit code of a command the last stop request ended."""
     return TERMINATED_EXIT if _last[0] == signal.SIGTERM else INTERRUPTED_EXIT
