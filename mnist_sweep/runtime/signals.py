@@ -27,7 +27,7 @@ def install() -> None:
 
 def check() -> None:
     """Raise KeyboardInterrupt if a stop was asked for (and perhaps swallowed)."""
-    if _requested.is_set():
+    if stopping():
         raise KeyboardInterrupt
 
 
