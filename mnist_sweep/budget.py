@@ -408,28 +408,6 @@ def study_images(recorded: StudySettings, train_images: int, final_images: int) 
     return Images(min([*limits, train_images - validation]), final_images, validation)
 
 
-def search_timeout(settings: Settings, started: float) -> float | None:
-    """Seconds from now in which the search may start trials: --timeout, or what `search_share` of
-    the command's `minutes` leaves of it since `started` (seconds since the epoch), whichever is less.
-
-    Without it, the final step gets whatever the search leaves, and a slower machine leaves it
-    nothing: the default MLP sweep's 50 trials took 4.5 of its 5.4 minutes on a slow day, and its
-    final step, 0.5 minutes for 11 epochs, tested 98.17% (docs/benchmarks.md)."""
-    limits = [] if settings.timeout is None else [settings.timeout]
-    if (end := share_end(settings, started)) is not None:
-        limits.append(max(1.0, end - time.monotonic()))  # spent: one more trial, so a study gets one
-    return min(limits, default=None)
-
-
-def share_end(settings: Settings, started: float) -> float | None:
-    """When the search's share of `minutes` ends, on time.monotonic()'s clock; None without a share.
-    Sampled trials still training then stop (trials.TrialRunner._stop_reason says which): --timeout
-    alone keeps Optuna's meaning, under which running trials finish."""
-    if settings.minutes is None or settings.search_share is None:
-        return None
-    return time.monotonic() + 60 * (settings.minutes * settings.search_share - _minutes_since(started))
-
-
 def final_minutes(settings: Settings, started: float) -> float | None:
     """The final step's budget: final_minutes, or what the command's `minutes` leaves after the
     search (begun at `started`, seconds since the epoch) and the reserve, whichever is less."""

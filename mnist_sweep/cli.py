@@ -160,7 +160,6 @@ def _started(program: bool, worker: int | None) -> float:
 def main(argv: list[str] | None = None) -> int:
     program = argv is None  # only the program itself may replace its process, never a caller's
     argv = sys.argv[1:] if argv is None else argv
-    started = time.monotonic()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as stop:  # --help, or a usage error already printed on one line
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         args.started = _started(program, getattr(args, "worker", None))
         return handler(settings, args)
     except Recycle as grown:
-        return _recycle(grown, restart_command(argv, settings.timeout, started), program)
+        return _recycle(grown, restart_command(argv), program)
     except UserError as err:
         print(f"mnist-sweep: error: {err}", file=sys.stderr)
         return USER_ERROR_EXIT

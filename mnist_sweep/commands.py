@@ -13,9 +13,10 @@ from typing import Any
 
 from mnist_sweep import engines
 from mnist_sweep.baselines import run_baselines, table
-from mnist_sweep.budget import choose_for_study, search_timeout, share_end
+from mnist_sweep.budget import choose_for_study
 from mnist_sweep.config import Settings, runs_dir, sqlite_file
 from mnist_sweep.data import MNIST, load_mnist, scale, search_data
+from mnist_sweep.deadlines import SearchEnds, search_ends
 from mnist_sweep.engines import SweepJob
 from mnist_sweep.engines.specs import spec
 from mnist_sweep.errors import UserError
@@ -32,19 +33,17 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     """Search with the settings' engine, then retrain the best once on the training set, test it
     once, export it and write the report. A worker process (`--worker I`) only runs trials."""
     engine = engines.get(settings.engine)
-    stop_trials_at = share_end(settings, args.started)  # trials still training then stop
-    settings = replace(settings, timeout=search_timeout(settings, args.started))  # the search's share of `minutes`
+    ends = search_ends(settings, args.started)  # the search's share of `minutes`, or --timeout
     space = args.inputs.space  # read by the checks (checks.SweepInputs)
     mnist = load_mnist(settings.data)  # checked before any trial starts
     tracker = _tracker(settings, settings.experiment)
     job = SweepJob(settings, space, args.inputs.presets,
                    search_data(mnist, settings.validation_size, settings.seed, settings.search_limit),
-                   tracker, _tags(settings, mnist, space), args.argv, args.worker,
-                   stop_trials_at=stop_trials_at)
+                   tracker, _tags(settings, mnist, space), args.argv, args.worker, ends)
     study = engine.search(job)
     if study is None:  # a worker: the sweep's own process finishes
         return 0
-    _say_if_cut_short(settings, study.finished())
+    _say_if_cut_short(settings, ends, study.finished())
     parent = study.record().parent_run_id
     with study.exclusive(), tracker.ended_on_error(parent):  # another machine may have done it: then shown
         _finish(study, mnist, tracker, settings, args.started)
@@ -52,9 +51,9 @@ def sweep(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _say_if_cut_short(settings: Settings, finished: int) -> None:
+def _say_if_cut_short(settings: Settings, ends: SearchEnds, finished: int) -> None:
     """One line when the search's time (its share of `minutes`, or --timeout) ended it short of --trials."""
-    if settings.timeout is None or finished >= settings.trials:
+    if ends.last_start is None or finished >= settings.trials:
         return
     limit = (f"its share of the minutes (search_share {settings.search_share} of {settings.minutes})"
              if settings.search_share is not None else "--timeout")  # a share comes with minutes (checks.py)

@@ -88,8 +88,8 @@ class Settings:
         "configuration's own epochs, or under a budget as many as fit, up to 30", "trials.py", positive=True,
         recorded=CHECKED)
     # Whole seconds on the command line, as ever; a sweep file may give a fraction.
-    timeout: float | None = setting(None, "stop starting trials after this many seconds", "engines/",
-                                    positive=True, flag_type=positive_int)
+    timeout: float | None = setting(None, "stop starting trials this many seconds after the command began",
+                                    "deadlines.py", positive=True, flag_type=positive_int)
     export_dir: str | None = setting(
         None, "where the final model goes (default: models/<study>/)", "export.py",
         flags_in=(SWEEPS, "final", "export"), helps=dict.fromkeys(("final", "export"), "default: models/<study>/"))

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from mnist_sweep.config import Settings
+from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines import base
 from mnist_sweep.errors import SweepCannotGoOn
 from mnist_sweep.outcomes import Outcome
@@ -144,7 +145,8 @@ def test_every_trial_runner_stops_trials_at_the_jobs_share_end_and_knows_the_stu
         def outcomes(self) -> list[TrialOutcome]:
             return [ended(0, Outcome.COMPLETED), ended(1, Outcome.PRUNED), ended(2, Outcome.COMPLETED)]
 
-    job = SimpleNamespace(settings=Settings(), space=None, data=None, tracker=None, tags={}, stop_trials_at=123.0)
+    job = SimpleNamespace(settings=Settings(), space=None, data=None, tracker=None, tags={},
+                          ends=SearchEnds(100.0, 123.0))
     runner = base.trial_runner(job, "parent", Done())
     # A process begun after the study completed trials (a resume, a worker, a memory recycle) may stop its first.
     assert (runner.stop_at, runner.has_completed) == (123.0, True)

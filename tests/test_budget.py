@@ -9,8 +9,7 @@ from dataclasses import replace
 import pytest
 
 from mnist_sweep.budget import (MIN_MEMBER_EPOCHS, MOST_FILLED_EPOCHS, RESERVE_SHARE, RETRAIN_SLOWDOWN, Images,
-                                Rate, choose, epoch_seconds, final_minutes, search_timeout, share_end,
-                                wall_seconds)
+                                Rate, choose, epoch_seconds, final_minutes, wall_seconds)
 from mnist_sweep import seeds
 from mnist_sweep.config import Settings
 from mnist_sweep.studies import TrialOutcome
@@ -276,17 +275,3 @@ def test_where_the_best_is_passed_over_the_best_searched_member_not_the_included
                   include="recipe")
     assert [m.trial.number for m in team.members] == [2, 9]
     assert "retrains trial 2, the best whose retrain fits" in team.note()
-
-
-def test_the_search_starts_trials_in_its_share_of_the_minutes_only_so_the_final_step_keeps_the_rest():
-    two_ago = time.time() - 2 * 60
-    # 5.4 minutes, the search's half of them from the command's start: 2.7 - 2 minutes left of it.
-    assert search_timeout(Settings(minutes=5.4, search_share=0.5), two_ago) == pytest.approx(42, abs=1)
-    assert search_timeout(Settings(minutes=5.4, search_share=0.5, timeout=30), two_ago) == 30  # the less of the two
-    assert search_timeout(Settings(minutes=5.4, search_share=0.3), two_ago) == 1.0  # spent: end after a trial
-    assert search_timeout(Settings(minutes=5.4), two_ago) is None  # no share: the search runs to its --trials
-    assert search_timeout(Settings(timeout=30), two_ago) == 30
-    # Trials still training stop where the share ends, whatever --timeout says; without a share, never.
-    ends = share_end(Settings(minutes=5.4, search_share=0.5, timeout=30), two_ago)
-    assert ends - time.monotonic() == pytest.approx(42, abs=1)
-    assert share_end(Settings(minutes=5.4, timeout=30), two_ago) is None and share_end(Settings(), two_ago) is None

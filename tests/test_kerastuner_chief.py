@@ -26,7 +26,7 @@ class Tuner:
         self.done = threading.Event()
         self.oracle = SimpleNamespace(ongoing_trials={"tuner1": SimpleNamespace(trial_id="7")})
         self.runner = SimpleNamespace(tracker="tracker", parent_id="parent")
-        self.settings_timeout, self.project = None, "project"
+        self.project = "project"
         self.progress = SimpleNamespace(follow=lambda project: None)
 
     def search(self, verbose: int) -> None:
@@ -40,7 +40,7 @@ class Workers:
 
     made: list[Workers] = []
 
-    def __init__(self, argv, count, recover, env=None, gpus=None, timeout=None):
+    def __init__(self, argv, count, recover, env=None, gpus=None):
         self.count, self.recover, self.env = count, recover, env
         Workers.made.append(self)
 

@@ -3,11 +3,14 @@ their saved weights, and the time limit, on tiny synthetic data."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from mlflow.tracking import MlflowClient
 
 from mnist_sweep.config import Settings
 from mnist_sweep.data import search_data
+from mnist_sweep.deadlines import search_ends
 from mnist_sweep.engines import kerastuner as kt_engine
 from mnist_sweep.engines.kerastuner_project import open_project
 from mnist_sweep.runtime.progress import Progress
@@ -48,5 +51,5 @@ def test_a_timeout_stops_starting_trials(tiny_mnist, tmp_path):
     settings = Settings(engine="kerastuner", tuner="random", trials=50, timeout=0.5, storage=str(tmp_path / "kt"))
     project = open_project(settings, space)
     with Progress(50, 0) as progress:
-        kt_engine.run_search(settings, project, runner, progress, [])
+        kt_engine.run_search(settings, project, runner, progress, [], search_ends(settings, time.time()))
     assert 1 <= project.finished() <= 2  # the trial under way when time ran out still finishes

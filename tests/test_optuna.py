@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from mnist_sweep.data import search_data
 from mnist_sweep.config import Settings, load_settings
+from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines.optuna import Objective, start_search, trials_missing
 from mnist_sweep.engines.optuna_study import open_study
 from mnist_sweep.space import load_space, parse_space
@@ -72,7 +73,7 @@ def test_a_sweep_goes_on_past_a_diverging_trial_to_its_target(objective):
     study.enqueue_trial({**fixed, "learning_rate": 1e-2})
     study.enqueue_trial({**fixed, "learning_rate": 1e-2, "units_l0": 128})
     with Progress(2, 0) as progress:
-        optimize(study, objective, 2, None, progress, MemoryBudget(None))
+        optimize(study, objective, 2, SearchEnds(), progress, MemoryBudget(None))
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE", "COMPLETE"]
     _, runs = trial_runs(objective)
     reasons = {r.data.tags["trial"]: (r.data.tags["outcome"], r.data.tags.get("fail_reason", "")) for r in runs}
@@ -223,40 +224,42 @@ def test_a_round_that_ends_with_time_left_leaves_its_missing_trials_to_the_next_
     study = optuna.create_study(direction="maximize")
     study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.9))
     study.add_trial(create_trial(state=TrialState.FAIL))  # seemed running while the round waited for it
-    with_time = OptunaSweep(OptunaStudy(study, "memory"), objective, Settings(trials=3, timeout=600))
-    spent = OptunaSweep(OptunaStudy(study, "memory"), objective, Settings(trials=3, timeout=0.01))
-    assert with_time.missing() == spent.missing() == 2  # --timeout counts from the first look
-    time.sleep(0.02)
+    settings = Settings(trials=3)
+    with_time = OptunaSweep(OptunaStudy(study, "memory"), objective, settings, SearchEnds(time.monotonic() + 600))
+    spent = OptunaSweep(OptunaStudy(study, "memory"), objective, settings, SearchEnds(time.monotonic() - 1))
     assert with_time.missing() == 2
     assert spent.missing() == 0
-    assert OptunaSweep(OptunaStudy(study, "memory"), objective, Settings(trials=3)).missing() == 2
+    assert OptunaSweep(OptunaStudy(study, "memory"), objective, settings).missing() == 2  # no limit
 
 
-def test_each_round_gets_what_the_timeout_left_in_this_process_and_in_its_workers(objective, monkeypatch):
+def test_each_round_and_each_worker_gets_the_sweeps_one_end_to_start_trials_by(objective, monkeypatch):
     from mnist_sweep.engines import optuna as engine
     from mnist_sweep.engines.optuna import OptunaSweep
     from mnist_sweep.engines.optuna_study import OptunaStudy
 
-    given = []
-    monkeypatch.setattr(engine, "optimize", lambda study, objective, target, timeout, *rest: given.append(timeout))
+    given, started = [], []
+    monkeypatch.setattr(engine, "optimize", lambda study, objective, target, ends, *rest: given.append(ends))
 
     class Workers:
-        def __init__(self, argv, count, recover, gpus, timeout):
-            given.append(timeout)
+        def __init__(self, argv, count, recover, gpus):
+            started.append(argv)
 
         def run(self, watch) -> None:
             pass
 
     monkeypatch.setattr(engine, "Workers", Workers)
+    ends = SearchEnds(time.monotonic() + 30)
     sweep = OptunaSweep(OptunaStudy(optuna.create_study(direction="maximize"), "memory"), objective,
-                        Settings(trials=3, timeout=60))
-    sweep.began = time.monotonic() - 30  # a first round took 30 s
+                        Settings(trials=3), ends)
     sweep.run_here(progress=None)
+    sweep.run_here(progress=None)  # a second round ends where the first would have
+    assert given == [ends, ends]
+    sweep.run_workers(["optuna", "--timeout", "60"], 2, lambda index: {}, progress=None)
+    # Workers compute the same end from the same command line and the sweep's start (deadlines.py).
+    assert started == [["optuna", "--timeout", "60"]]
+    sweep.ends = SearchEnds(time.monotonic() - 1)  # spent: no worker processes start for nothing
     sweep.run_workers(["optuna"], 2, lambda index: {}, progress=None)
-    assert given == [pytest.approx(30, abs=1)] * 2
-    sweep.began -= 30  # spent: no worker processes start for nothing
-    sweep.run_workers(["optuna"], 2, lambda index: {}, progress=None)
-    assert len(given) == 2
+    assert len(started) == 1
 
 
 def test_a_trial_a_ctrl_c_stops_is_queued_again_with_its_configuration_whatever_error_it_raised(objective, monkeypatch):
@@ -274,7 +277,7 @@ def test_a_trial_a_ctrl_c_stops_is_queued_again_with_its_configuration_whatever_
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(FIXED, user_attrs={"preset": "nb-test"})
     with Progress(2, 0) as progress, pytest.raises(KeyboardInterrupt):
-        optimize(study, objective, 2, None, progress, MemoryBudget(None))
+        optimize(study, objective, 2, SearchEnds(), progress, MemoryBudget(None))
     stopped, again = study.trials  # Optuna failed the one; the resume runs the other first
     assert stopped.state == optuna.trial.TrialState.FAIL and again.state == optuna.trial.TrialState.WAITING
     assert again.params == stopped.params and again.user_attrs["preset"] == "nb-test"

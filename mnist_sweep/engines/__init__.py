@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines.kerastuner_spec import KerasTunerSpec
 from mnist_sweep.engines.optuna_spec import OptunaSpec
 from mnist_sweep.engines.specs import lookup_order, register, spec
@@ -40,7 +41,7 @@ class SweepJob:
     tags: dict[str, str]      # on the parent run and every trial run, the same keys for both engines
     argv: list[str]           # the command as given: worker processes run it again with --worker I
     worker: int | None = None  # set in a worker process, which runs trials only
-    stop_trials_at: float | None = None  # search_share's end (time.monotonic()): sampled trials stop there
+    ends: SearchEnds = SearchEnds()  # when trials stop starting, and when sampled ones stop training
 
     @property
     def digest(self) -> str:

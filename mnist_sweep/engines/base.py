@@ -122,7 +122,7 @@ def trial_runner(job: SweepJob, parent: str, study: Study, kind: type[Runner] = 
     """What runs every trial of the sweep, in any process: the one place the search reads the seed."""
     settings = job.settings
     return kind(job.space, job.data, job.tracker, parent, job.tags, settings.seed, max_mflops=settings.max_mflops,
-                trial_epochs=settings.trial_epochs, stop_at=job.stop_trials_at,
+                trial_epochs=settings.trial_epochs, stop_at=job.ends.stop_trials_at,
                 has_completed=any(o.outcome == Outcome.COMPLETED for o in study.outcomes()))
 
 

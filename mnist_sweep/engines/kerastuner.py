@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mnist_sweep.config import Settings
+from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines import SweepJob, base
 from mnist_sweep.engines.kerastuner_chief import serve_workers
 from mnist_sweep.engines.kerastuner_project import Project, open_project
@@ -48,14 +49,14 @@ class KerasTunerEngine:
         presets = _warm_start(job)
         if settings.tuner != "grid" and not project.outcomes():
             announce_warm_start([p.name for p in presets])
-        return KerasTunerSweep(settings, project, runner, presets)
+        return KerasTunerSweep(settings, project, runner, presets, job.ends)
 
     def attach(self, job: SweepJob) -> KerasTunerSweep:
         """A worker of a distributed search: trials only, from the chief's oracle."""
         settings = job.settings
         project = open_project(settings, job.space, job.digest)
         runner = base.trial_runner(job, project.record().parent_run_id or "", project)
-        return KerasTunerSweep(settings, project, runner, _warm_start(job), chief=False)
+        return KerasTunerSweep(settings, project, runner, _warm_start(job), job.ends, chief=False)
 
 
 class KerasTunerSweep:
@@ -63,8 +64,9 @@ class KerasTunerSweep:
     in this process or as the chief of worker processes."""
 
     def __init__(self, settings: Settings, project: Project, runner: TrialRunner, presets: list[Preset],
-                 chief: bool = True):
+                 ends: SearchEnds = SearchEnds(), chief: bool = True):
         self.settings, self.study, self.runner, self.presets, self.chief = settings, project, runner, presets, chief
+        self.ends = ends
         self._tuner: SweepTuner | None = None
 
     def tuner(self, progress: Progress | None = None) -> SweepTuner:
@@ -72,7 +74,7 @@ class KerasTunerSweep:
         if self._tuner is None:
             fresh = not (self.study.folder / "tuner0.json").is_file()  # what BaseTuner reloads the oracle by
             oracle = make_oracle(self.settings, self.runner.space)
-            self._tuner = SweepTuner(oracle, self.study, self.runner, progress, self.presets, self.settings)
+            self._tuner = SweepTuner(oracle, self.study, self.runner, progress, self.presets, self.settings, self.ends)
             if self.chief:  # a worker's oracle is the chief's, over gRPC
                 _queue_presets(self._tuner, self.presets if fresh else None, self.settings)
                 self._tuner.save()  # tuner0.json at once: a kill in the first trial resumes this oracle, not a new one
@@ -104,9 +106,9 @@ class KerasTunerSweep:
 
 
 def run_search(settings: Settings, project: Project, runner: TrialRunner, progress: Progress,
-               presets: list[Preset]) -> None:
+               presets: list[Preset], ends: SearchEnds = SearchEnds()) -> None:
     """Keras Tuner's whole search over `project` in this process, as the skeleton runs it."""
-    sweep = KerasTunerSweep(settings, project, runner, presets)
+    sweep = KerasTunerSweep(settings, project, runner, presets, ends)
     sweep.recover()
     sweep.run_here(progress)
 

@@ -27,7 +27,7 @@ def serve_workers(tuner: SweepTuner, argv: list[str], count: int,
     """Serve the oracle to `count` worker processes, as Keras Tuner's chief, until they are done.
 
     Keras Tuner's own chief: search() with KERASTUNER_TUNER_ID=chief serves the oracle on gRPC and
-    blocks until every worker has been told to stop (after a --timeout, never). So it serves from
+    blocks until every worker has been told to stop (after its time is up, never). So it serves from
     a daemon thread, and this one starts, waits for and replaces the workers."""
     port = _free_port()
     env = {"KERASTUNER_ORACLE_IP": CHIEF, "KERASTUNER_ORACLE_PORT": str(port)}
@@ -42,7 +42,7 @@ def serve_workers(tuner: SweepTuner, argv: list[str], count: int,
                                       {int(again.trial_id)} if again else set())
 
     Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
-            gpus=gpus, timeout=tuner.settings_timeout).run(lambda: tuner.progress.follow(tuner.project))
+            gpus=gpus).run(lambda: tuner.progress.follow(tuner.project))
 
 
 def _free_port() -> int:

@@ -15,6 +15,7 @@ import keras_tuner as kt
 from keras_tuner.engine.trial import Trial, TrialStatus
 
 from mnist_sweep.config import Settings
+from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines import kerastuner_patch  # noqa: F401  applied before a chief or worker calls gRPC
 from mnist_sweep.engines.base import check_going
 from mnist_sweep.engines.kerastuner_project import Project
@@ -55,10 +56,9 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
     """Runs each trial Keras Tuner chooses through the shared TrialRunner."""
 
     def __init__(self, oracle: kt.Oracle, project: Project, runner: TrialRunner, progress: Progress | None,
-                 presets: list[Preset], settings: Settings):
+                 presets: list[Preset], settings: Settings, ends: SearchEnds = SearchEnds()):
         self.project, self.runner, self.progress, self.presets = project, runner, progress, presets
-        self.deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
-        self.settings_timeout, self.target = settings.timeout, settings.trials
+        self.ends, self.target = ends, settings.trials
         self.budget = MemoryBudget(settings.recycle_mb)
         self.hyperband = isinstance(oracle, kt.oracles.HyperbandOracle)
         with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner" line; we say "resuming"
@@ -72,7 +72,7 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
 
     def pre_create_trial(self) -> None:
         signals.check()  # between trials: a stop asked for during the last one is not lost
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self.ends.spent():
             raise _TimeUp
         check_going(self.project.name, self.project.outcomes(), self.target)
 

@@ -17,6 +17,7 @@ import optuna
 from optuna.trial import TrialState
 
 from mnist_sweep.config import Settings
+from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines import SweepJob, base
 from mnist_sweep.engines.optuna_spec import OptunaSpec
 from mnist_sweep.engines.optuna_recovery import fail_runs_of_failed_trials, recover_stale, run_again
@@ -68,7 +69,7 @@ class OptunaEngine:
         settings = job.settings
         study = OptunaStudy(open_study(settings, job.space, job.digest), SPEC.storage(settings))
         return OptunaSweep(study, base.trial_runner(job, study.record().parent_run_id or "", study, Objective),
-                           settings)
+                           settings, job.ends)
 
 
 class Objective(TrialRunner):
@@ -134,9 +135,8 @@ class OptunaSweep:
     """Optuna's part of the skeleton: Optuna's loop in this process or in workers sharing the study,
     and the trials of dead processes failed and requeued."""
 
-    def __init__(self, study: OptunaStudy, runner: Objective, settings: Settings):
-        self.study, self.runner, self.settings = study, runner, settings
-        self.began: float | None = None  # the first round's start, from which --timeout counts
+    def __init__(self, study: OptunaStudy, runner: Objective, settings: Settings, ends: SearchEnds = SearchEnds()):
+        self.study, self.runner, self.settings, self.ends = study, runner, settings, ends
 
     def recover(self) -> None:  # any dead process's trial, whichever worker died
         recover_stale(self.study, self.runner.tracker, self.runner.parent_id)
@@ -144,30 +144,20 @@ class OptunaSweep:
     def run_here(self, progress: Progress, worker: int = 0) -> None:
         settings = self.settings
         start_search(self.study.study, settings, self.runner.space, worker)
-        optimize(self.study.study, self.runner, settings.trials, self._left(), progress,
-                 MemoryBudget(settings.recycle_mb))
+        optimize(self.study.study, self.runner, settings.trials, self.ends, progress, MemoryBudget(settings.recycle_mb))
 
     def run_workers(self, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
                     progress: Progress) -> None:
-        left = self._left()
-        if left is not None and left <= 0:  # spent while the round began: no processes to start
+        if self.ends.spent():  # spent while the round began: no processes to start
             return
-        pool = Workers(argv, count, lambda index: self.recover(), gpus=gpus, timeout=left)
+        pool = Workers(argv, count, lambda index: self.recover(), gpus=gpus)
         pool.run(lambda: progress.follow(self.study))
 
     def missing(self) -> int:
-        left = self._left()
-        return 0 if left is not None and left <= 0 else trials_missing(self.study.study, self.settings.trials)
-
-    def _left(self) -> float | None:
-        """What --timeout leaves, counted across rounds. A round can end with time left and trials
-        missing: a trial another process seemed to run (one picked up by a process that died at
-        once) failed while the round waited for it. The next round runs it in what is left."""
-        if self.settings.timeout is None:
-            return None
-        if self.began is None:
-            self.began = time.monotonic()
-        return self.settings.timeout - (time.monotonic() - self.began)
+        """A round can end with time left and trials missing: a trial another process seemed to run
+        (one picked up by a process that died at once) failed while the round waited for it. The
+        next round runs it in what is left; once the time is spent, nothing is missing."""
+        return 0 if self.ends.spent() else trials_missing(self.study.study, self.settings.trials)
 
     def wait_for_others(self) -> None:
         wait_for_others(self.study.study, self.recover)
@@ -199,13 +189,13 @@ def wait_for_others(study: optuna.Study, recover: Callable[[], None]) -> None:
         time.sleep(WAIT_SECONDS)
 
 
-def optimize(study: optuna.Study, objective: Objective, target: int, timeout: float | None,
+def optimize(study: optuna.Study, objective: Objective, target: int, ends: SearchEnds,
              progress: Progress, budget: MemoryBudget) -> None:
-    """Run trials until the study holds `target` finished ones, the time is up, or nothing works.
+    """Run trials until the study holds `target` finished ones, the time to start them is up, or
+    nothing works.
 
     Other workers' running trials count as on their way, so several processes sharing the
     study start no more trials than it needs."""
-    deadline = None if timeout is None else time.monotonic() + timeout
 
     def enough(s: optuna.Study, t: optuna.trial.FrozenTrial) -> None:
         if trials_missing(s, target) <= 0:
@@ -218,13 +208,12 @@ def optimize(study: optuna.Study, objective: Objective, target: int, timeout: fl
                  lambda s, t: signals.check(),  # between trials: a stop swallowed during one is not lost
                  lambda s, t: budget.after_trial(), enough]
     while (missing := trials_missing(study, target)) > 0:
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
+        if ends.spent():
             return
         # No gc_after_trial: each trial starts with models.fresh_session(), which collects
         # already; Optuna's full collection cost 0.5 s per trial (benchmarks/overhead.py).
         try:
-            study.optimize(objective, n_trials=missing, timeout=left, callbacks=callbacks, catch=(Exception,))
+            study.optimize(objective, n_trials=missing, timeout=ends.left(), callbacks=callbacks, catch=(Exception,))
         except KeyboardInterrupt:
             run_again(study, objective.interrupted)
             raise

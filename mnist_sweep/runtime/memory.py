@@ -10,10 +10,8 @@ command again resumes the study, its MLflow parent run and its Keras Tuner proje
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-import time
 from typing import NoReturn
 
 from mnist_sweep.errors import Recycle
@@ -44,12 +42,10 @@ class MemoryBudget:
             raise Recycle(self.baseline, now, self.trials)
 
 
-def restart_command(argv: list[str], timeout: float | None, started: float) -> list[str]:
-    """The command that continues this sweep; a --timeout keeps counting from the first start."""
-    command = [sys.executable, "-m", "mnist_sweep", *argv]
-    if timeout is not None:  # argparse keeps the last of a repeated option
-        command += ["--timeout", str(max(1, math.ceil(timeout - (time.monotonic() - started))))]
-    return command
+def restart_command(argv: list[str]) -> list[str]:
+    """The command that continues this sweep in this process: the same one. Its --timeout and
+    `minutes` keep counting from the first start, which the process keeps (cli._started)."""
+    return [sys.executable, "-m", "mnist_sweep", *argv]
 
 
 def restart(command: list[str]) -> NoReturn:

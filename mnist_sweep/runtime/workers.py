@@ -13,7 +13,6 @@ knows nothing of either engine.
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import signal
 import socket
@@ -92,11 +91,8 @@ class Workers:
 
     def __init__(self, argv: list[str], count: int, recover: Callable[[int], None],
                  env: Callable[[int], dict[str, str]] | None = None,
-                 gpus: Callable[[int], dict[str, str]] | None = None,
-                 timeout: float | None = None):
+                 gpus: Callable[[int], dict[str, str]] | None = None):
         self.argv, self.count, self.recover = argv, count, recover
-        # A --timeout counts from now for every worker, a replacement's included (argparse keeps the last).
-        self.deadline = None if timeout is None else time.monotonic() + timeout
         engine, devices = env or (lambda index: {}), gpus or (lambda index: {})
         self.env = lambda index: {**engine(index), **devices(index)}
         self.restarts_left = 3 * count  # a worker that keeps dying is a bug, not bad luck
@@ -126,8 +122,6 @@ class Workers:
         # --workers as well: a worker takes its share of the cores from it (argparse keeps the last).
         command = [sys.executable, "-m", "mnist_sweep", *self.argv, "--workers", str(self.count),
                    "--worker", str(index)]
-        if self.deadline is not None:
-            command += ["--timeout", str(max(1, math.ceil(self.deadline - time.monotonic())))]
         # Its own session: a Ctrl-C in the terminal reaches the sweep's process only, which
         # passes one SIGINT on to each worker (two could cut a worker's clean-up short).
         self.running[index] = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent,
