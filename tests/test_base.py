@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -56,8 +57,11 @@ class Sweep:
     def run_here(self, progress, worker: int = 0) -> None:
         self.calls.append(f"here {worker}")
 
-    def run_workers(self, argv, count, gpus, progress) -> None:
-        self.calls.append(f"workers {count}")
+    @contextlib.contextmanager
+    def serving(self, progress):
+        self.calls.append("serve")
+        yield base.WorkerCare(lambda index: self.calls.append(f"recover {index}"), env=lambda index: {"ID": str(index)})
+        self.calls.append("served")
 
     def missing(self) -> int:
         self.rounds -= 1
@@ -80,8 +84,23 @@ class Engine:
         return self.sweep
 
 
-def job(settings: Settings, worker: int | None = None) -> SimpleNamespace:
-    return SimpleNamespace(settings=settings, tracker=Tracker(), argv=["optuna"], worker=worker)
+def job(settings: Settings, worker: int | None = None, ends: SearchEnds = SearchEnds()) -> SimpleNamespace:
+    return SimpleNamespace(settings=settings, tracker=Tracker(), argv=["optuna"], worker=worker, ends=ends)
+
+
+@pytest.fixture
+def pools(monkeypatch) -> list[SimpleNamespace]:
+    """The skeleton's worker processes, not started: what each pool was given; worker 1 dies once."""
+    made = []
+
+    def workers(argv, count, recover, env, gpus):
+        pool = SimpleNamespace(argv=argv, count=count, envs=[env(index) for index in range(count)])
+        made.append(pool)
+        return SimpleNamespace(run=lambda watch: (recover(1), watch()))
+
+    monkeypatch.setattr(base, "Workers", workers)
+    monkeypatch.setattr(base.devices, "gpu_count", lambda: 0)  # --workers 2 on a CPU machine
+    return made
 
 
 def test_the_sweep_recovers_first_then_runs_rounds_until_nothing_is_missing(monkeypatch):
@@ -93,13 +112,23 @@ def test_the_sweep_recovers_first_then_runs_rounds_until_nothing_is_missing(monk
     assert sweep.calls == ["recover", "here 0", "wait", "here 0", "wait"]
 
 
-def test_with_several_workers_the_sweep_starts_them_in_every_round_timeout_or_not(monkeypatch):
+def test_with_several_workers_the_sweep_starts_them_in_every_round_timeout_or_not(pools):
     """A round ended short with time left (a trial another process seemed to run failed meanwhile)
     is followed by another: CI once saw a resumed default sweep (with `minutes`) end on 3 of 4."""
-    monkeypatch.setattr(base.devices, "gpu_count", lambda: 0)  # --workers 2 on a CPU machine
     sweep = Sweep(rounds=2)
-    base.search(Engine(sweep), job(Settings(trials=3, workers=2, timeout=60)))
-    assert sweep.calls == ["recover", "workers 2", "wait", "workers 2", "wait"]
+    base.search(Engine(sweep), job(Settings(trials=3, workers=2), ends=SearchEnds(time.monotonic() + 60)))
+    # Each round: the engine serves its workers while they run; a dead one's trial is recovered.
+    assert sweep.calls == ["recover", *["serve", "recover 1", "served", "wait"] * 2]
+    assert [(p.argv, p.count, p.envs) for p in pools] == [(["optuna"], 2, [{"ID": "0"}, {"ID": "1"}])] * 2
+
+
+def test_a_spent_time_ends_the_sweep_with_trials_missing_and_starts_no_workers_for_nothing(pools):
+    sweep = Sweep(rounds=5)
+    base.search(Engine(sweep), job(Settings(trials=3, workers=2), ends=SearchEnds(time.monotonic() - 1)))
+    assert sweep.calls == ["recover", "wait"] and pools == []
+    here = Sweep(rounds=5)
+    base.search(Engine(here), job(Settings(trials=3, workers=1), ends=SearchEnds(time.monotonic() - 1)))
+    assert here.calls == ["recover", "here 0", "wait"]  # Optuna's loop in this process reads the end itself
 
 
 def test_a_worker_process_attaches_and_runs_trials_only_with_its_share_of_the_cores(monkeypatch):

@@ -27,7 +27,6 @@ class Tuner:
         self.oracle = SimpleNamespace(ongoing_trials={"tuner1": SimpleNamespace(trial_id="7")})
         self.runner = SimpleNamespace(tracker="tracker", parent_id="parent")
         self.project = "project"
-        self.progress = SimpleNamespace(follow=lambda project: None)
 
     def search(self, verbose: int) -> None:
         self.seen = {name: os.environ.get(name) for name in NAMES}
@@ -35,28 +34,11 @@ class Tuner:
             self.done.wait(30)
 
 
-class Workers:
-    """The worker processes, not started: each one's environment, then worker 1 dies once."""
-
-    made: list[Workers] = []
-
-    def __init__(self, argv, count, recover, env=None, gpus=None):
-        self.count, self.recover, self.env = count, recover, env
-        Workers.made.append(self)
-
-    def run(self, watch) -> None:
-        self.envs = [self.env(index) for index in range(self.count)]
-        self.recover(1)
-        watch()
-
-
 @pytest.fixture
 def faked(monkeypatch) -> list[set[int]]:
-    """The workers faked; returns the trials whose runs the chief failed, as the recovery was asked."""
+    """Returns the trials whose runs the chief failed, as the recovery was asked."""
     for name in NAMES:
         monkeypatch.delenv(name, raising=False)
-    Workers.made = []
-    monkeypatch.setattr(kerastuner_chief, "Workers", Workers)
     failed: list[set[int]] = []
     monkeypatch.setattr(kerastuner_chief, "fail_runs_of_trials_run_again",
                         lambda oracle, tracker, parent, again: failed.append(again))
@@ -67,15 +49,16 @@ def test_each_worker_finds_the_chief_under_its_own_id_and_a_dead_workers_trial_i
         faked):
     tuner = Tuner()
     try:
-        kerastuner_chief.serve_workers(tuner, ["kerastuner"], 2, None)
+        with kerastuner_chief.serving_workers(tuner) as care:  # the skeleton runs the workers meanwhile
+            envs = [care.env(index) for index in range(2)]
+            care.recover(1)  # worker 1 died
     finally:
         tuner.done.set()
     port = tuner.seen["KERASTUNER_ORACLE_PORT"]
     assert tuner.seen == {"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1",
                           "KERASTUNER_ORACLE_PORT": port}
-    (pool,) = Workers.made
-    assert pool.envs == [{"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port,
-                          "KERASTUNER_TUNER_ID": f"tuner{index}"} for index in range(2)]
+    assert envs == [{"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port,
+                     "KERASTUNER_TUNER_ID": f"tuner{index}"} for index in range(2)]
     assert faked == [{7}]  # worker 1's trial: its run failed, Keras Tuner hands it to the replacement
     assert not any(name in os.environ for name in NAMES)  # this process is not left calling itself the chief
 
@@ -85,7 +68,7 @@ def test_a_chief_that_never_serves_stops_the_sweep_at_once_before_any_worker_sta
         def search(self, verbose: int) -> None:  # Keras Tuner's chief ended before serving (the port taken)
             return
 
-    began = time.monotonic()
-    with pytest.raises(SweepCannotGoOn, match="did not start serving"):
-        kerastuner_chief.serve_workers(Broken(), ["kerastuner"], 2, None)
-    assert time.monotonic() - began < 10 and Workers.made == []  # not Keras Tuner's hour of waiting
+    began, served = time.monotonic(), []
+    with pytest.raises(SweepCannotGoOn, match="did not start serving"), kerastuner_chief.serving_workers(Broken()):
+        served.append("workers")
+    assert time.monotonic() - began < 10 and served == []  # not Keras Tuner's hour of waiting

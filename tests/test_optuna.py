@@ -215,7 +215,7 @@ def test_refused_and_failed_trials_do_not_count_towards_trials_and_running_ones_
     assert trials_missing(study, 3) == 0
 
 
-def test_a_round_that_ends_with_time_left_leaves_its_missing_trials_to_the_next_and_a_spent_timeout_none(objective):
+def test_a_trial_that_failed_while_a_round_waited_for_it_is_missing_for_the_next_round(objective):
     from optuna.trial import TrialState, create_trial
 
     from mnist_sweep.engines.optuna import OptunaSweep
@@ -224,42 +224,23 @@ def test_a_round_that_ends_with_time_left_leaves_its_missing_trials_to_the_next_
     study = optuna.create_study(direction="maximize")
     study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.9))
     study.add_trial(create_trial(state=TrialState.FAIL))  # seemed running while the round waited for it
-    settings = Settings(trials=3)
-    with_time = OptunaSweep(OptunaStudy(study, "memory"), objective, settings, SearchEnds(time.monotonic() + 600))
-    spent = OptunaSweep(OptunaStudy(study, "memory"), objective, settings, SearchEnds(time.monotonic() - 1))
-    assert with_time.missing() == 2
-    assert spent.missing() == 0
-    assert OptunaSweep(OptunaStudy(study, "memory"), objective, settings).missing() == 2  # no limit
+    # The skeleton ends the sweep once its time is spent (engines/base.py), missing or not.
+    assert OptunaSweep(OptunaStudy(study, "memory"), objective, Settings(trials=3)).missing() == 2
 
 
-def test_each_round_and_each_worker_gets_the_sweeps_one_end_to_start_trials_by(objective, monkeypatch):
+def test_each_round_gets_the_sweeps_one_end_to_start_trials_by(objective, monkeypatch):
     from mnist_sweep.engines import optuna as engine
     from mnist_sweep.engines.optuna import OptunaSweep
     from mnist_sweep.engines.optuna_study import OptunaStudy
 
-    given, started = [], []
+    given = []
     monkeypatch.setattr(engine, "optimize", lambda study, objective, target, ends, *rest: given.append(ends))
-
-    class Workers:
-        def __init__(self, argv, count, recover, gpus):
-            started.append(argv)
-
-        def run(self, watch) -> None:
-            pass
-
-    monkeypatch.setattr(engine, "Workers", Workers)
     ends = SearchEnds(time.monotonic() + 30)
     sweep = OptunaSweep(OptunaStudy(optuna.create_study(direction="maximize"), "memory"), objective,
                         Settings(trials=3), ends)
     sweep.run_here(progress=None)
     sweep.run_here(progress=None)  # a second round ends where the first would have
     assert given == [ends, ends]
-    sweep.run_workers(["optuna", "--timeout", "60"], 2, lambda index: {}, progress=None)
-    # Workers compute the same end from the same command line and the sweep's start (deadlines.py).
-    assert started == [["optuna", "--timeout", "60"]]
-    sweep.ends = SearchEnds(time.monotonic() - 1)  # spent: no worker processes start for nothing
-    sweep.run_workers(["optuna"], 2, lambda index: {}, progress=None)
-    assert len(started) == 1
 
 
 def test_a_trial_a_ctrl_c_stops_is_queued_again_with_its_configuration_whatever_error_it_raised(objective, monkeypatch):

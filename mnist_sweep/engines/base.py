@@ -2,26 +2,28 @@
 
 As in Keras Tuner, the loop of trials belongs to the engine (Optuna's `optimize`, Keras Tuner's
 `BaseTuner.search`) and its sampler or oracle proposes; what is the same for every engine lives
-here, once: the sweep's parent run, the TrialRunner every trial runs through, the worker plan,
-the progress display, the recovery of dead processes' trials and the rounds until the study has
-its trials. An engine supplies a `Sweep` (its study opened, its loop, its recovery) and nothing
-here names an engine.
+here, once: the sweep's parent run, the TrialRunner every trial runs through, the worker plan and
+the worker processes, the progress display, the recovery of dead processes' trials and the rounds
+until the study has its trials or its time (the job's `ends`) is spent. An engine supplies a
+`Sweep` (its study opened, its loop, its recovery, what its workers need: `WorkerCare`) and
+nothing here names an engine.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from mnist_sweep.errors import SweepCannotGoOn
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.runtime.progress import Progress
 from mnist_sweep.runtime import devices
-from mnist_sweep.runtime.workers import threads_per_worker, use_threads
+from mnist_sweep.runtime.workers import Workers, threads_per_worker, use_threads
 from mnist_sweep.trials import TrialRunner
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from contextlib import AbstractContextManager
 
     from mnist_sweep.config import Settings
     from mnist_sweep.engines import SweepJob
@@ -33,6 +35,16 @@ FAILURES_IN_A_ROW = 3  # as Keras Tuner's own default: the space or the data is 
 REFUSALS_PER_TRIAL = 10
 
 Runner = TypeVar("Runner", bound=TrialRunner)
+
+
+@dataclass(frozen=True)
+class WorkerCare:
+    """What an engine's worker processes need from the sweep's process: `recover(I)` after worker I
+    died, before its replacement starts (its trial failed, to run again); `env(I)`, added to worker
+    I's environment (the same for its replacements)."""
+
+    recover: Callable[[int], None]
+    env: Callable[[int], dict[str, str]] | None = None
 
 
 class Sweep(Protocol):
@@ -47,13 +59,12 @@ class Sweep(Protocol):
     def run_here(self, progress: Progress, worker: int = 0) -> None:
         """Trials in this process until the engine's stop rule ends them (`worker` > 0: a worker's)."""
 
-    def run_workers(self, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
-                    progress: Progress) -> None:
-        """Trials in `count` worker processes running `argv`, this process following them."""
+    def serving(self, progress: Progress) -> AbstractContextManager[WorkerCare]:
+        """While worker processes run the trials: their care, and whatever serves them here."""
 
     def missing(self) -> int:
-        """Trials the study still needs after a round: 0 when the sweep is done, its target met or
-        its --timeout spent (a round can end short of both: the next one goes on)."""
+        """Trials the study still needs after a round: 0 when its target is met (a round can end
+        short of it: the next one goes on)."""
 
     def wait_for_others(self) -> None:
         """Wait for the trials that processes elsewhere still run."""
@@ -82,13 +93,20 @@ def search(engine: SweepEngine, job: SweepJob) -> Study | None:
         # leave the study short, and a new round runs them.
         while True:
             with following(sweep.study, settings.trials) as progress:  # with workers, it follows them
-                if count > 1:
-                    sweep.run_workers(job.argv, count, gpus, progress)
-                else:
+                if count == 1:
                     sweep.run_here(progress)
+                elif not job.ends.spent():  # spent as the round began: no processes to start for nothing
+                    run_workers(sweep, job.argv, count, gpus, progress)
             sweep.wait_for_others()
-            if sweep.missing() <= 0:  # Optuna's --timeout, once spent, leaves nothing missing
+            if job.ends.spent() or sweep.missing() <= 0:
                 return sweep.study
+
+
+def run_workers(sweep: Sweep, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
+                progress: Progress) -> None:
+    """Trials in `count` worker processes running `argv`, this process following them."""
+    with sweep.serving(progress) as care:
+        Workers(argv, count, care.recover, env=care.env, gpus=gpus).run(lambda: progress.follow(sweep.study))
 
 
 def worker_plan(settings: Settings) -> tuple[int, Callable[[int], dict[str, str]]]:

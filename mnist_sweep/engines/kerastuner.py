@@ -9,12 +9,14 @@ this module: the project's record (kerastuner_project.py), the tuner that runs e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Iterator
 
 from mnist_sweep.config import Settings
 from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines import SweepJob, base
-from mnist_sweep.engines.kerastuner_chief import serve_workers
+from mnist_sweep.engines.base import WorkerCare
+from mnist_sweep.engines.kerastuner_chief import serving_workers
 from mnist_sweep.engines.kerastuner_project import Project, open_project
 from mnist_sweep.engines.kerastuner_recovery import fail_runs_of_trials_run_again
 from mnist_sweep.engines.kerastuner_space import Chosen, check_stopped, make_oracle
@@ -92,10 +94,11 @@ class KerasTunerSweep:
         if self.chief:
             check_stopped(tuner.oracle)
 
-    def run_workers(self, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
-                    progress: Progress) -> None:
+    @contextlib.contextmanager
+    def serving(self, progress: Progress) -> Iterator[WorkerCare]:
         tuner = self.tuner(progress)
-        serve_workers(tuner, argv, count, gpus)
+        with serving_workers(tuner) as care:
+            yield care
         check_stopped(tuner.oracle)
 
     def missing(self) -> int:

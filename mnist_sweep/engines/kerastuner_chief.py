@@ -1,7 +1,7 @@
 """Keras Tuner's distributed mode, the chief's side: this process holds the oracle and serves it
 over gRPC on 127.0.0.1 (Keras Tuner's own chief, in a thread), and N worker processes, started and
-replaced by runtime/workers.py, run the trials it hands out, each told where the chief is by
-KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT. A worker killed mid-trial is
+replaced by the sweep's skeleton (engines/base.py), run the trials it hands out, each told where
+the chief is by KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT. A worker killed mid-trial is
 replaced under the same tuner id, and Keras Tuner hands the replacement the same trial again.
 """
 
@@ -12,23 +12,24 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
+from mnist_sweep.engines.base import WorkerCare
 from mnist_sweep.engines.kerastuner_recovery import fail_runs_of_trials_run_again
 from mnist_sweep.engines.kerastuner_tuner import SweepTuner
 from mnist_sweep.errors import SweepCannotGoOn
-from mnist_sweep.runtime.workers import Workers
 
 CHIEF = "127.0.0.1"
 
 
-def serve_workers(tuner: SweepTuner, argv: list[str], count: int,
-                  gpus: Callable[[int], dict[str, str]] | None) -> None:
-    """Serve the oracle to `count` worker processes, as Keras Tuner's chief, until they are done.
+@contextlib.contextmanager
+def serving_workers(tuner: SweepTuner) -> Iterator[WorkerCare]:
+    """Serve the oracle, as Keras Tuner's chief, to the worker processes run meanwhile: each finds
+    it through the environment the care gives it.
 
     Keras Tuner's own chief: search() with KERASTUNER_TUNER_ID=chief serves the oracle on gRPC and
     blocks until every worker has been told to stop (after its time is up, never). So it serves from
-    a daemon thread, and this one starts, waits for and replaces the workers."""
+    a daemon thread, and this one starts, waits for and replaces the workers (engines/base.py)."""
     port = _free_port()
     env = {"KERASTUNER_ORACLE_IP": CHIEF, "KERASTUNER_ORACLE_PORT": str(port)}
     with _environment({**env, "KERASTUNER_TUNER_ID": "chief"}):  # read once, as the chief starts
@@ -41,8 +42,7 @@ def serve_workers(tuner: SweepTuner, argv: list[str], count: int,
         fail_runs_of_trials_run_again(tuner.oracle, tuner.runner.tracker, tuner.runner.parent_id,
                                       {int(again.trial_id)} if again else set())
 
-    Workers(argv, count, recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)},
-            gpus=gpus).run(lambda: tuner.progress.follow(tuner.project))
+    yield WorkerCare(recover, env=lambda index: {**env, "KERASTUNER_TUNER_ID": _tuner_id(index)})
 
 
 def _free_port() -> int:

@@ -8,9 +8,10 @@ its count of the trials still missing, those that processes elsewhere run includ
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -30,7 +31,7 @@ from mnist_sweep.runtime import signals
 from mnist_sweep.runtime.locks import exclusive
 from mnist_sweep.runtime.memory import MemoryBudget
 from mnist_sweep.runtime.progress import Progress
-from mnist_sweep.runtime.workers import WORKER, Workers
+from mnist_sweep.runtime.workers import WORKER
 from mnist_sweep.space import SearchSpace, cap_epochs
 from mnist_sweep.trials import TrialEnded, TrialRunner
 
@@ -146,18 +147,14 @@ class OptunaSweep:
         start_search(self.study.study, settings, self.runner.space, worker)
         optimize(self.study.study, self.runner, settings.trials, self.ends, progress, MemoryBudget(settings.recycle_mb))
 
-    def run_workers(self, argv: list[str], count: int, gpus: Callable[[int], dict[str, str]],
-                    progress: Progress) -> None:
-        if self.ends.spent():  # spent while the round began: no processes to start
-            return
-        pool = Workers(argv, count, lambda index: self.recover(), gpus=gpus)
-        pool.run(lambda: progress.follow(self.study))
+    @contextlib.contextmanager
+    def serving(self, progress: Progress) -> Iterator[base.WorkerCare]:
+        yield base.WorkerCare(lambda index: self.recover())  # the study tells any dead process's trial
 
     def missing(self) -> int:
-        """A round can end with time left and trials missing: a trial another process seemed to run
-        (one picked up by a process that died at once) failed while the round waited for it. The
-        next round runs it in what is left; once the time is spent, nothing is missing."""
-        return 0 if self.ends.spent() else trials_missing(self.study.study, self.settings.trials)
+        """A round can end with trials missing: a trial another process seemed to run (one picked
+        up by a process that died at once) failed while the round waited for it. The next runs it."""
+        return trials_missing(self.study.study, self.settings.trials)
 
     def wait_for_others(self) -> None:
         wait_for_others(self.study.study, self.recover)
