@@ -27,6 +27,7 @@ from machine import cpu, headline
 import optuna
 
 from mnist_sweep.data import load_mnist, search_data
+from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines.optuna import Objective, optimize
 from mnist_sweep.engines.optuna_samplers import make_pruner
 from mnist_sweep.engines.optuna_storage import open_storage
@@ -80,7 +81,8 @@ class Framework:
     def next_trial(self) -> float:
         """The next enqueued configuration as one trial: its number is its seed offset."""
         began = time.perf_counter()
-        optimize(self.study, self.objective, finished_count(self.study) + 1, None, self.progress, self.budget)
+        optimize(self.study, self.objective, finished_count(self.study) + 1, SearchEnds(), self.progress,
+                 self.budget)
         return time.perf_counter() - began
 
 

@@ -19,6 +19,7 @@ from machine import cpu
 
 from mnist_sweep.config import Settings, load_settings
 from mnist_sweep.data import load_mnist, search_data
+from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines.optuna import Objective, optimize
 from mnist_sweep.engines.optuna_samplers import make_pruner, make_sampler
 from mnist_sweep.engines.optuna_storage import open_storage
@@ -44,7 +45,7 @@ def run_sweep(data, trials: int, sampler: str, pruner: str, seed: int, max_epoch
         objective = Objective(space, data, tracker, parent, {"engine": "optuna"}, seed, max_mflops)
         began = time.perf_counter()
         with Progress(trials, 0, bar=bar) as shown:
-            optimize(study, objective, trials, None, shown, MemoryBudget(None))
+            optimize(study, objective, trials, SearchEnds(), shown, MemoryBudget(None))
         seconds = time.perf_counter() - began
         finished = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
     best, so_far = [], float("-inf")

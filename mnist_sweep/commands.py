@@ -55,8 +55,9 @@ def _say_if_cut_short(settings: Settings, ends: SearchEnds, finished: int) -> No
     """One line when the search's time (its share of `minutes`, or --timeout) ended it short of --trials."""
     if ends.last_start is None or finished >= settings.trials:
         return
-    limit = (f"its share of the minutes (search_share {settings.search_share} of {settings.minutes})"
-             if settings.search_share is not None else "--timeout")  # a share comes with minutes (checks.py)
+    share = ends.stop_trials_at is not None and ends.last_start == ends.stop_trials_at  # the sooner of the two
+    limit = (f"its share of the minutes (search_share {settings.search_share} of {settings.minutes})" if share
+             else "--timeout")
     print(f"the search stopped starting trials at {limit} with {finished} of {settings.trials} trials; the final "
           "step gets the rest of the time, and the same command resumes the study towards its --trials")
 

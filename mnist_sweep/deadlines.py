@@ -9,11 +9,11 @@ command line, and nothing passes a shrinking `--timeout` on.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mnist_sweep.config import Settings
 
-SPENT_GRACE_SECONDS = 1.0  # a search whose time is spent as it begins may still start one trial
+SPENT_GRACE_SECONDS = 1.0  # a process whose search time is spent as its search begins still starts a trial
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,14 @@ class SearchEnds:
         left = self.left()
         return left is not None and left <= 0
 
+    def begun(self) -> SearchEnds:
+        """These ends as this process's search begins (after the data, the study and the recovery):
+        if its time is spent by then, it may still start trials for SPENT_GRACE_SECONDS, so a study
+        gets a trial and a worker started late runs one rather than none."""
+        if self.last_start is None:
+            return self
+        return replace(self, last_start=max(self.last_start, time.monotonic() + SPENT_GRACE_SECONDS))
+
 
 def search_ends(settings: Settings, started: float) -> SearchEnds:
     """The ends of the search of a command begun at `started` (seconds since the epoch).
@@ -49,5 +57,4 @@ def search_ends(settings: Settings, started: float) -> SearchEnds:
         share = begun + 60 * settings.minutes * settings.search_share
     limits = [end for end in (share, None if settings.timeout is None else begun + settings.timeout)
               if end is not None]
-    last = max(now + SPENT_GRACE_SECONDS, min(limits)) if limits else None  # spent: a study still gets a trial
-    return SearchEnds(last, share)
+    return SearchEnds(min(limits, default=None), share)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from mnist_sweep.config import Settings
+from mnist_sweep import deadlines
 from mnist_sweep.deadlines import SearchEnds
 from mnist_sweep.engines import base
 from mnist_sweep.errors import SweepCannotGoOn
@@ -54,8 +55,9 @@ class Sweep:
     def recover(self) -> None:
         self.calls.append("recover")
 
-    def run_here(self, progress, worker: int = 0) -> None:
+    def run_here(self, progress, ends, worker: int = 0) -> None:
         self.calls.append(f"here {worker}")
+        self.left = ends.left()
 
     @contextlib.contextmanager
     def serving(self, progress):
@@ -122,13 +124,26 @@ def test_with_several_workers_the_sweep_starts_them_in_every_round_timeout_or_no
     assert [(p.argv, p.count, p.envs) for p in pools] == [(["optuna"], 2, [{"ID": "0"}, {"ID": "1"}])] * 2
 
 
-def test_a_spent_time_ends_the_sweep_with_trials_missing_and_starts_no_workers_for_nothing(pools):
+def test_a_spent_time_ends_the_sweep_after_its_round_with_trials_missing(pools, monkeypatch):
+    monkeypatch.setattr(deadlines, "SPENT_GRACE_SECONDS", 0.0)
     sweep = Sweep(rounds=5)
     base.search(Engine(sweep), job(Settings(trials=3, workers=2), ends=SearchEnds(time.monotonic() - 1)))
-    assert sweep.calls == ["recover", "wait"] and pools == []
+    assert sweep.calls == ["recover", "serve", "recover 1", "served", "wait"] and len(pools) == 1
     here = Sweep(rounds=5)
     base.search(Engine(here), job(Settings(trials=3, workers=1), ends=SearchEnds(time.monotonic() - 1)))
-    assert here.calls == ["recover", "here 0", "wait"]  # Optuna's loop in this process reads the end itself
+    assert here.calls == ["recover", "here 0", "wait"]
+
+
+def test_a_search_whose_time_was_spent_before_its_first_round_still_gets_its_grace_to_start_a_trial(monkeypatch):
+    # Loading the data, opening the study and recovering trials take time the command's clock counts.
+    monkeypatch.setattr(base, "worker_plan", lambda settings: (1, lambda index: {}))
+    sweep = Sweep()
+    base.search(Engine(sweep), job(Settings(trials=3), ends=SearchEnds(time.monotonic() - 10)))
+    assert sweep.left == pytest.approx(deadlines.SPENT_GRACE_SECONDS, abs=0.2)
+    monkeypatch.setattr(base, "use_threads", lambda count: None)  # a worker's share of the cores: not here
+    worker = Sweep()
+    base.search(Engine(worker), job(Settings(trials=3, workers=2), worker=0, ends=SearchEnds(time.monotonic() - 10)))
+    assert worker.left == pytest.approx(deadlines.SPENT_GRACE_SECONDS, abs=0.2)
 
 
 def test_a_worker_process_attaches_and_runs_trials_only_with_its_share_of_the_cores(monkeypatch):

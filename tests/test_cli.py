@@ -120,7 +120,7 @@ def test_the_cli_module_loads_without_numpy_so_help_stays_quick():
 
 
 def test_a_workers_command_began_when_the_sweep_that_started_it_did(monkeypatch):
-    # So the search's share of `minutes` ends at one time in every process, not at each worker's start.
+    # So the search's --timeout and share of `minutes` end at one time in every process (deadlines.py).
     import time
 
     from mnist_sweep import cli

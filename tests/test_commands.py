@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from mnist_sweep.commands import _show_final
+import time
+from dataclasses import replace
+
+from mnist_sweep.commands import _say_if_cut_short, _show_final
+from mnist_sweep.config import Settings
+from mnist_sweep.deadlines import SearchEnds, search_ends
 from mnist_sweep.final import FinalResult
 from mnist_sweep.studies import FinalRecord
 
@@ -28,3 +33,15 @@ def test_a_recorded_result_shown_again_says_so_and_how_to_evaluate_again(capsys)
     line = capsys.readouterr().out.strip()
     assert line.startswith("final model (trial 7 retrained) on 60000 images for 30 epochs")
     assert line.endswith("(as recorded earlier; --force evaluates again)")
+
+
+def test_a_search_cut_short_names_the_limit_that_came_first(capsys):
+    settings = Settings(trials=50, minutes=5.4, search_share=0.5, timeout=60)
+    _say_if_cut_short(settings, search_ends(settings, time.time()), 20)  # 60 s before 162 s of share
+    assert "stopped starting trials at --timeout with 20 of 50 trials" in capsys.readouterr().out
+    settings = replace(settings, timeout=600)
+    _say_if_cut_short(settings, search_ends(settings, time.time()), 20)
+    assert "at its share of the minutes (search_share 0.5 of 5.4) with 20 of 50" in capsys.readouterr().out
+    _say_if_cut_short(settings, search_ends(settings, time.time()), 50)  # it has its trials: nothing to say
+    _say_if_cut_short(replace(settings, minutes=None, timeout=None), SearchEnds(), 20)
+    assert capsys.readouterr().out == ""

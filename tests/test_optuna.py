@@ -237,9 +237,9 @@ def test_each_round_gets_the_sweeps_one_end_to_start_trials_by(objective, monkey
     monkeypatch.setattr(engine, "optimize", lambda study, objective, target, ends, *rest: given.append(ends))
     ends = SearchEnds(time.monotonic() + 30)
     sweep = OptunaSweep(OptunaStudy(optuna.create_study(direction="maximize"), "memory"), objective,
-                        Settings(trials=3), ends)
-    sweep.run_here(progress=None)
-    sweep.run_here(progress=None)  # a second round ends where the first would have
+                        Settings(trials=3))
+    sweep.run_here(None, ends)
+    sweep.run_here(None, ends)  # a second round ends where the first would have
     assert given == [ends, ends]
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from mnist_sweep.config import Settings
+    from mnist_sweep.deadlines import SearchEnds
     from mnist_sweep.engines import SweepJob
     from mnist_sweep.studies import Study, TrialOutcome
 
@@ -56,8 +57,9 @@ class Sweep(Protocol):
     def recover(self) -> None:
         """Fail the trials (and their MLflow runs) that dead processes left, so they run again."""
 
-    def run_here(self, progress: Progress, worker: int = 0) -> None:
-        """Trials in this process until the engine's stop rule ends them (`worker` > 0: a worker's)."""
+    def run_here(self, progress: Progress, ends: SearchEnds, worker: int = 0) -> None:
+        """Trials in this process until the engine's stop rule ends them, none started after `ends`
+        (`worker` > 0: a worker's)."""
 
     def serving(self, progress: Progress) -> AbstractContextManager[WorkerCare]:
         """While worker processes run the trials: their care, and whatever serves them here."""
@@ -79,7 +81,8 @@ class SweepEngine(Protocol):
 
 
 def search(engine: SweepEngine, job: SweepJob) -> Study | None:
-    """Run or resume a sweep until its study holds `--trials` trials; None in a worker process."""
+    """Run or resume a sweep until its study holds `--trials` trials or its time is spent; None in a
+    worker process."""
     if job.worker is not None:
         _work(engine, job)
         return None
@@ -88,17 +91,18 @@ def search(engine: SweepEngine, job: SweepJob) -> Study | None:
     with job.tracker.ended_on_error(sweep.runner.parent_id):  # the parent is closed whatever stops the sweep
         sweep.recover()
         count, gpus = worker_plan(settings)
+        ends = job.ends.begun()
         # Rounds: a round ends when this process (or its workers) ran out of trials to start;
         # trials that other machines ran and lost, or that a dead process left unclaimed here, may
         # leave the study short, and a new round runs them.
         while True:
             with following(sweep.study, settings.trials) as progress:  # with workers, it follows them
                 if count == 1:
-                    sweep.run_here(progress)
-                elif not job.ends.spent():  # spent as the round began: no processes to start for nothing
+                    sweep.run_here(progress, ends)
+                else:
                     run_workers(sweep, job.argv, count, gpus, progress)
             sweep.wait_for_others()
-            if job.ends.spent() or sweep.missing() <= 0:
+            if ends.spent() or sweep.missing() <= 0:
                 return sweep.study
 
 
@@ -120,7 +124,7 @@ def _work(engine: SweepEngine, job: SweepJob) -> None:
     use_threads(threads_per_worker(job.settings.worker_processes))
     sweep = engine.attach(job)
     with Progress(job.settings.trials, 0, bar=False, lines=False) as progress:
-        sweep.run_here(progress, worker=job.worker + 1)
+        sweep.run_here(progress, job.ends.begun(), worker=job.worker + 1)
 
 
 def following(study: Study, target: int) -> Progress:

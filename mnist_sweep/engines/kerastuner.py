@@ -51,14 +51,14 @@ class KerasTunerEngine:
         presets = _warm_start(job)
         if settings.tuner != "grid" and not project.outcomes():
             announce_warm_start([p.name for p in presets])
-        return KerasTunerSweep(settings, project, runner, presets, job.ends)
+        return KerasTunerSweep(settings, project, runner, presets)
 
     def attach(self, job: SweepJob) -> KerasTunerSweep:
         """A worker of a distributed search: trials only, from the chief's oracle."""
         settings = job.settings
         project = open_project(settings, job.space, job.digest)
         runner = base.trial_runner(job, project.record().parent_run_id or "", project)
-        return KerasTunerSweep(settings, project, runner, _warm_start(job), job.ends, chief=False)
+        return KerasTunerSweep(settings, project, runner, _warm_start(job), chief=False)
 
 
 class KerasTunerSweep:
@@ -66,9 +66,8 @@ class KerasTunerSweep:
     in this process or as the chief of worker processes."""
 
     def __init__(self, settings: Settings, project: Project, runner: TrialRunner, presets: list[Preset],
-                 ends: SearchEnds = SearchEnds(), chief: bool = True):
+                 chief: bool = True):
         self.settings, self.study, self.runner, self.presets, self.chief = settings, project, runner, presets, chief
-        self.ends = ends
         self._tuner: SweepTuner | None = None
 
     def tuner(self, progress: Progress | None = None) -> SweepTuner:
@@ -76,7 +75,7 @@ class KerasTunerSweep:
         if self._tuner is None:
             fresh = not (self.study.folder / "tuner0.json").is_file()  # what BaseTuner reloads the oracle by
             oracle = make_oracle(self.settings, self.runner.space)
-            self._tuner = SweepTuner(oracle, self.study, self.runner, progress, self.presets, self.settings, self.ends)
+            self._tuner = SweepTuner(oracle, self.study, self.runner, progress, self.presets, self.settings)
             if self.chief:  # a worker's oracle is the chief's, over gRPC
                 _queue_presets(self._tuner, self.presets if fresh else None, self.settings)
                 self._tuner.save()  # tuner0.json at once: a kill in the first trial resumes this oracle, not a new one
@@ -88,8 +87,9 @@ class KerasTunerSweep:
         # The reloaded oracle knows the trials it will hand out again: their old runs are failed.
         fail_runs_of_trials_run_again(self.tuner().oracle, self.runner.tracker, self.runner.parent_id)
 
-    def run_here(self, progress: Progress, worker: int = 0) -> None:
+    def run_here(self, progress: Progress, ends: SearchEnds, worker: int = 0) -> None:
         tuner = self.tuner(progress)
+        tuner.ends = ends
         tuner.search_until_done()
         if self.chief:
             check_stopped(tuner.oracle)
@@ -111,9 +111,9 @@ class KerasTunerSweep:
 def run_search(settings: Settings, project: Project, runner: TrialRunner, progress: Progress,
                presets: list[Preset], ends: SearchEnds = SearchEnds()) -> None:
     """Keras Tuner's whole search over `project` in this process, as the skeleton runs it."""
-    sweep = KerasTunerSweep(settings, project, runner, presets, ends)
+    sweep = KerasTunerSweep(settings, project, runner, presets)
     sweep.recover()
-    sweep.run_here(progress)
+    sweep.run_here(progress, ends)
 
 
 def _queue_presets(tuner: SweepTuner, presets: list[Preset] | None, settings: Settings) -> None:

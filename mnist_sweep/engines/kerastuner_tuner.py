@@ -56,9 +56,9 @@ class SweepTuner(kt.engine.base_tuner.BaseTuner):
     """Runs each trial Keras Tuner chooses through the shared TrialRunner."""
 
     def __init__(self, oracle: kt.Oracle, project: Project, runner: TrialRunner, progress: Progress | None,
-                 presets: list[Preset], settings: Settings, ends: SearchEnds = SearchEnds()):
+                 presets: list[Preset], settings: Settings):
         self.project, self.runner, self.progress, self.presets = project, runner, progress, presets
-        self.ends, self.target = ends, settings.trials
+        self.ends, self.target = SearchEnds(), settings.trials  # the search's, given as it runs (run_here)
         self.budget = MemoryBudget(settings.recycle_mb)
         self.hyperband = isinstance(oracle, kt.oracles.HyperbandOracle)
         with contextlib.redirect_stdout(io.StringIO()):  # its "Reloading Tuner" line; we say "resuming"

@@ -70,7 +70,7 @@ class OptunaEngine:
         settings = job.settings
         study = OptunaStudy(open_study(settings, job.space, job.digest), SPEC.storage(settings))
         return OptunaSweep(study, base.trial_runner(job, study.record().parent_run_id or "", study, Objective),
-                           settings, job.ends)
+                           settings)
 
 
 class Objective(TrialRunner):
@@ -136,16 +136,16 @@ class OptunaSweep:
     """Optuna's part of the skeleton: Optuna's loop in this process or in workers sharing the study,
     and the trials of dead processes failed and requeued."""
 
-    def __init__(self, study: OptunaStudy, runner: Objective, settings: Settings, ends: SearchEnds = SearchEnds()):
-        self.study, self.runner, self.settings, self.ends = study, runner, settings, ends
+    def __init__(self, study: OptunaStudy, runner: Objective, settings: Settings):
+        self.study, self.runner, self.settings = study, runner, settings
 
     def recover(self) -> None:  # any dead process's trial, whichever worker died
         recover_stale(self.study, self.runner.tracker, self.runner.parent_id)
 
-    def run_here(self, progress: Progress, worker: int = 0) -> None:
+    def run_here(self, progress: Progress, ends: SearchEnds, worker: int = 0) -> None:
         settings = self.settings
         start_search(self.study.study, settings, self.runner.space, worker)
-        optimize(self.study.study, self.runner, settings.trials, self.ends, progress, MemoryBudget(settings.recycle_mb))
+        optimize(self.study.study, self.runner, settings.trials, ends, progress, MemoryBudget(settings.recycle_mb))
 
     @contextlib.contextmanager
     def serving(self, progress: Progress) -> Iterator[base.WorkerCare]:

@@ -28,7 +28,7 @@ from mnist_sweep.errors import CANNOT_GO_ON_EXIT, USER_ERROR_EXIT, SweepCannotGo
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 # When the sweep's command began (seconds since the epoch), set by the sweep's process and inherited
 # by the workers it starts: a worker's command began when its sweep's did (cli._started), so the
-# search's share of `minutes` ends at one time in every process.
+# search's --timeout and share of `minutes` end at one time in every process (deadlines.py).
 STARTED_ENV = "MNIST_SWEEP_STARTED"
 WATCH_SECONDS = 1.0  # between the looks `watch` takes at the study: each reads it whole
 STOP_WAIT_SECONDS = 60  # for workers to close their runs after Ctrl-C, before they are killed
