@@ -42,11 +42,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from dataclasses import dataclass, replace
 from enum import Enum
 
 from mnist_sweep.config import Settings
+from mnist_sweep.deadlines import seconds_since
 from mnist_sweep.outcomes import Outcome
 from mnist_sweep.studies import Study, StudySettings, TrialOutcome
 
@@ -413,13 +413,8 @@ def final_minutes(settings: Settings, started: float) -> float | None:
     search (begun at `started`, seconds since the epoch) and the reserve, whichever is less."""
     limits = [] if settings.final_minutes is None else [settings.final_minutes]
     if settings.minutes is not None:
-        limits.append(max(0.0, settings.minutes * (1 - RESERVE_SHARE) - _minutes_since(started)))
+        limits.append(max(0.0, settings.minutes * (1 - RESERVE_SHARE) - seconds_since(started) / 60))
     return min(limits, default=None)
-
-
-def _minutes_since(started: float) -> float:
-    """Minutes since `started` (seconds since the epoch: the command's start, kept across a recycle)."""
-    return (time.time() - started) / 60
 
 
 def choose_for_study(study: Study, settings: Settings, train_images: int, started: float) -> Choice:

@@ -44,6 +44,12 @@ class SearchEnds:
         return replace(self, last_start=max(self.last_start, time.monotonic() + SPENT_GRACE_SECONDS))
 
 
+def seconds_since(started: float) -> float:
+    """Seconds since `started` (seconds since the epoch: the command's start, kept across a recycle
+    and handed to its workers): the one clock the search's ends and the final step's budget read."""
+    return time.time() - started
+
+
 def search_ends(settings: Settings, started: float) -> SearchEnds:
     """The ends of the search of a command begun at `started` (seconds since the epoch).
 
@@ -51,7 +57,7 @@ def search_ends(settings: Settings, started: float) -> SearchEnds:
     nothing: the default MLP sweep's 50 trials took 4.5 of its 5.4 minutes on a slow day, and its
     final step, 0.5 minutes for 11 epochs, tested 98.17% (docs/benchmarks.md)."""
     now = time.monotonic()
-    begun = now - (time.time() - started)  # the command's start on the monotonic clock
+    begun = now - seconds_since(started)  # the command's start on the monotonic clock
     share = None
     if settings.minutes is not None and settings.search_share is not None:
         share = begun + 60 * settings.minutes * settings.search_share
