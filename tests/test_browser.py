@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.test_end_to_end import QUICK, cli
+from tests.test_end_to_end import QUICK, SMALL, cli
 
 pytestmark = pytest.mark.slow
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -91,7 +91,7 @@ def with_query(url: str, **params: str) -> str:
 
 
 def test_both_engines_trials_sit_side_by_side_in_the_mlflow_compare_view(real_data, tmp_path, ui, browser):
-    for engine, extra in (("optuna", QUICK), ("kerastuner", ["--tuner", "random", *QUICK[:6]])):
+    for engine, extra in (("optuna", QUICK), ("kerastuner", ["--tuner", "random", *SMALL])):
         done = cli(tmp_path, engine, "--trials", "2", "--study-name", engine, "--data", str(real_data), *extra,
                    "--no-warm-start")
         assert done.returncode == 0, done.stderr[-2000:]

@@ -22,9 +22,11 @@ from mlflow.tracking import MlflowClient
 from mnist_sweep.data import load_mnist, scale
 
 pytestmark = pytest.mark.slow
-# One process: worker start-ups cost CI minutes; the tests about workers ask for 2.
-QUICK = ["--train-limit", "3000", "--validation-size", "2000", "--max-epochs", "2",
-         "--sampler", "random", "--pruner", "none", "--workers", "1"]
+# Few images and epochs, one process, one final model: start-ups cost CI minutes (each member of
+# an ensemble retrains in a TensorFlow process of its own, ~6 s); the tests about workers and
+# ensembles ask for them.
+SMALL = ["--train-limit", "3000", "--validation-size", "2000", "--max-epochs", "2", "--final-models", "1"]
+QUICK = [*SMALL, "--sampler", "random", "--pruner", "none", "--workers", "1"]
 
 
 def cli(cwd: Path, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
@@ -184,7 +186,7 @@ def test_the_search_stops_starting_trials_at_its_share_of_the_minutes_and_the_fi
 
 
 def test_an_ensemble_final_is_tested_once_logged_and_exported_as_one_model(real_data, tmp_path):
-    args = ["optuna", "--trials", "2", "--study-name", "ens", "--data", str(real_data), "--final-models", "2", *QUICK]
+    args = ["optuna", "--trials", "2", "--study-name", "ens", "--data", str(real_data), *QUICK, "--final-models", "2"]
     done = cli(tmp_path, *args)
     assert done.returncode == 0, done.stderr[-2000:]
     (final,) = runs(tmp_path, "ens")["final"]
@@ -332,7 +334,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_runs_again(real_data, tmp_pat
 
 def test_a_killed_kerastuner_sweep_resumes_and_ends_like_an_optuna_one(real_data, tmp_path):
     args = ["kerastuner", "--tuner", "hyperband", "--trials", "6", "--study-name", "kt", "--data", str(real_data),
-            "--train-limit", "3000", "--validation-size", "2000", "--max-epochs", "3"]
+            *SMALL, "--max-epochs", "3"]
     process = cli(tmp_path, *args, popen=True)
     wait_for_finished(tmp_path, "kt", 2, process, completed=completed_kerastuner)
     time.sleep(1.5)  # into the third trial
@@ -362,8 +364,7 @@ def test_a_killed_kerastuner_sweep_resumes_and_ends_like_an_optuna_one(real_data
 
 @pytest.mark.parametrize("engine", ["optuna", "kerastuner"])
 def test_a_sweep_past_its_memory_budget_goes_on_in_a_fresh_process_and_loses_nothing(real_data, tmp_path, engine):
-    quick = QUICK if engine == "optuna" else ["--tuner", "random", "--train-limit", "3000",
-                                              "--validation-size", "2000", "--max-epochs", "2"]
+    quick = QUICK if engine == "optuna" else ["--tuner", "random", *SMALL]
     one = ["--workers", "1"] if engine == "optuna" else []  # one process: the sweep's own recycles
     process = cli(tmp_path, engine, "--trials", "4", "--study-name", "mem", "--data", str(real_data), *quick,
                   "--recycle-mb", "0.01", "--no-warm-start", *one, popen=True)  # any growth after trial 1 recycles
@@ -417,8 +418,7 @@ def test_baselines_command_trains_a_preset_on_real_data(real_data, tmp_path):
     assert reported == 0.96 and val_accuracy > 0.85 and test_accuracy > 0.85
 
 
-KT_QUICK = ["--tuner", "random", "--train-limit", "3000", "--validation-size", "2000", "--max-epochs", "2",
-            "--no-warm-start"]
+KT_QUICK = ["--tuner", "random", *SMALL, "--no-warm-start"]
 
 
 def test_keras_tuner_on_two_workers_runs_each_trial_once_in_two_processes(real_data, tmp_path):

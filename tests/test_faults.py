@@ -52,16 +52,17 @@ def check_whole(cwd: Path, evaluations: int) -> None:
     assert {p.name for p in (cwd / "reports" / "k").iterdir()} >= {"trials.csv", "history.png"}
 
 
-@pytest.mark.parametrize("target, when, nth, evaluations", [
-    ("mnist_sweep.runtime.memory:MemoryBudget.after_trial", "after", 1, 1),  # between two trials
-    ("mnist_sweep.runtime.parallel:_result", "before", 1, 1),                # the side-by-side retrain, untested
-    ("mnist_sweep.final:evaluate_with_predictions", "after", 1, 2),          # just after the test evaluation
-    ("mnist_sweep.tracking:Tracker.register", "before", 1, 1),               # model logged, not registered
-    ("mnist_sweep.export:_move", "before", 4, 1),                            # export: all but metrics.json moved
-    ("mnist_sweep.reporting.report:write", "after", 1, 1),                   # report written, not logged
+@pytest.mark.parametrize("target, when, nth, evaluations, members", [
+    ("mnist_sweep.runtime.memory:MemoryBudget.after_trial", "after", 1, 1, 1),  # between two trials
+    ("mnist_sweep.runtime.parallel:_result", "before", 1, 1, 2),                # the side-by-side retrain, untested
+    ("mnist_sweep.final:evaluate_with_predictions", "after", 1, 2, 1),          # just after the test evaluation
+    ("mnist_sweep.tracking:Tracker.register", "before", 1, 1, 1),               # model logged, not registered
+    ("mnist_sweep.export:_move", "before", 4, 1, 1),                            # export: all but metrics.json moved
+    ("mnist_sweep.reporting.report:write", "after", 1, 1, 1),                   # report written, not logged
 ], ids=["between-trials", "final-retrain", "after-test-evaluation", "model-registration", "export", "report"])
-def test_a_sweep_killed_here_resumes_whole_with_the_same_command(real_data, tmp_path, target, when, nth, evaluations):
-    args = sweep_args(real_data)
+def test_a_sweep_killed_here_resumes_whole_with_the_same_command(real_data, tmp_path, target, when, nth, evaluations,
+                                                                 members):
+    args = [*sweep_args(real_data), "--final-models", str(members)]  # members side by side: in processes of their own
     killed_at(tmp_path, target, when, nth, args)
     done = cli(tmp_path, *args)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -3,6 +3,7 @@ empty folder, it finds its built-in spaces, sweeps and presets."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -15,7 +16,9 @@ ROOT = Path(__file__).parents[1]
 
 
 def run(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    # Without PYTHONPATH: a checkout named there would be found before the installed wheel.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, (command, done.stdout[-1000:], done.stderr[-2000:])
     return done
 
