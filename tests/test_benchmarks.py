@@ -165,7 +165,7 @@ def test_the_backend_benchmark_replays_each_recorded_trial_for_the_epochs_it_tra
 def test_the_finals_benchmark_judges_each_ensemble_size_on_validation_images_only(real_data, tmp_path):
     sweep = [sys.executable, "-m", "mnist_sweep", "optuna", "--trials", "3", "--study-name", "fin", "--data",
              str(real_data), "--train-limit", "3000", "--validation-size", "1000", "--max-epochs", "1",
-             "--sampler", "random", "--pruner", "none", "--workers", "1", "--no-warm-start"]
+             "--sampler", "random", "--pruner", "none", "--workers", "1", "--no-warm-start", "--final-models", "1"]
     assert subprocess.run(sweep, capture_output=True, text=True, timeout=900, cwd=tmp_path).returncode == 0
     out = tmp_path / "finals.json"
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "finals.py"), "--data", str(real_data),
