@@ -148,8 +148,8 @@ def main() -> None:
     data = os.path.abspath(args.data)
     trials, limit, epochs = (3, 2000, 1) if args.quick else (args.trials, None, 30)
     # The smoke run checks the path: few images, one process, one final model (no member processes).
-    quick = ["--train-limit", "3000", "--max-epochs", "1", "--workers", "1", "--final-models", "1"]
-    extra = quick if args.quick else []
+    extra = (["--train-limit", "3000", "--max-epochs", "1", "--workers", "1", "--final-models", "1"]
+             if args.quick else [])
     with tempfile.TemporaryDirectory() as peer_folder, tempfile.TemporaryDirectory() as ours_folder:
         peer = run_peer(data, trials, limit, Path(peer_folder), epochs)
         ours = run_default(data, trials, extra, Path(ours_folder))
